@@ -1,0 +1,55 @@
+// swift-tools-version: 6.1
+// Tessera: a sharded, replicated document database. The targets follow the layers of
+// ../shared/DESIGN.md; arrows point down only, and everything below `TesseraPlatform` is pure.
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "VelocyPack", targets: ["VelocyPack"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config. `scripts/install-deps` installs them.
+        .systemLibrary(
+            name: "CLibUV", path: "Sources/CLibUV", pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(
+            name: "CSnappy", path: "Sources/CSnappy", pkgConfig: "snappy",
+            providers: [.apt(["libsnappy-dev"])]),
+
+        // Pure layer: VelocyPack values, builder, parser, dumper, validator, hashing, Codable.
+        .target(name: "VelocyPack", swiftSettings: strictSwift),
+
+        // The seam to the C libraries the impure layers build on (libuv, Snappy).
+        .target(
+            name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy"],
+            swiftSettings: strictSwift),
+
+        // The one executable.
+        .executableTarget(
+            name: "tessera",
+            dependencies: [
+                "VelocyPack", "TesseraPlatform",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift),
+
+        .testTarget(
+            name: "VelocyPackTests", dependencies: ["VelocyPack"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
+            swiftSettings: strictSwift),
+    ],
+    swiftLanguageModes: [.v6]
+)

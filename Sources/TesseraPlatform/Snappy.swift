@@ -1,0 +1,78 @@
+internal import CSnappy
+
+/// Snappy block compression through the system `libsnappy` (its C interface).
+///
+/// Documents are stored Snappy-compressed on disk; the storage engine calls these two
+/// functions. Both work on whole blocks held in memory.
+public enum Snappy {
+    /// A fault reported by libsnappy.
+    public enum Failure: Error, Equatable, Sendable {
+        /// The compressed bytes are not a valid Snappy block.
+        case invalidInput
+        /// The block claims an uncompressed size above the caller's limit.
+        case tooLarge(uncompressedByteCount: Int, limit: Int)
+        /// libsnappy returned a status this wrapper does not know.
+        case unexpectedStatus(Int)
+    }
+
+    /// Compresses `input` into one Snappy block.
+    public static func compress(_ input: [UInt8]) -> [UInt8] {
+        let capacity = snappy_max_compressed_length(input.count)
+        var output = [UInt8](repeating: 0, count: capacity)
+        var outputLength = capacity
+        let status = input.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { target in
+                source.withMemoryRebound(to: CChar.self) { sourceChars in
+                    target.withMemoryRebound(to: CChar.self) { targetChars in
+                        snappy_compress(
+                            sourceChars.baseAddress, source.count, targetChars.baseAddress,
+                            &outputLength)
+                    }
+                }
+            }
+        }
+        // Compression of in-memory bytes into a buffer of the documented maximum size
+        // cannot fail; a failure here is a broken library, not an operating fault.
+        precondition(status == SNAPPY_OK, "snappy_compress failed with status \(status.rawValue)")
+        output.removeSubrange(outputLength...)
+        return output
+    }
+
+    /// Decompresses one Snappy block.
+    ///
+    /// - Parameter byteCountLimit: the largest uncompressed size accepted; a block that claims
+    ///   more is refused before any memory is reserved for it.
+    /// - Throws: `Snappy.Failure` for corrupt input or a size above the limit.
+    public static func uncompress(_ input: [UInt8], byteCountLimit: Int) throws(Failure) -> [UInt8] {
+        var length = 0
+        let lengthStatus = input.withUnsafeBufferPointer { source in
+            source.withMemoryRebound(to: CChar.self) {
+                snappy_uncompressed_length($0.baseAddress, $0.count, &length)
+            }
+        }
+        guard lengthStatus == SNAPPY_OK else { throw .invalidInput }
+        guard length <= byteCountLimit else {
+            throw .tooLarge(uncompressedByteCount: length, limit: byteCountLimit)
+        }
+        var output = [UInt8](repeating: 0, count: length)
+        var outputLength = length
+        let status = input.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { target in
+                source.withMemoryRebound(to: CChar.self) { sourceChars in
+                    target.withMemoryRebound(to: CChar.self) { targetChars in
+                        snappy_uncompress(
+                            sourceChars.baseAddress, source.count, targetChars.baseAddress,
+                            &outputLength)
+                    }
+                }
+            }
+        }
+        switch status {
+        case SNAPPY_OK: break
+        case SNAPPY_INVALID_INPUT, SNAPPY_BUFFER_TOO_SMALL: throw .invalidInput
+        default: throw .unexpectedStatus(Int(status.rawValue))
+        }
+        guard outputLength == length else { throw .invalidInput }
+        return output
+    }
+}

@@ -1,0 +1,451 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Strict JSON text (RFC 8259) to VelocyPack, with the reference parser's number rules.
+///
+/// - Integers without fraction or exponent become UInt when non-negative (SmallInt for
+///   0...9), Int when negative down to −2^63, and double beyond the 64-bit range.
+/// - Any literal with `.` or an exponent becomes a double, correctly rounded; a literal whose
+///   magnitude overflows a double is `numberOutOfRange`.
+/// - `\uXXXX` escapes become UTF-8, surrogate pairs one 4-byte sequence. A lone surrogate is
+///   kept as its 3-byte form, or refused when UTF-8 validation is on.
+/// - A UTF-8 byte order mark at the start is skipped; whitespace is space, tab, CR and LF.
+public struct JSONParser {
+    /// What the parser accepts and how it builds.
+    public struct Options: Sendable, Equatable {
+        /// Refuse strings that are not valid UTF-8 (raw bytes and lone surrogate escapes).
+        public var validateUTF8 = false
+        /// The deepest nesting of arrays and objects accepted.
+        public var nestingLimit = JSONParser.nestingLimitDefault
+        /// Refuse an object that repeats a key.
+        public var rejectDuplicateKeys = false
+        /// Accept several JSON values one after another (each becomes a top-level value).
+        public var allowMultipleValues = false
+        /// Layout options for the builder.
+        public var builder = Builder.Options.default
+
+        /// Reference defaults plus Tessera's nesting limit.
+        public static let `default` = Options()
+
+        public init(
+            validateUTF8: Bool = false, nestingLimit: Int = JSONParser.nestingLimitDefault,
+            rejectDuplicateKeys: Bool = false, allowMultipleValues: Bool = false,
+            builder: Builder.Options = .default
+        ) {
+            self.validateUTF8 = validateUTF8
+            self.nestingLimit = nestingLimit
+            self.rejectDuplicateKeys = rejectDuplicateKeys
+            self.allowMultipleValues = allowMultipleValues
+            self.builder = builder
+        }
+    }
+
+    /// The default nesting limit: deep enough for real documents, shallow enough that the
+    /// recursive parser stays far from the end of a 512 KiB thread stack.
+    public static let nestingLimitDefault = 256
+
+    /// Parses JSON text into a new builder that holds the value.
+    /// - Throws: ``VPackError`` with the byte offset in `json` of the first fault.
+    public static func parse(_ json: some Collection<UInt8>, options: Options = .default) throws(VPackError) -> Builder {
+        var builder = Builder(options: options.builder, capacity: json.count + 16)
+        try parse(json, into: &builder, options: options)
+        return builder
+    }
+
+    /// Parses a JSON string into a new builder.
+    public static func parse(_ json: String, options: Options = .default) throws(VPackError) -> Builder {
+        try parse(Array(json.utf8), options: options)
+    }
+
+    /// Parses JSON text and appends the value(s) to `builder` (reusing its capacity).
+    public static func parse(_ json: some Collection<UInt8>, into builder: inout Builder, options: Options = .default) throws(VPackError) {
+        let outcome: Result<Void, VPackError>? = json.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(VPackError) in try parse(buffer, into: &builder, options: options) }
+        }
+        if let outcome { return try outcome.get() }
+        let copy = Array(json)
+        try copy.withUnsafeBufferPointer { (buffer) throws(VPackError) in
+            try parse(buffer, into: &builder, options: options)
+        }
+    }
+
+    /// Parses JSON text held in a buffer and appends the value(s) to `builder`.
+    public static func parse(_ json: UnsafeBufferPointer<UInt8>, into builder: inout Builder, options: Options = .default) throws(VPackError) {
+        let byteCountBefore = builder.bytes.count
+        let openCountBefore = builder.stack.count
+        let memberCountBefore = builder.memberOffsets.count
+        let awaitingBefore = builder.awaitingValue
+        var parser = JSONParser(json, builder: builder, options: options)
+        builder = Builder(options: options.builder, capacity: 0)  // hand the buffer over uniquely
+        do {
+            try parser.parseDocument()
+            builder = parser.builder
+        } catch {
+            // Leave the builder as it was: nothing half-parsed stays behind.
+            builder = parser.builder
+            builder.bytes.removeSubrange(byteCountBefore...)
+            builder.stack.removeSubrange(openCountBefore...)
+            builder.memberOffsets.removeSubrange(memberCountBefore...)
+            builder.awaitingValue = awaitingBefore
+            throw error
+        }
+    }
+
+    // MARK: State
+
+    let start: UnsafePointer<UInt8>
+    let end: UnsafePointer<UInt8>
+    var cursor: UnsafePointer<UInt8>
+    var builder: Builder
+    let options: Options
+    var depth = 0
+
+    init(_ json: UnsafeBufferPointer<UInt8>, builder: Builder, options: Options) {
+        // An empty buffer may have no base address; point at a static byte instead.
+        let base = json.baseAddress ?? UnsafePointer(JSONParser.emptyByte)
+        start = base
+        end = base + json.count
+        cursor = base
+        self.builder = builder
+        self.options = options
+    }
+
+    nonisolated(unsafe) static let emptyByte: UnsafeMutablePointer<UInt8> = {
+        // One immutable byte that outlives every parser; written once, read only.
+        let pointer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        pointer.initialize(to: 0)
+        return pointer
+    }()
+
+    var position: Int { cursor - start }
+
+    func error(_ code: VPackError.Code, _ detail: String = "") -> VPackError {
+        VPackError(code, at: position, detail)
+    }
+
+    // MARK: Document
+
+    mutating func parseDocument() throws(VPackError) {
+        // UTF-8 byte order mark.
+        if end - cursor >= 3 && cursor[0] == 0xef && cursor[1] == 0xbb && cursor[2] == 0xbf {
+            cursor += 3
+        }
+        skipWhitespace()
+        guard cursor < end else { throw error(.unexpectedEnd, "no JSON value") }
+        while true {
+            try parseValue()
+            skipWhitespace()
+            if cursor == end { return }
+            guard options.allowMultipleValues else {
+                throw error(.trailingContent, "unexpected '\(Self.show(cursor.pointee))' after the JSON value")
+            }
+        }
+    }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while cursor < end {
+            switch cursor.pointee {
+            case 0x20, 0x0a, 0x0d, 0x09: cursor += 1
+            default: return
+            }
+        }
+    }
+
+    static func show(_ byte: UInt8) -> String {
+        (0x20..<0x7f).contains(byte) ? String(UnicodeScalar(byte)) : "0x" + String(byte, radix: 16)
+    }
+
+    mutating func parseValue() throws(VPackError) {
+        guard cursor < end else { throw error(.unexpectedEnd, "expected a value") }
+        switch cursor.pointee {
+        case UInt8(ascii: "{"): try parseObject()
+        case UInt8(ascii: "["): try parseArray()
+        case UInt8(ascii: "\""):
+            builder.beginValue()
+            try parseString()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            builder.beginValue()
+            try parseNumber()
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            builder.beginValue()
+            builder.bytes.append(0x1a)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            builder.beginValue()
+            builder.bytes.append(0x19)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            builder.beginValue()
+            builder.bytes.append(0x18)
+        default:
+            throw error(.unexpectedCharacter, "unexpected '\(Self.show(cursor.pointee))' where a value should start")
+        }
+    }
+
+    mutating func expectLiteral(_ literal: StaticString) throws(VPackError) {
+        let count = literal.utf8CodeUnitCount
+        let text = literal.utf8Start
+        for i in 0..<count {
+            guard cursor + i < end else { throw VPackError(.unexpectedEnd, at: position + i, "incomplete literal") }
+            guard cursor[i] == text[i] else {
+                throw VPackError(.unexpectedCharacter, at: position + i, "invalid literal")
+            }
+        }
+        cursor += count
+    }
+
+    // MARK: Compounds
+
+    mutating func enter() throws(VPackError) {
+        depth += 1
+        if depth > options.nestingLimit {
+            throw error(.nestingTooDeep, "nesting deeper than \(options.nestingLimit)")
+        }
+    }
+
+    mutating func parseArray() throws(VPackError) {
+        try enter()
+        builder.openArray()
+        cursor += 1
+        skipWhitespace()
+        if cursor < end && cursor.pointee == UInt8(ascii: "]") {
+            cursor += 1
+        } else {
+            while true {
+                skipWhitespace()
+                try parseValue()
+                skipWhitespace()
+                guard cursor < end else { throw error(.unexpectedEnd, "unterminated array") }
+                let byte = cursor.pointee
+                cursor += 1
+                if byte == UInt8(ascii: ",") { continue }
+                if byte == UInt8(ascii: "]") { break }
+                cursor -= 1
+                throw error(.unexpectedCharacter, "expected ',' or ']' in array")
+            }
+        }
+        try builder.close()
+        depth -= 1
+    }
+
+    mutating func parseObject() throws(VPackError) {
+        try enter()
+        builder.openObject()
+        cursor += 1
+        skipWhitespace()
+        if cursor < end && cursor.pointee == UInt8(ascii: "}") {
+            cursor += 1
+        } else {
+            while true {
+                skipWhitespace()
+                guard cursor < end else { throw error(.unexpectedEnd, "unterminated object") }
+                guard cursor.pointee == UInt8(ascii: "\"") else {
+                    throw error(.unexpectedCharacter, "expected a string key")
+                }
+                builder.beginKey()
+                try parseString(isKey: true)
+                skipWhitespace()
+                guard cursor < end else { throw error(.unexpectedEnd, "unterminated object") }
+                guard cursor.pointee == UInt8(ascii: ":") else {
+                    throw error(.unexpectedCharacter, "expected ':' after key")
+                }
+                cursor += 1
+                skipWhitespace()
+                try parseValue()
+                skipWhitespace()
+                guard cursor < end else { throw error(.unexpectedEnd, "unterminated object") }
+                let byte = cursor.pointee
+                cursor += 1
+                if byte == UInt8(ascii: ",") { continue }
+                if byte == UInt8(ascii: "}") { break }
+                cursor -= 1
+                throw error(.unexpectedCharacter, "expected ',' or '}' in object")
+            }
+        }
+        if options.rejectDuplicateKeys, let top = builder.stack.last,
+           builder.memberOffsets.count - top.firstMember > 1 {
+            do throws(VPackError) {
+                try builder.checkUniqueKeys(top)
+            } catch {
+                throw VPackError(.duplicateKey, at: position - 1, "object ending here repeats a key")
+            }
+        }
+        try builder.close()
+        depth -= 1
+    }
+
+    // MARK: Strings
+
+    /// Parses a string at the cursor (on its opening quote) and appends it as VelocyPack.
+    mutating func parseString(isKey: Bool = false) throws(VPackError) {
+        cursor += 1
+        let headPosition = builder.bytes.count
+        builder.bytes.append(0x40)
+        while true {
+            let runStart = cursor
+            cursor = scanPlain(cursor)
+            if cursor > runStart {
+                builder.bytes.append(contentsOf: UnsafeBufferPointer(start: runStart, count: cursor - runStart))
+            }
+            guard cursor < end else {
+                throw VPackError(.unexpectedEnd, at: position, "unterminated string")
+            }
+            let byte = cursor.pointee
+            if byte == UInt8(ascii: "\"") {
+                cursor += 1
+                break
+            } else if byte == UInt8(ascii: "\\") {
+                try parseEscape()
+            } else if byte < 0x20 {
+                throw error(.controlCharacterInString, "raw control character in string")
+            } else {
+                // Non-ASCII while validating UTF-8.
+                guard let length = UTF8Check.sequenceLength(cursor, available: end - cursor) else {
+                    throw error(.invalidUTF8, "invalid UTF-8 in string")
+                }
+                builder.bytes.append(contentsOf: UnsafeBufferPointer(start: cursor, count: length))
+                cursor += length
+            }
+        }
+        let length = builder.bytes.count - headPosition - 1
+        if isKey && builder.options.translateSystemKeys && length >= 3 && length <= 5 {
+            let id = builder.bytes.withUnsafeBufferPointer {
+                AttributeTranslation.id(forName: UnsafeBufferPointer(rebasing: $0[(headPosition + 1)...]))
+            }
+            if let id {
+                builder.bytes.removeSubrange(headPosition...)
+                builder.appendUInt(id)
+                return
+            }
+        }
+        if length <= 126 {
+            builder.bytes[headPosition] = 0x40 + UInt8(length)
+        } else {
+            // VelocyPack: strings over 126 bytes use the long form `bf` + 8-byte length.
+            builder.bytes[headPosition] = 0xbf
+            var lengthBytes = [UInt8](repeating: 0, count: 8)
+            for i in 0..<8 { lengthBytes[i] = UInt8(truncatingIfNeeded: UInt64(length) >> (8 * UInt64(i))) }
+            builder.bytes.insert(contentsOf: lengthBytes, at: headPosition + 1)
+        }
+    }
+
+    /// Advances over bytes that need no attention: not a quote, backslash or control byte,
+    /// and (when validating UTF-8) not above 0x7f. Eight bytes at a time where possible.
+    @inline(__always)
+    func scanPlain(_ from: UnsafePointer<UInt8>) -> UnsafePointer<UInt8> {
+        var pointer = from
+        let highMask: UInt64 = options.validateUTF8 ? 0x8080_8080_8080_8080 : 0
+        while end - pointer >= 8 {
+            let word = UnsafeRawPointer(pointer).loadUnaligned(as: UInt64.self)
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5c)
+            // A byte is flagged when it is zero after the xor (quote/backslash) or below 0x20.
+            let hasQuote = (quote &- ones) & ~quote
+            let hasBackslash = (backslash &- ones) & ~backslash
+            let hasControl = (word &- (ones &* 0x20)) & ~word
+            let flagged = ((hasQuote | hasBackslash | hasControl) & highs) | (word & highMask)
+            if flagged != 0 {
+                // The lowest flagged byte is exact (borrows only run towards higher bytes).
+                return pointer + flagged.trailingZeroBitCount / 8
+            }
+            pointer += 8
+        }
+        while pointer < end {
+            let byte = pointer.pointee
+            if byte == 0x22 || byte == 0x5c || byte < 0x20 || (byte >= 0x80 && highMask != 0) { break }
+            pointer += 1
+        }
+        return pointer
+    }
+
+    mutating func parseEscape() throws(VPackError) {
+        guard end - cursor >= 2 else { throw error(.unexpectedEnd, "unterminated escape") }
+        let escaped = cursor[1]
+        let plain: UInt8
+        switch escaped {
+        case UInt8(ascii: "\""): plain = 0x22
+        case UInt8(ascii: "\\"): plain = 0x5c
+        case UInt8(ascii: "/"): plain = 0x2f
+        case UInt8(ascii: "b"): plain = 0x08
+        case UInt8(ascii: "f"): plain = 0x0c
+        case UInt8(ascii: "n"): plain = 0x0a
+        case UInt8(ascii: "r"): plain = 0x0d
+        case UInt8(ascii: "t"): plain = 0x09
+        case UInt8(ascii: "u"):
+            try parseUnicodeEscape()
+            return
+        default:
+            throw error(.invalidEscape, "invalid escape '\\\(Self.show(escaped))'")
+        }
+        builder.bytes.append(plain)
+        cursor += 2
+    }
+
+    /// Reads the four hex digits of `\uXXXX` at `pointer + 2`, or `nil`.
+    func hex4(_ pointer: UnsafePointer<UInt8>) -> UInt32? {
+        guard end - pointer >= 6 else { return nil }
+        var value: UInt32 = 0
+        for i in 2..<6 {
+            let byte = pointer[i]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
+    mutating func parseUnicodeEscape() throws(VPackError) {
+        guard let unit = hex4(cursor) else {
+            if end - cursor < 6 { throw error(.unexpectedEnd, "incomplete \\u escape") }
+            throw error(.invalidEscape, "\\u needs four hex digits")
+        }
+        var scalar = unit
+        var consumed = 6
+        if (0xd800...0xdbff).contains(unit) {
+            // A high surrogate: combine with a following \u low surrogate.
+            if end - cursor >= 12, cursor[6] == UInt8(ascii: "\\"), cursor[7] == UInt8(ascii: "u"),
+               let low = hex4(cursor + 6), (0xdc00...0xdfff).contains(low) {
+                scalar = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
+                consumed = 12
+            } else if options.validateUTF8 {
+                throw error(.invalidSurrogate, "high surrogate without a low surrogate")
+            }
+        } else if (0xdc00...0xdfff).contains(unit) && options.validateUTF8 {
+            throw error(.invalidSurrogate, "low surrogate without a high surrogate")
+        }
+        appendUTF8(scalar)
+        cursor += consumed
+    }
+
+    /// Appends a code point as UTF-8; a lone surrogate gets the generalized 3-byte form.
+    mutating func appendUTF8(_ scalar: UInt32) {
+        switch scalar {
+        case 0..<0x80:
+            builder.bytes.append(UInt8(scalar))
+        case 0x80..<0x800:
+            builder.bytes.append(0xc0 | UInt8(scalar >> 6))
+            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+        case 0x800..<0x10000:
+            builder.bytes.append(0xe0 | UInt8(scalar >> 12))
+            builder.bytes.append(0x80 | UInt8((scalar >> 6) & 0x3f))
+            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+        default:
+            builder.bytes.append(0xf0 | UInt8(scalar >> 18))
+            builder.bytes.append(0x80 | UInt8((scalar >> 12) & 0x3f))
+            builder.bytes.append(0x80 | UInt8((scalar >> 6) & 0x3f))
+            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import VelocyPack
+
+/// `tessera vpack …`: convert and check VelocyPack from the shell.
+struct VPackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpack",
+        abstract: "Encode JSON to VelocyPack, decode VelocyPack to JSON, validate VelocyPack.",
+        subcommands: [Encode.self, Decode.self, Validate.self]
+    )
+
+    /// Options shared by the three tools.
+    struct Common: ParsableArguments {
+        @Argument(help: "Input file; standard input when omitted or '-'.")
+        var file: String?
+
+        @Flag(help: "Read (validate, decode) or write (encode) VelocyPack as hex text instead of raw bytes.")
+        var hex = false
+    }
+
+    /// Turns any failure into one line on standard error and exit code 1.
+    static func run(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as VPackError {
+            InputOutput.writeStandardError("error: \(error)")
+            throw ExitCode(1)
+        } catch let error as Hex.DecodingError {
+            InputOutput.writeStandardError("error: \(error)")
+            throw ExitCode(1)
+        } catch let error as InputOutput.Failure {
+            InputOutput.writeStandardError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Reads VelocyPack input (raw or hex) and validates it.
+    static func readVelocyPack(_ common: Common, _ options: Validator.Options) throws -> Slice {
+        var bytes = try InputOutput.readAll(common.file)
+        if common.hex { bytes = try Hex.decode(bytes) }
+        return try Slice(validating: bytes, options: options)
+    }
+
+    struct Encode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read JSON, write VelocyPack bytes (the reference builder's layout).")
+
+        @OptionGroup var common: Common
+
+        @Flag(help: "Build arrays and objects in the compact forms 13/14.")
+        var compact = false
+
+        @Flag(help: "Refuse strings that are not valid UTF-8.")
+        var validateUtf8 = false
+
+        @Flag(help: "Refuse objects with repeated keys.")
+        var rejectDuplicateKeys = false
+
+        func run() throws {
+            try VPackCommand.run {
+                let json = try InputOutput.readAll(common.file)
+                let options = JSONParser.Options(
+                    validateUTF8: validateUtf8, rejectDuplicateKeys: rejectDuplicateKeys,
+                    builder: .init(buildUnindexedArrays: compact, buildUnindexedObjects: compact))
+                let builder = try JSONParser.parse(json, options: options)
+                if common.hex {
+                    try InputOutput.writeStandardOutput(Array((Hex.encode(builder.bytes) + "\n").utf8))
+                } else {
+                    try InputOutput.writeStandardOutput(builder.bytes)
+                }
+            }
+        }
+    }
+
+    struct Decode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read VelocyPack (validated first), write JSON.")
+
+        @OptionGroup var common: Common
+
+        @Flag(help: "Indent the JSON output.")
+        var pretty = false
+
+        @Option(help: "For values JSON cannot express: fail, null or string.")
+        var unsupported: UnsupportedChoice = .fail
+
+        func run() throws {
+            try VPackCommand.run {
+                let slice = try VPackCommand.readVelocyPack(common, .default)
+                var options = JSONDumper.Options()
+                options.unsupportedTypeBehavior = unsupported.behavior
+                options.nonFiniteDoubleBehavior = unsupported.behavior
+                options.indent = pretty ? 2 : nil
+                var output = try JSONDumper.dump(slice, options: options)
+                output.append(0x0a)
+                try InputOutput.writeStandardOutput(output)
+            }
+        }
+    }
+
+    enum UnsupportedChoice: String, ExpressibleByArgument, CaseIterable {
+        case fail, null, string
+        var behavior: JSONDumper.UnsupportedBehavior {
+            switch self {
+            case .fail: .fail
+            case .null: .null
+            case .string: .string
+            }
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check VelocyPack: exit 0 when valid, 1 with the error and byte offset on stderr.")
+
+        @OptionGroup var common: Common
+
+        @Flag(help: "Also require valid UTF-8, unique keys, and no tags or custom values (request bodies).")
+        var strict = false
+
+        func run() throws {
+            try VPackCommand.run {
+                _ = try VPackCommand.readVelocyPack(common, strict ? .strict : .default)
+            }
+        }
+    }
+}
