@@ -50,14 +50,16 @@ extension Builder {
             bytes[start + 1 + position] = UInt8(rest & 0x7f) | (position < totalLength - 1 ? 0x80 : 0)
             rest >>= 7
         }
-        // NRITEMS grows backwards from the last byte: its low group is the very last byte.
+        // NRITEMS grows backwards from the last byte: the low group is the very last byte,
+        // and every group but the highest (the first in memory) says "more follow" with 0x80.
         var count = UInt64(memberCount)
-        var reversed = [UInt8](repeating: 0, count: countLength)
-        for position in 0..<countLength {
-            reversed[countLength - 1 - position] = UInt8(count & 0x7f) | (position > 0 ? 0x80 : 0)
+        let countStart = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: countLength))
+        for group in 0..<countLength {
+            bytes[countStart + countLength - 1 - group] =
+                UInt8(count & 0x7f) | (group < countLength - 1 ? 0x80 : 0)
             count >>= 7
         }
-        bytes.append(contentsOf: reversed)
         precondition(bytes.count - start == total, "compact size \(bytes.count - start) != \(total)")
         return true
     }
@@ -232,6 +234,11 @@ extension Builder {
                 try addUntranslated(value)
             }
             try close()
+        case .tagged where slice.containsIntegerKeys:
+            let inner = slice.sub(slice.head == 0xee ? 2 : 9)
+            var innerBuilder = Builder()
+            try innerBuilder.addUntranslated(inner)
+            add(tag: slice.tag!, innerBuilder.slice)
         default:
             add(slice)
         }

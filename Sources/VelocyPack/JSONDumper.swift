@@ -371,20 +371,25 @@ public struct JSONDumper {
     }
 }
 
-/// Shortest round-trip text for doubles, through the Swift runtime's own formatter (the one
-/// behind `Double.description`), written into a stack buffer without allocating.
+/// Shortest round-trip text for doubles, from the standard library's formatter (the one
+/// behind `Double.description`). Its output of up to 15 bytes is a small string held inline,
+/// so the common case allocates nothing.
 enum ShortestDouble {
-    @_silgen_name("swift_float64ToString")
-    static func _float64ToString(
-        _ buffer: UnsafeMutablePointer<UInt8>, _ bufferLength: UInt, _ value: Double, _ debug: Bool
-    ) -> UInt64
+    /// Appends the text of `value` (finite) to `output`.
+    struct Sink: TextOutputStream {
+        var output: [UInt8]
+        mutating func write(_ string: String) {
+            var string = string
+            string.withUTF8 { output.append(contentsOf: $0) }
+        }
+    }
 
     /// Appends the shortest decimal text that reads back as `value` (finite): plain digits
     /// like `0.1` or `123.25`, or an exponent form like `1e+21` or `5e-324`.
     static func append(_ value: Double, to output: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
-            let length = Int(_float64ToString(buffer.baseAddress!, 32, value, false))
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<length]))
-        }
+        var sink = Sink(output: output)
+        output = []  // hand the buffer over uniquely
+        value.write(to: &sink)
+        output = sink.output
     }
 }

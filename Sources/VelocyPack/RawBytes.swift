@@ -200,7 +200,8 @@ enum Raw {
             let length = Int(truncatingIfNeeded: readUInt64(pointer + 1))
             return body(UnsafeBufferPointer(start: pointer + 9, count: length))
         case 0x31...0x39, 0x28...0x2f:
-            let id = head <= 0x39 ? UInt64(head - 0x30) : readUInt(pointer + 1, width: Int(head) - 0x27)
+            // SmallInt 1...9 (31-39) or UInt (28-2f); the ranges are disjoint.
+            let id = head >= 0x31 ? UInt64(head - 0x30) : readUInt(pointer + 1, width: Int(head) - 0x27)
             return AttributeTranslation.withName(forId: id, body)
         default:
             return nil

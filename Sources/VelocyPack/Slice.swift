@@ -145,8 +145,8 @@ extension Slice {
     public var numberValue: Double? {
         switch type {
         case .double: doubleValue
-        case .uint: uintValue.map(Double.init)
-        case .int, .smallInt: intValue.map(Double.init)
+        case .uint: uintValue.map { Double($0) }
+        case .int, .smallInt: intValue.map { Double($0) }
         default: nil
         }
     }

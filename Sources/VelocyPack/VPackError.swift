@@ -46,6 +46,8 @@ public struct VPackError: Error, Equatable, Sendable, CustomStringConvertible {
         // Codable bridge.
         case typeMismatch
         case missingKey
+        // Structure, continued.
+        case memberOutOfBounds
 
         /// A stable number for the code (its position in declaration order plus 1; new codes
         /// are only ever appended).

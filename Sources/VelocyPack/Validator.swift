@@ -91,8 +91,8 @@ public struct Validator: Sendable {
         guard let base = buffer.baseAddress, buffer.count > 0 else {
             throw VPackError(.emptyInput, at: 0, "no bytes")
         }
-        var walk = Walk(base: base, options: options)
         let limit = min(buffer.count, options.byteCountMax)
+        var walk = Walk(base: base, options: options, inputEnd: limit, inputIsCut: limit < buffer.count)
         let size = try walk.value(at: 0, end: limit, depth: 0)
         return size
     }
@@ -103,22 +103,36 @@ extension Validator {
     struct Walk {
         let base: UnsafePointer<UInt8>
         let options: Options
+        /// Where the bytes the walk may read end.
+        let inputEnd: Int
+        /// Whether `inputEnd` is the size limit rather than the end of the input.
+        let inputIsCut: Bool
 
         @inline(__always)
         func readUInt(_ at: Int, _ width: Int) -> UInt64 { Raw.readUInt(base + at, width: width) }
 
-        /// `count` bytes from `at` lie before `end`, else `truncated` naming `valueStart`.
+        /// `count` bytes from `at` lie before `end`; otherwise the value that starts at
+        /// `valueStart` is `truncated` (the input ends too soon), `valueTooLarge` (it passes
+        /// the size limit) or `memberOutOfBounds` (it runs out of its array or object).
         @inline(__always)
         func need(_ at: Int, _ count: UInt64, _ end: Int, _ valueStart: Int) throws(VPackError) {
-            if count > UInt64(end - at) {
-                throw VPackError(.truncated, at: valueStart, "value needs \(count) bytes at \(at), \(end - at) left")
+            if count > UInt64(end - at) { try overrun(at, count, end, valueStart) }
+        }
+
+        func overrun(_ at: Int, _ count: UInt64, _ end: Int, _ valueStart: Int) throws(VPackError) {
+            if end < inputEnd {
+                throw VPackError(.memberOutOfBounds, at: valueStart, "member runs past the end of its container at \(end)")
             }
+            if inputIsCut {
+                throw VPackError(.valueTooLarge, at: valueStart, "value larger than the limit of \(options.byteCountMax) bytes")
+            }
+            throw VPackError(.truncated, at: valueStart, "value needs \(count) bytes at \(at), \(end - at) left")
         }
 
         /// Validates the value at `at`, which must end at or before `end`; returns its size.
         mutating func value(at start: Int, end: Int, depth: Int) throws(VPackError) -> Int {
             var at = start
-            guard at < end else { throw VPackError(.truncated, at: at, "a value is missing") }
+            if at >= end { try overrun(at, 1, end, at) }
             // Tags wrap a value; loop so that a long chain of tags cannot exhaust the stack.
             while base[at] == 0xee || base[at] == 0xef {
                 guard options.allowTags else { throw VPackError(.tagsNotAllowed, at: at, "tagged value") }
@@ -301,7 +315,7 @@ extension Validator {
                 position += try value(at: position, end: at + table, depth: depth)
             }
             guard position == at + table else {
-                throw VPackError(.invalidByteLength, at: position, "bytes between the last member and the index table")
+                throw VPackError(.invalidItemCount, at: position, "bytes after the last of \(count) members, before the index table")
             }
             return length
         }
@@ -324,7 +338,7 @@ extension Validator {
                 position += try value(at: position, end: at + table, depth: depth)
             }
             guard position == at + table else {
-                throw VPackError(.invalidByteLength, at: position, "bytes between the last pair and the index table")
+                throw VPackError(.invalidItemCount, at: position, "bytes after the last of \(count) pairs, before the index table")
             }
             // Every index entry names a key, each key exactly once. Keys were walked in
             // ascending offset order, so the sorted entries must equal them one for one.
@@ -356,13 +370,20 @@ extension Validator {
             var length: UInt64 = 0
             var lengthBytes = 0
             while true {
-                guard at + 1 + lengthBytes < end, lengthBytes < 8 else {
-                    throw VPackError(.invalidVarint, at: at + 1, "byte length varint unterminated or too long")
+                guard lengthBytes < 8 else {
+                    throw VPackError(.invalidVarint, at: at + 1, "byte length varint longer than 8 bytes")
                 }
+                try need(at + 1 + lengthBytes, 1, end, at)
                 let byte = base[at + 1 + lengthBytes]
                 length |= UInt64(byte & 0x7f) << UInt64(7 * lengthBytes)
                 lengthBytes += 1
-                if byte & 0x80 == 0 { break }
+                if byte & 0x80 == 0 {
+                    // Minimal form only: a last group of zero adds nothing.
+                    if byte == 0 && lengthBytes > 1 {
+                        throw VPackError(.invalidVarint, at: at + lengthBytes, "byte length varint not minimal")
+                    }
+                    break
+                }
             }
             try need(at, length, end, at)
             let minimum = isObject ? 5 : 4
@@ -382,7 +403,12 @@ extension Validator {
                 let byte = base[position]
                 count |= UInt64(byte & 0x7f) << UInt64(7 * countBytes)
                 countBytes += 1
-                if byte & 0x80 == 0 { break }
+                if byte & 0x80 == 0 {
+                    if byte == 0 && countBytes > 1 {
+                        throw VPackError(.invalidVarint, at: position, "item count varint not minimal")
+                    }
+                    break
+                }
             }
             guard count >= 1 else { throw VPackError(.invalidItemCount, at: valueEnd - 1, "compact value with no members") }
             let membersEnd = valueEnd - countBytes
@@ -421,9 +447,11 @@ extension Validator {
                 try checkUTF8(at + 9, Int(length))
                 return 9 + Int(length)
             case 0x31...0x39, 0x28...0x2f:
-                let size = head <= 0x39 ? 1 : 1 + Int(head) - 0x27
+                // SmallInt 1...9 (31-39) or UInt with 1...8 bytes (28-2f).
+                let isSmall = head >= 0x31
+                let size = isSmall ? 1 : 1 + Int(head) - 0x27
                 try need(at, UInt64(size), end, at)
-                let id = head <= 0x39 ? UInt64(head - 0x30) : readUInt(at + 1, size - 1)
+                let id = isSmall ? UInt64(head - 0x30) : readUInt(at + 1, size - 1)
                 guard AttributeTranslation.name(forId: id) != nil else {
                     throw VPackError(.unknownAttributeId, at: at, "integer key \(id) names no attribute")
                 }

@@ -56,12 +56,19 @@ struct VPackCommand: ParsableCommand {
         @Flag(help: "Refuse objects with repeated keys.")
         var rejectDuplicateKeys = false
 
+        @Flag(help: "Treat each input line as its own JSON document; write one hex line (or 'error: …') per line. Implies --hex.")
+        var lines = false
+
         func run() throws {
             try VPackCommand.run {
                 let json = try InputOutput.readAll(common.file)
                 let options = JSONParser.Options(
                     validateUTF8: validateUtf8, rejectDuplicateKeys: rejectDuplicateKeys,
                     builder: .init(buildUnindexedArrays: compact, buildUnindexedObjects: compact))
+                if lines {
+                    try encodeLines(json, options)
+                    return
+                }
                 let builder = try JSONParser.parse(json, options: options)
                 if common.hex {
                     try InputOutput.writeStandardOutput(Array((Hex.encode(builder.bytes) + "\n").utf8))
@@ -123,5 +130,24 @@ struct VPackCommand: ParsableCommand {
                 _ = try VPackCommand.readVelocyPack(common, strict ? .strict : .default)
             }
         }
+    }
+}
+
+extension VPackCommand.Encode {
+    /// JSON lines in, hex lines out: the form used for bulk comparison with other encoders.
+    func encodeLines(_ json: [UInt8], _ options: JSONParser.Options) throws {
+        var output: [UInt8] = []
+        var builder = Builder(options: options.builder)
+        for line in json.split(separator: 0x0a, omittingEmptySubsequences: false).dropLast(json.last == 0x0a ? 1 : 0) {
+            builder.clear()
+            do {
+                try JSONParser.parse(line, into: &builder, options: options)
+                output.append(contentsOf: Hex.encode(builder.bytes).utf8)
+            } catch {
+                output.append(contentsOf: "error: \(error)".utf8)
+            }
+            output.append(0x0a)
+        }
+        try InputOutput.writeStandardOutput(output)
     }
 }

@@ -44,19 +44,19 @@ struct Corpus {
                 documents.append(text.take())
             }
         case .nested:
-            let count = max(1, Int(1_500 * scale))
+            let count = max(1, Int(450 * scale))
             for _ in 0..<count {
                 Self.nestedValue(depth: 0, &random, &text)
                 documents.append(text.take())
             }
         case .numbers:
-            let count = max(1, Int(8_000 * scale))
+            let count = max(1, Int(7_000 * scale))
             for _ in 0..<count {
                 Self.numberArray(&random, &text)
                 documents.append(text.take())
             }
         case .strings:
-            let count = max(1, Int(9_000 * scale))
+            let count = max(1, Int(11_500 * scale))
             for _ in 0..<count {
                 Self.stringDocument(&random, &text)
                 documents.append(text.take())
