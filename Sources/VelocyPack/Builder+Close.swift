@@ -227,10 +227,14 @@ extension Builder {
         case .object where slice.containsIntegerKeys:
             openObject()
             for (key, value) in slice.objectMembers {
-                guard let name = key.keyName else {
+                if let raw = key.stringBytes {
+                    // String keys are copied byte for byte (they need not be valid UTF-8).
+                    Array(raw).withUnsafeBufferPointer { addKey(utf8: $0) }
+                } else if let name = key.keyName {
+                    add(key: name)
+                } else {
                     throw VPackError(.unknownAttributeId, at: key.offset, "integer key without a name")
                 }
-                add(key: name)
                 try addUntranslated(value)
             }
             try close()

@@ -92,7 +92,10 @@ public struct JSONDumper {
 
     // MARK: Values
 
-    mutating func value(_ base: UnsafePointer<UInt8>, at offset: Int, level: Int) throws(VPackError) {
+    mutating func value(_ base: UnsafePointer<UInt8>, at start: Int, level: Int) throws(VPackError) {
+        // Tags are dropped: step over them in a loop (chains may be long).
+        var offset = start
+        while base[offset] == 0xee || base[offset] == 0xef { offset += base[offset] == 0xee ? 2 : 9 }
         let pointer = base + offset
         let head = pointer[0]
         switch head {
@@ -114,8 +117,6 @@ public struct JSONDumper {
         case 0x0a: appendASCII("{}")
         case 0x02...0x09, 0x13: try array(base, at: offset, level: level)
         case 0x0b...0x0e, 0x14: try object(base, at: offset, level: level)
-        case 0xee: try value(base, at: offset + 2, level: level)
-        case 0xef: try value(base, at: offset + 9, level: level)
         case 0x1c where options.datesAsIntegers:
             appendInt(Raw.readInt(pointer + 1, width: 8))
         case 0xc0...0xc7 where options.binaryAsHex:

@@ -110,6 +110,17 @@ enum Raw {
     /// The total byte size of the trusted value at `pointer`, head included.
     @inline(__always) @usableFromInline
     static func byteSize(_ pointer: UnsafePointer<UInt8>) -> Int {
+        var tagBytes = 0
+        // Tags prefix a value; step over them in a loop (chains may be long).
+        while pointer[tagBytes] == 0xee || pointer[tagBytes] == 0xef {
+            tagBytes += pointer[tagBytes] == 0xee ? 2 : 9
+        }
+        return tagBytes + untaggedByteSize(pointer + tagBytes)
+    }
+
+    /// The byte size of a value that is not tagged.
+    @inline(__always)
+    static func untaggedByteSize(_ pointer: UnsafePointer<UInt8>) -> Int {
         let head = pointer[0]
         switch head {
         case 0x00, 0x01, 0x0a, 0x17...0x1a, 0x1e, 0x1f, 0x30...0x3f:
@@ -135,10 +146,6 @@ enum Raw {
             // BCD: length bytes, a 4-byte exponent, then the mantissa bytes.
             let width = Int(head) - (head < 0xd0 ? 0xc7 : 0xcf)
             return 1 + width + 4 + Int(truncatingIfNeeded: readUInt(pointer + 1, width: width))
-        case 0xee:
-            return 2 + byteSize(pointer + 2)
-        case 0xef:
-            return 9 + byteSize(pointer + 9)
         case 0xf0: return 2
         case 0xf1: return 3
         case 0xf2: return 5

@@ -132,10 +132,14 @@ extension Validator {
         /// Validates the value at `at`, which must end at or before `end`; returns its size.
         mutating func value(at start: Int, end: Int, depth: Int) throws(VPackError) -> Int {
             var at = start
+            var depth = depth
             if at >= end { try overrun(at, 1, end, at) }
-            // Tags wrap a value; loop so that a long chain of tags cannot exhaust the stack.
+            // Tags wrap a value. Each tag counts as a nesting level, so a chain of tags is as
+            // bounded as a chain of arrays; the loop keeps the validator's own stack flat.
             while base[at] == 0xee || base[at] == 0xef {
                 guard options.allowTags else { throw VPackError(.tagsNotAllowed, at: at, "tagged value") }
+                depth += 1
+                try enter(depth, at)
                 let tagSize = base[at] == 0xee ? 2 : 9
                 try need(at, UInt64(tagSize + 1), end, at)
                 at += tagSize
@@ -148,7 +152,11 @@ extension Validator {
             let head = base[at]
             let available = end - at
             switch head {
-            case 0x00, 0x01, 0x0a, 0x17, 0x18, 0x19, 0x1a, 0x1e, 0x1f, 0x30...0x3f:
+            case 0x01, 0x0a:
+                // Empty compounds count towards nesting as the JSON parser counts them.
+                try enter(depth + 1, at)
+                return 1
+            case 0x00, 0x17, 0x18, 0x19, 0x1a, 0x1e, 0x1f, 0x30...0x3f:
                 return 1
             case 0x1b, 0x1c:
                 try need(at, 9, end, at)

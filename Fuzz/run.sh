@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Builds and runs the libFuzzer targets in Fuzz/Targets (see Fuzz/README.md).
+#
+#   Fuzz/run.sh build                  compile every target into Fuzz/build/
+#   Fuzz/run.sh smoke [SECONDS]        build if needed, fresh seed corpus, SECONDS (20) per target
+#   Fuzz/run.sh run TARGET [SECONDS] [LIBFUZZER FLAGS...]
+#                                      one target for longer (600 s), corpus kept between runs
+#   Fuzz/run.sh repro                  run the saved crash-* inputs with every waiver off
+#
+# Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift (found
+# now, so new library files are included) as one module. Everything is bounded in time.
+set -euo pipefail
+
+fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$fuzz_dir")"
+build_dir="$fuzz_dir/build"
+work_dir="$fuzz_dir/corpus-work"
+seeds_dir="$fuzz_dir/seeds"
+vectors_dir="$root/Protocol/vectors/vpack"
+
+smoke_seconds_default=20
+run_seconds_default=600
+build_seconds_max=900
+# Grace beyond -max_total_time: libFuzzer finishes the input in hand (-timeout=10) and writes stats.
+run_grace_seconds=60
+libfuzzer_flags=(-seed=1 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1)
+
+# The Swift runtime's own crash backtracer fights ASan and libFuzzer for the signal; let
+# libFuzzer report crashes.
+export SWIFT_BACKTRACE=enable=no
+
+targets() {
+    local file
+    for file in "$fuzz_dir"/Targets/*.swift; do basename "$file" .swift; done
+}
+
+library_sources() {
+    find "$root/Sources/VelocyPack" -name '*.swift' | LC_ALL=C sort
+}
+
+# Drops the harmless ld.gold warnings about exporting local symbols.
+filter_linker_noise() {
+    grep -v -e 'Cannot export local symbol' -e '^$' || true
+}
+
+# True when the binary is missing or older than a source, the target file or this script.
+needs_build() {
+    local binary="$build_dir/$1"
+    [[ ! -x "$binary" ]] && return 0
+    [[ -n "$(find "$root/Sources/VelocyPack" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
+        -newer "$binary" \( -name '*.swift' -o -name run.sh \) -print -quit)" ]]
+}
+
+build_one() {
+    local target="$1"
+    local log="$build_dir/$target.build.log"
+    local -a sources
+    mapfile -t sources < <(library_sources)
+    local status=0
+    timeout --kill-after=10 "$build_seconds_max" \
+        swiftc -sanitize=fuzzer,address -parse-as-library -O -g \
+        -swift-version 6 \
+        -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault \
+        -module-name "$target" -module-cache-path "$build_dir/module-cache" \
+        "${sources[@]}" "$fuzz_dir/Targets/$target.swift" \
+        -o "$build_dir/$target.partial" >"$log.raw" 2>&1 || status=$?
+    filter_linker_noise <"$log.raw" >"$log"
+    rm -f "$log.raw"
+    if [[ $status -ne 0 ]]; then
+        echo "build of $target failed (exit $status):" >&2
+        head -60 "$log" >&2
+        rm -f "$build_dir/$target.partial"
+        return 1
+    fi
+    mv "$build_dir/$target.partial" "$build_dir/$target"
+    [[ -s "$log" ]] && cat "$log"
+    return 0
+}
+
+# Builds the given targets (all by default) in parallel, two at a time.
+build() {
+    local -a wanted=("$@")
+    [[ ${#wanted[@]} -eq 0 ]] && mapfile -t wanted < <(targets)
+    mkdir -p "$build_dir"
+    local started=$SECONDS failed=0 target
+    local -a pids=() names=()
+    for target in "${wanted[@]}"; do
+        if [[ ${#pids[@]} -ge 2 ]]; then
+            wait "${pids[0]}" || failed=1
+            pids=("${pids[@]:1}")
+        fi
+        echo "building $target"
+        build_one "$target" &
+        pids+=($!)
+    done
+    for target in "${pids[@]}"; do wait "$target" || failed=1; done
+    [[ $failed -ne 0 ]] && { echo "build failed" >&2; return 1; }
+    echo "built ${#wanted[@]} target(s) in $((SECONDS - started)) s into $build_dir"
+}
+
+build_if_needed() {
+    local -a stale=() target
+    for target in "$@"; do needs_build "$target" && stale+=("$target"); done
+    [[ ${#stale[@]} -eq 0 ]] && return 0
+    build "${stale[@]}"
+}
+
+# Copies the committed seeds (not the crash-* reproducers of open bugs) and, when present,
+# the golden vectors into the target's corpus directory: the VelocyPack bytes ("hex") for
+# the validator, the JSON texts ("json") for the parser; valid and invalid ones alike.
+prepare_corpus() {
+    local target="$1" corpus="$work_dir/$1"
+    mkdir -p "$corpus"
+    if [[ -d "$seeds_dir/$target" ]]; then
+        find "$seeds_dir/$target" -maxdepth 1 -type f ! -name 'crash-*' -exec cp {} "$corpus/" \;
+    fi
+    local field
+    local -a files
+    case "$target" in
+        FuzzValidator) field=hex; files=("$vectors_dir/valid.jsonl" "$vectors_dir/invalid.jsonl") ;;
+        FuzzJSONParser) field=json; files=("$vectors_dir/valid.jsonl" "$vectors_dir/json-invalid.jsonl") ;;
+        *) return 0 ;;
+    esac
+    python3 - "$corpus" "$field" "${files[@]}" <<'PYTHON'
+import json, os, sys
+corpus, field, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+for path in paths:
+    if not os.path.isfile(path):
+        continue
+    stem = os.path.basename(path).removesuffix(".jsonl")
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                vector = json.loads(line)
+            except ValueError:
+                continue
+            value = vector.get(field) if isinstance(vector, dict) else None
+            if not isinstance(value, str):
+                continue
+            if field == "hex":
+                try:
+                    data = bytes.fromhex("".join(value.split()))
+                except ValueError:
+                    continue
+            else:
+                data = value.encode("utf-8", "surrogatepass")
+            with open(f"{corpus}/vector-{stem}-{number:04d}", "wb") as out:
+                out.write(data)
+PYTHON
+}
+
+# Runs one target for SECONDS; prints exec/s, and on a crash the input path and message.
+run_target() {
+    local target="$1" seconds="$2"
+    shift 2
+    local corpus="$work_dir/$target" artifacts="$work_dir/artifacts/$target"
+    local log="$work_dir/$target.log"
+    mkdir -p "$artifacts"
+    local status=0
+    timeout --kill-after=10 "$((seconds + run_grace_seconds))" \
+        "$build_dir/$target" "${libfuzzer_flags[@]}" -max_total_time="$seconds" \
+        -artifact_prefix="$artifacts/" "$@" "$corpus" >"$log" 2>&1 || status=$?
+    local runs rate
+    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
+    rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
+    if [[ $status -eq 0 ]]; then
+        printf '  %-22s ok     %9s runs  %7s exec/s  corpus %s files\n' \
+            "$target" "${runs:-?}" "${rate:-?}" "$(find "$corpus" -type f | wc -l)"
+        return 0
+    fi
+    printf '  %-22s FAILED (exit %s) after %s runs; log: %s\n' "$target" "$status" "${runs:-?}" "$log"
+    grep -m 5 -e 'Fatal error' -e 'ERROR:' -e 'property violated' -e 'SUMMARY' "$log" | sed 's/^/    /' || true
+    local input
+    input="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)"
+    if [[ -n "$input" && -f "$input" ]]; then
+        echo "    crash input: $input"
+        echo "    hex: $(head -c 512 "$input" | od -An -v -tx1 | tr -d ' \n')"
+        echo "    reproduce: Fuzz/run.sh build && Fuzz/build/$target $input"
+    elif [[ $status -eq 124 || $status -eq 137 ]]; then
+        echo "    killed after $((seconds + run_grace_seconds)) s (hang outside libFuzzer's -timeout)"
+    fi
+    return 1
+}
+
+smoke() {
+    local seconds="${1:-$smoke_seconds_default}"
+    local -a all
+    mapfile -t all < <(targets)
+    build_if_needed "${all[@]}"
+    local started=$SECONDS failed=0 target
+    echo "smoke: ${seconds} s per target, seed 1"
+    for target in "${all[@]}"; do
+        rm -rf "${work_dir:?}/$target" "$work_dir/artifacts/$target"
+        prepare_corpus "$target"
+        run_target "$target" "$seconds" || failed=1
+    done
+    echo "smoke took $((SECONDS - started)) s"
+    return $failed
+}
+
+run_long() {
+    local target="${1:?usage: Fuzz/run.sh run TARGET [SECONDS] [LIBFUZZER FLAGS...]}"
+    [[ -f "$fuzz_dir/Targets/$target.swift" ]] || { echo "no target $target; have: $(targets | tr '\n' ' ')" >&2; return 2; }
+    local seconds="${2:-$run_seconds_default}"
+    shift $(( $# >= 2 ? 2 : 1 ))
+    build_if_needed "$target"
+    prepare_corpus "$target"
+    run_target "$target" "$seconds" "$@"
+}
+
+# Runs every saved crash-* input with FUZZ_STRICT=1 (no waivers); reports which still fail.
+repro() {
+    local -a all
+    mapfile -t all < <(targets)
+    build_if_needed "${all[@]}"
+    local open=0 target input
+    for target in "${all[@]}"; do
+        for input in "$seeds_dir/$target"/crash-*; do
+            [[ -f "$input" ]] || continue
+            if FUZZ_STRICT=1 timeout --kill-after=10 120 "$build_dir/$target" -rss_limit_mb=2048 "$input" \
+                >"$work_dir/repro.log" 2>&1; then
+                echo "  fixed       $target/$(basename "$input")"
+            else
+                open=1
+                echo "  still fails $target/$(basename "$input"):"
+                grep -m 2 -e 'property violated' -e 'SUMMARY' "$work_dir/repro.log" | cut -c1-200 | sed 's/^/      /' || true
+            fi
+        done
+    done
+    return $open
+}
+
+mkdir -p "$work_dir"
+case "${1:-}" in
+    build) shift; build "$@" ;;
+    smoke) smoke "${2:-$smoke_seconds_default}" ;;
+    run) shift; run_long "$@" ;;
+    repro) repro ;;
+    *)
+        sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac
