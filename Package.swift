@@ -50,6 +50,10 @@ let package = Package(
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
             swiftSettings: strictSwift),
+        // Runs the built `tessera` executable as a user would (depends on it for build order).
+        .testTarget(
+            name: "TesseraCLITests", dependencies: ["tessera"],
+            swiftSettings: strictSwift),
     ],
     swiftLanguageModes: [.v6]
 )
