@@ -17,7 +17,7 @@ extension Builder {
         if memberCount == 0 {
             // VelocyPack: empty array `01`, empty object `0a`.
             bytes[top.start] = top.isObject ? 0x0a : 0x01
-            bytes.removeSubrange((top.start + 1)...)
+            bytes.removeLast(8)
         } else if (top.compact || (top.isObject && memberCount == 1)) && closeCompact(top, memberCount) {
             // Compact layout chosen (a single-member object is always compact when it fits).
         } else if top.isObject {
@@ -25,7 +25,7 @@ extension Builder {
         } else {
             closeArray(top, memberCount)
         }
-        memberOffsets.removeSubrange(top.firstMember...)
+        memberOffsets.removeLast(memberCount)
     }
 
     /// Writes `13`/`14`: `head | varint BYTELENGTH | members | reverse varint NRITEMS`.
@@ -164,24 +164,39 @@ extension Builder {
     }
 
     /// Sorts the key offsets of an object by key name bytes (translated keys by their name).
-    /// Stable, so repeated keys keep their input order.
+    /// Stable, so repeated keys keep their input order. Small objects (the common case) sort
+    /// in place by insertion; large ones through a temporary array.
     mutating func sortKeys(start: Int, members: Range<Int>) {
         guard members.count > 1 else { return }
+        let insertionSortCountMax = 24
         bytes.withUnsafeBufferPointer { buffer in
             let base = buffer.baseAddress! + start
-            var offsets = Array(memberOffsets[members])
+            if members.count <= insertionSortCountMax {
+                memberOffsets.withUnsafeMutableBufferPointer { offsets in
+                    for i in (members.lowerBound + 1)..<members.upperBound {
+                        let moving = offsets[i]
+                        var j = i
+                        while j > members.lowerBound && Self.keyOrder(base, offsets[j - 1], moving) > 0 {
+                            offsets[j] = offsets[j - 1]
+                            j -= 1
+                        }
+                        offsets[j] = moving
+                    }
+                }
+                return
+            }
             var isSorted = true
-            for i in 1..<offsets.count where Self.keyOrder(base, offsets[i - 1], offsets[i]) > 0 {
+            for i in (members.lowerBound + 1)..<members.upperBound
+            where Self.keyOrder(base, memberOffsets[i - 1], memberOffsets[i]) > 0 {
                 isSorted = false
                 break
             }
             if isSorted { return }
-            // Stable merge sort via the standard library's sort on (key, position) pairs.
-            offsets = offsets.enumerated().sorted { lhs, rhs in
+            let sorted = memberOffsets[members].enumerated().sorted { lhs, rhs in
                 let order = Self.keyOrder(base, lhs.element, rhs.element)
                 return order != 0 ? order < 0 : lhs.offset < rhs.offset
             }.map(\.element)
-            memberOffsets.replaceSubrange(members, with: offsets)
+            memberOffsets.replaceSubrange(members, with: sorted)
         }
     }
 

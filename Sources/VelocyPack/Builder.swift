@@ -133,7 +133,7 @@ public struct Builder: Sendable {
         // The head (a placeholder, fixed at close) and 8 zero bytes: room for the widest
         // BYTELENGTH and NRITEMS, and zero padding if the header stays wide.
         bytes.append(isObject ? 0x0b : 0x06)
-        bytes.append(contentsOf: repeatElement(0, count: 8))
+        withUnsafeBytes(of: UInt64(0)) { bytes.append(contentsOf: $0) }
     }
 
     // MARK: Scalars
