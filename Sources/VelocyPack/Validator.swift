@@ -107,6 +107,9 @@ extension Validator {
         let inputEnd: Int
         /// Whether `inputEnd` is the size limit rather than the end of the input.
         let inputIsCut: Bool
+        /// Key offsets of the objects being checked, used as a stack so that validating an
+        /// object allocates nothing once the walk has warmed up.
+        var keyStack: [Int] = []
 
         @inline(__always)
         func readUInt(_ at: Int, _ width: Int) -> UInt64 { Raw.readUInt(base + at, width: width) }
@@ -334,40 +337,44 @@ extension Validator {
             let length = try byteLength(at: at, width: width, end: end, headerMin: 1 + 2 * width + 2)
             let (count, table, natural) = try indexLayout(at: at, length: length, width: width)
             let first = try firstMember(at: at, natural: natural, length: table)
-            var keyOffsets: [Int] = []
-            keyOffsets.reserveCapacity(count)
+            // Every index entry names a key, each key exactly once. Keys are walked in
+            // ascending offset order onto the key stack; each entry is found there by binary
+            // search and marked (negated) so that a repeated entry is caught.
+            let mark = keyStack.count
+            defer { keyStack.removeLast(keyStack.count - mark) }
             var position = at + first
             for _ in 0..<count {
                 guard position < at + table else {
                     throw VPackError(.invalidItemCount, at: position, "fewer pairs than the item count")
                 }
-                keyOffsets.append(position - at)
+                keyStack.append(position - at)
                 position += try key(at: position, end: at + table)
                 position += try value(at: position, end: at + table, depth: depth)
             }
             guard position == at + table else {
                 throw VPackError(.invalidItemCount, at: position, "bytes after the last of \(count) pairs, before the index table")
             }
-            // Every index entry names a key, each key exactly once. Keys were walked in
-            // ascending offset order, so the sorted entries must equal them one for one.
-            var entries: [Int] = (0..<count).map { Int(truncatingIfNeeded: readUInt(at + table + $0 * width, width)) }
-            let indexOrder = entries
-            entries.sort()
-            for i in 0..<count where entries[i] != keyOffsets[i] {
-                throw VPackError(.invalidIndexTable, at: at + table, "index entries do not match the keys")
-            }
-            if options.checkSortedIndex {
-                for i in 1..<max(count, 1) {
-                    let order = keyOrder(at + indexOrder[i - 1], at + indexOrder[i])
+            var previousKey = -1
+            for i in 0..<count {
+                let entryOffset = at + table + i * width
+                let entry = Int(truncatingIfNeeded: readUInt(entryOffset, width))
+                guard let slot = findKey(entry, from: mark, count: count), keyStack[slot] > 0 else {
+                    throw VPackError(.invalidIndexTable, at: entryOffset, "index entry \(i) does not name a key exactly once")
+                }
+                keyStack[slot] = -entry
+                if options.checkSortedIndex && previousKey >= 0 {
+                    let order = keyOrder(at + previousKey, at + entry)
                     if order > 0 {
-                        throw VPackError(.unsortedIndex, at: at + table + i * width, "index not sorted by key")
+                        throw VPackError(.unsortedIndex, at: entryOffset, "index not sorted by key")
                     }
                     if order == 0 && options.checkUniqueKeys {
-                        throw VPackError(.duplicateKey, at: at + max(indexOrder[i - 1], indexOrder[i]), "repeated key")
+                        throw VPackError(.duplicateKey, at: at + max(previousKey, entry), "repeated key")
                     }
                 }
-            } else if options.checkUniqueKeys {
-                try checkUnique(keyOffsets.map { at + $0 })
+                previousKey = entry
+            }
+            if !options.checkSortedIndex && options.checkUniqueKeys {
+                try checkUnique(keyStack[mark...].map { at - $0 })
             }
             return length
         }
@@ -422,10 +429,11 @@ extension Validator {
             let membersEnd = valueEnd - countBytes
             var position = membersStart
             var keys: [Int] = []
+            let collectKeys = isObject && options.checkUniqueKeys
             var seen: UInt64 = 0
             while position < membersEnd {
                 if isObject {
-                    keys.append(position)
+                    if collectKeys { keys.append(position) }
                     position += try key(at: position, end: membersEnd)
                 }
                 position += try value(at: position, end: membersEnd, depth: depth)
@@ -467,6 +475,20 @@ extension Validator {
             default:
                 throw VPackError(.invalidKeyType, at: at, "object key of type \(ValueType(head: head))")
             }
+        }
+
+        /// The slot of key offset `entry` among the `count` ascending offsets on the key stack
+        /// from `mark` (found ones are stored negated), or `nil`.
+        func findKey(_ entry: Int, from mark: Int, count: Int) -> Int? {
+            var low = mark
+            var high = mark + count - 1
+            while low <= high {
+                let middle = (low + high) / 2
+                let stored = abs(keyStack[middle])
+                if stored == entry { return middle }
+                if stored < entry { low = middle + 1 } else { high = middle - 1 }
+            }
+            return nil
         }
 
         func keyOrder(_ lhs: Int, _ rhs: Int) -> Int {
