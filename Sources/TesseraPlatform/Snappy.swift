@@ -20,16 +20,8 @@ public enum Snappy {
         let capacity = snappy_max_compressed_length(input.count)
         var output = [UInt8](repeating: 0, count: capacity)
         var outputLength = capacity
-        let status = input.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target in
-                source.withMemoryRebound(to: CChar.self) { sourceChars in
-                    target.withMemoryRebound(to: CChar.self) { targetChars in
-                        snappy_compress(
-                            sourceChars.baseAddress, source.count, targetChars.baseAddress,
-                            &outputLength)
-                    }
-                }
-            }
+        let status = withCharBuffers(input, &output) { source, sourceCount, target in
+            snappy_compress(source, sourceCount, target, &outputLength)
         }
         // Compression of in-memory bytes into a buffer of the documented maximum size
         // cannot fail; a failure here is a broken library, not an operating fault.
@@ -56,16 +48,8 @@ public enum Snappy {
         }
         var output = [UInt8](repeating: 0, count: length)
         var outputLength = length
-        let status = input.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target in
-                source.withMemoryRebound(to: CChar.self) { sourceChars in
-                    target.withMemoryRebound(to: CChar.self) { targetChars in
-                        snappy_uncompress(
-                            sourceChars.baseAddress, source.count, targetChars.baseAddress,
-                            &outputLength)
-                    }
-                }
-            }
+        let status = withCharBuffers(input, &output) { source, sourceCount, target in
+            snappy_uncompress(source, sourceCount, target, &outputLength)
         }
         switch status {
         case SNAPPY_OK: break
@@ -74,5 +58,22 @@ public enum Snappy {
         }
         guard outputLength == length else { throw .invalidInput }
         return output
+    }
+
+    /// Runs `body` with the input and output bytes seen as C `char` buffers, as libsnappy
+    /// takes them.
+    private static func withCharBuffers(
+        _ input: [UInt8], _ output: inout [UInt8],
+        _ body: (UnsafePointer<CChar>?, Int, UnsafeMutablePointer<CChar>?) -> snappy_status
+    ) -> snappy_status {
+        input.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { target in
+                source.withMemoryRebound(to: CChar.self) { sourceChars in
+                    target.withMemoryRebound(to: CChar.self) { targetChars in
+                        body(sourceChars.baseAddress, source.count, targetChars.baseAddress)
+                    }
+                }
+            }
+        }
     }
 }

@@ -172,17 +172,8 @@ extension Validator {
                 let size = 1 + Int(head & 0x07) + 1
                 try need(at, UInt64(size), end, at)
                 return size
-            case 0x40...0xbe:
-                let length = Int(head) - 0x40
-                try need(at, UInt64(1 + length), end, at)
-                try checkUTF8(at + 1, length)
-                return 1 + length
-            case 0xbf:
-                try need(at, 9, end, at)
-                let length = readUInt(at + 1, 8)
-                try need(at + 9, length, end, at)
-                try checkUTF8(at + 9, Int(length))
-                return 9 + Int(length)
+            case 0x40...0xbf:
+                return try string(at: at, end: end)
             case 0xc0...0xc7:
                 let width = Int(head) - 0xbf
                 try need(at, UInt64(1 + width), end, at)
@@ -212,6 +203,21 @@ extension Validator {
                 _ = available
                 throw VPackError(.reservedHead, at: at, "head 0x\(String(head, radix: 16)) is reserved or obsolete")
             }
+        }
+
+        /// Validates a short (`40`–`be`) or long (`bf`) string and returns its size.
+        func string(at: Int, end: Int) throws(VPackError) -> Int {
+            let head = base[at]
+            let (start, length): (Int, UInt64)
+            if head == 0xbf {
+                try need(at, 9, end, at)
+                (start, length) = (9, readUInt(at + 1, 8))
+            } else {
+                (start, length) = (1, UInt64(head) - 0x40)
+            }
+            try need(at + start, length, end, at)
+            try checkUTF8(at + start, Int(length))
+            return start + Int(length)
         }
 
         func checkUTF8(_ at: Int, _ count: Int) throws(VPackError) {
@@ -451,17 +457,8 @@ extension Validator {
             guard at < end else { throw VPackError(.truncated, at: at, "a key is missing") }
             let head = base[at]
             switch head {
-            case 0x40...0xbe:
-                let length = Int(head) - 0x40
-                try need(at, UInt64(1 + length), end, at)
-                try checkUTF8(at + 1, length)
-                return 1 + length
-            case 0xbf:
-                try need(at, 9, end, at)
-                let length = readUInt(at + 1, 8)
-                try need(at + 9, length, end, at)
-                try checkUTF8(at + 9, Int(length))
-                return 9 + Int(length)
+            case 0x40...0xbf:
+                return try string(at: at, end: end)
             case 0x31...0x39, 0x28...0x2f:
                 // SmallInt 1...9 (31-39) or UInt with 1...8 bytes (28-2f).
                 let isSmall = head >= 0x31
