@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "VelocyPack", targets: ["VelocyPack"]),
+        .library(name: "VelocyStream", targets: ["VelocyStream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +30,9 @@ let package = Package(
 
         // Pure layer: VelocyPack values, builder, parser, dumper, validator, hashing, Codable.
         .target(name: "VelocyPack", swiftSettings: strictSwift),
+
+        // Pure layer: VelocyStream framing and ArangoDB's message headers.
+        .target(name: "VelocyStream", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
         // The seam to the C libraries the impure layers build on (libuv, Snappy).
         .target(
@@ -46,6 +50,9 @@ let package = Package(
 
         .testTarget(
             name: "VelocyPackTests", dependencies: ["VelocyPack"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "VelocyStreamTests", dependencies: ["VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],

@@ -1,0 +1,270 @@
+public import VelocyPack
+
+/// Element 1 of every message header: what the message is.
+public enum MessageType: Int64, Sendable, CaseIterable {
+    case request = 1
+    case response = 2
+    /// A response with more to follow; ArangoDB never sends it and Tessera refuses it.
+    case responseMore = 3
+    case authentication = 1000
+}
+
+/// The request method, as its integer in element 3 of a request header.
+public enum RequestMethod: Int64, Sendable, CaseIterable, CustomStringConvertible {
+    case delete = 0, get = 1, post = 2, put = 3, head = 4, patch = 5, options = 6
+
+    /// The method's HTTP name, such as `GET`.
+    public var description: String {
+        switch self {
+        case .delete: "DELETE"
+        case .get: "GET"
+        case .post: "POST"
+        case .put: "PUT"
+        case .head: "HEAD"
+        case .patch: "PATCH"
+        case .options: "OPTIONS"
+        }
+    }
+
+    /// The method for an HTTP name (any case), or `nil`.
+    public init?(name: String) {
+        guard let method = Self.allCases.first(where: { $0.description == name.uppercased() }) else { return nil }
+        self = method
+    }
+}
+
+/// A message split into its VelocyPack header and the body bytes that follow it.
+public struct ReceivedMessage: Sendable {
+    /// The message as received.
+    public let message: VSTMessage
+    /// The validated header array.
+    public let header: Slice
+    /// What the header says the message is.
+    public let type: MessageType
+    /// Where the body starts in `message.bytes`.
+    public let bodyOffset: Int
+
+    /// The body bytes (empty when the message is only a header).
+    public var body: ArraySlice<UInt8> { message.bytes[bodyOffset...] }
+
+    /// Validates the header of `message` (strict: valid UTF-8, unique keys, no tags or custom
+    /// values) and reads its version and type.
+    /// - Throws: `invalidHeader`, `malformedHeader` or `unsupportedMessageType`.
+    public init(_ message: VSTMessage, limits: VSTLimits = .default) throws(VSTError) {
+        var options = Validator.Options.strict
+        options.byteCountMax = limits.headerByteCountMax
+        let headerByteCount: Int
+        do throws(VPackError) {
+            headerByteCount = try Validator(options: options).validatePrefix(message.bytes)
+        } catch {
+            throw VSTError(.invalidHeader, at: error.offset, "header: \(error)")
+        }
+        let header = Slice(trustedBytes: Array(message.bytes[0..<headerByteCount]))
+        guard header.isArray, header.count >= 2 else {
+            throw VSTError(.malformedHeader, at: 0, "header must be an array of at least 2 members")
+        }
+        guard header[0]?.intValue == 1 else {
+            throw VSTError(.unsupportedMessageType, at: 0, "header version must be 1")
+        }
+        guard let rawType = header[1]?.intValue, let type = MessageType(rawValue: rawType) else {
+            throw VSTError(.unsupportedMessageType, at: 0, "unknown message type")
+        }
+        self.message = message
+        self.header = header
+        self.type = type
+        self.bodyOffset = headerByteCount
+    }
+}
+
+/// ArangoDB's request header: `[1, 1, database, method, path, parameters, meta]`.
+public struct RequestHeader: Sendable, Equatable {
+    public var database: String
+    public var method: RequestMethod
+    /// The path, starting with `/`, without `/_db/NAME` and without a query string.
+    public var path: String
+    /// Query parameters; a repeated key has several values.
+    public var parameters: [String: [String]]
+    /// HTTP-like headers, keys in lowercase.
+    public var meta: [String: String]
+
+    public init(database: String = "_system", method: RequestMethod, path: String,
+                parameters: [String: [String]] = [:], meta: [String: String] = [:]) {
+        self.database = database
+        self.method = method
+        self.path = path
+        self.parameters = parameters
+        self.meta = meta
+    }
+
+    /// The header's VelocyPack bytes. Parameters and meta are written in sorted key order so
+    /// the same header always gives the same bytes.
+    public func encoded() -> [UInt8] {
+        var builder = Builder()
+        builder.openArray()
+        builder.add(Int64(1))
+        builder.add(MessageType.request.rawValue)
+        builder.add(database)
+        builder.add(method.rawValue)
+        builder.add(path)
+        builder.openObject()
+        for key in parameters.keys.sorted() {
+            let values = parameters[key]!
+            builder.add(key: key)
+            if values.count == 1 {
+                builder.add(values[0])
+            } else {
+                builder.openArray()
+                for value in values { builder.add(value) }
+                closeKnownGood(&builder)
+            }
+        }
+        closeKnownGood(&builder)
+        builder.openObject()
+        for key in meta.keys.sorted() { builder.add(key: key, meta[key]!) }
+        closeKnownGood(&builder)
+        closeKnownGood(&builder)
+        return builder.bytes
+    }
+
+    /// Reads a request header.
+    /// - Throws: `malformedHeader` naming the element that is wrong.
+    public init(_ received: ReceivedMessage) throws(VSTError) {
+        let header = received.header
+        guard received.type == .request, header.count == 7 else {
+            throw VSTError(.malformedHeader, at: 0, "a request header has 7 members")
+        }
+        guard let database = header[2]?.stringValue else { throw Self.wrong("database (2) must be a string") }
+        guard let rawMethod = header[3]?.intValue, let method = RequestMethod(rawValue: rawMethod) else {
+            throw Self.wrong("method (3) must be an integer 0...6")
+        }
+        guard let path = header[4]?.stringValue, path.hasPrefix("/") else {
+            throw Self.wrong("path (4) must be a string starting with /")
+        }
+        guard let parameterSlice = header[5], parameterSlice.isObject,
+              let metaSlice = header[6], metaSlice.isObject else {
+            throw Self.wrong("parameters (5) and meta (6) must be objects")
+        }
+        var parameters: [String: [String]] = [:]
+        for (key, value) in parameterSlice.objectMembers {
+            guard let name = key.keyName else { throw Self.wrong("parameter name must be a string") }
+            if let single = value.stringValue {
+                parameters[name] = [single]
+            } else if value.isArray, case let values = value.arrayElements.compactMap(\.stringValue),
+                      values.count == value.count {
+                parameters[name] = values
+            } else {
+                throw Self.wrong("parameter \(name) must be a string or an array of strings")
+            }
+        }
+        var meta: [String: String] = [:]
+        for (key, value) in metaSlice.objectMembers {
+            // As ArangoDB does: keys are lowercased, non-string entries ignored.
+            if let name = key.keyName, let text = value.stringValue { meta[name.lowercased()] = text }
+        }
+        self.init(database: database, method: method, path: path, parameters: parameters, meta: meta)
+    }
+
+    static func wrong(_ detail: String) -> VSTError { VSTError(.malformedHeader, at: 0, detail) }
+}
+
+/// ArangoDB's response header: `[1, 2, responseCode, meta]`.
+public struct ResponseHeader: Sendable, Equatable {
+    public var responseCode: Int
+    /// HTTP-like headers, keys in lowercase.
+    public var meta: [String: String]
+
+    public init(responseCode: Int, meta: [String: String] = [:]) {
+        self.responseCode = responseCode
+        self.meta = meta
+    }
+
+    /// The header's VelocyPack bytes (meta in sorted key order).
+    public func encoded() -> [UInt8] {
+        var builder = Builder()
+        builder.openArray()
+        builder.add(Int64(1))
+        builder.add(MessageType.response.rawValue)
+        builder.add(Int64(responseCode))
+        builder.openObject()
+        for key in meta.keys.sorted() { builder.add(key: key, meta[key]!) }
+        closeKnownGood(&builder)
+        closeKnownGood(&builder)
+        return builder.bytes
+    }
+
+    /// Reads a response header; meta is optional (at least 3 members), as drivers accept it.
+    public init(_ received: ReceivedMessage) throws(VSTError) {
+        let header = received.header
+        guard received.type == .response, header.count >= 3 else {
+            throw VSTError(.malformedHeader, at: 0, "a response header is [1, 2, code, meta]")
+        }
+        guard let code = header[2]?.intValue, (100...599).contains(code) else {
+            throw VSTError(.malformedHeader, at: 0, "response code (2) must be an integer 100...599")
+        }
+        var meta: [String: String] = [:]
+        if let metaSlice = header[3] {
+            guard metaSlice.isObject else { throw VSTError(.malformedHeader, at: 0, "meta (3) must be an object") }
+            for (key, value) in metaSlice.objectMembers {
+                if let name = key.keyName, let text = value.stringValue { meta[name.lowercased()] = text }
+            }
+        }
+        self.init(responseCode: Int(code), meta: meta)
+    }
+}
+
+/// The authentication message: `[1, 1000, "plain", user, password]` or `[1, 1000, "jwt", token]`.
+public enum Authentication: Sendable, Equatable {
+    case plain(user: String, password: String)
+    case jwt(token: String)
+
+    /// The message bytes (authentication messages have no body).
+    public func encoded() -> [UInt8] {
+        var builder = Builder()
+        builder.openArray()
+        builder.add(Int64(1))
+        builder.add(MessageType.authentication.rawValue)
+        switch self {
+        case let .plain(user, password):
+            builder.add("plain")
+            builder.add(user)
+            builder.add(password)
+        case let .jwt(token):
+            builder.add("jwt")
+            builder.add(token)
+        }
+        closeKnownGood(&builder)
+        return builder.bytes
+    }
+
+    /// Reads an authentication message.
+    public init(_ received: ReceivedMessage) throws(VSTError) {
+        let header = received.header
+        guard received.type == .authentication, let kind = header[2]?.stringValue else {
+            throw VSTError(.malformedHeader, at: 0, "authentication is [1, 1000, kind, ...]")
+        }
+        switch (kind, header.count) {
+        case ("plain", 5):
+            guard let user = header[3]?.stringValue, let password = header[4]?.stringValue else {
+                throw VSTError(.malformedHeader, at: 0, "plain authentication needs user and password strings")
+            }
+            self = .plain(user: user, password: password)
+        case ("jwt", 4):
+            guard let token = header[3]?.stringValue else {
+                throw VSTError(.malformedHeader, at: 0, "jwt authentication needs a token string")
+            }
+            self = .jwt(token: token)
+        default:
+            throw VSTError(.malformedHeader, at: 0, "authentication kind must be plain (5 members) or jwt (4)")
+        }
+    }
+}
+
+/// Closes a compound this file opened with keys it wrote itself; only a duplicate-key check
+/// could fail, and these builders do not ask for one.
+func closeKnownGood(_ builder: inout Builder) {
+    do {
+        try builder.close()
+    } catch {
+        preconditionFailure("closing a header compound failed: \(error)")
+    }
+}
