@@ -39,6 +39,9 @@ let package = Package(
             name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy"],
             swiftSettings: strictSwift),
 
+        // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
+        .target(name: "Transport", dependencies: ["CLibUV"], swiftSettings: strictSwift),
+
         // The one executable.
         .executableTarget(
             name: "tessera",
@@ -53,6 +56,9 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "VelocyStreamTests", dependencies: ["VelocyStream", "VelocyPack"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "TransportTests", dependencies: ["Transport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],

@@ -7,8 +7,9 @@
 #                                      one target for longer (600 s), corpus kept between runs
 #   Fuzz/run.sh repro                  run the saved crash-* inputs with every waiver off
 #
-# Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift (found
-# now, so new library files are included) as one module. Everything is bounded in time.
+# Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift and
+# Sources/VelocyStream/**/*.swift (found now, so new library files are included) as one
+# module. Everything is bounded in time.
 set -euo pipefail
 
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,6 +18,10 @@ build_dir="$fuzz_dir/build"
 work_dir="$fuzz_dir/corpus-work"
 seeds_dir="$fuzz_dir/seeds"
 vectors_dir="$root/Protocol/vectors/vpack"
+# The pure library modules compiled into every target, lowest layer first.
+library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream")
+# Copies of the Sources/VelocyStream files without their `import VelocyPack` (see stage_sources).
+staged_dir="$build_dir/staged-sources"
 
 smoke_seconds_default=20
 run_seconds_default=600
@@ -34,8 +39,34 @@ targets() {
     for file in "$fuzz_dir"/Targets/*.swift; do basename "$file" .swift; done
 }
 
+# The files that make up one target's module besides the target: Sources/VelocyPack as it is,
+# the other library modules as staged by stage_sources.
 library_sources() {
-    find "$root/Sources/VelocyPack" -name '*.swift' | LC_ALL=C sort
+    find "${library_dirs[0]}" -name '*.swift' | LC_ALL=C sort
+    find "$staged_dir" -name '*.swift' | LC_ALL=C sort
+}
+
+# Everything is one module, so an `import VelocyPack` in a higher module would name a module
+# that does not exist. Copies each such file into $staged_dir with those import lines
+# replaced by a comment (nothing else changes), behind a #sourceLocation that keeps the
+# original path and line numbers in diagnostics, debug info and crash backtraces.
+stage_sources() {
+    rm -rf "$staged_dir"
+    local dir file relative
+    for dir in "${library_dirs[@]:1}"; do
+        while IFS= read -r file; do
+            relative="${file#"$root/Sources/"}"
+            mkdir -p "$staged_dir/$(dirname "$relative")"
+            awk -v path="$file" '
+                NR == 1 { printf "#sourceLocation(file: \"%s\", line: 1)\n", path }
+                /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+VelocyPack[ \t]*$/ {
+                    print "// import VelocyPack: one module in the fuzz build (Fuzz/run.sh)"
+                    next
+                }
+                { print }
+            ' "$file" >"$staged_dir/$relative"
+        done < <(find "$dir" -name '*.swift' | LC_ALL=C sort)
+    done
 }
 
 # Drops the harmless ld.gold warnings about exporting local symbols.
@@ -47,7 +78,7 @@ filter_linker_noise() {
 needs_build() {
     local binary="$build_dir/$1"
     [[ ! -x "$binary" ]] && return 0
-    [[ -n "$(find "$root/Sources/VelocyPack" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
+    [[ -n "$(find "${library_dirs[@]}" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
         -newer "$binary" \( -name '*.swift' -o -name run.sh \) -print -quit)" ]]
 }
 
@@ -82,6 +113,7 @@ build() {
     local -a wanted=("$@")
     [[ ${#wanted[@]} -eq 0 ]] && mapfile -t wanted < <(targets)
     mkdir -p "$build_dir"
+    stage_sources
     local started=$SECONDS failed=0 target
     local -a pids=() names=()
     for target in "${wanted[@]}"; do
