@@ -16,12 +16,17 @@ public enum VSTVersion: Sendable, Equatable {
     /// The length of every preamble.
     public static let preambleByteCount = 11
 
-    /// The version a complete preamble names.
-    /// - Throws: `invalidPreamble` for any other 11 bytes.
-    public static func detect(preamble bytes: some Collection<UInt8>) throws(VSTError) -> VSTVersion {
+    /// The version the preamble at the start of `bytes` names, or `nil` when fewer than 11
+    /// bytes have arrived and they could still become a preamble (need more bytes).
+    /// - Throws: `invalidPreamble` as soon as the bytes cannot be a preamble.
+    public static func detect(preamble bytes: some Collection<UInt8>) throws(VSTError) -> VSTVersion? {
         let received = Array(bytes.prefix(preambleByteCount))
         if received == VSTVersion.v1_1.preamble { return .v1_1 }
         if received == VSTVersion.v1_0.preamble { return .v1_0 }
+        if received.count < preambleByteCount
+            && (VSTVersion.v1_1.preamble.starts(with: received) || VSTVersion.v1_0.preamble.starts(with: received)) {
+            return nil
+        }
         throw VSTError(.invalidPreamble, at: 0, "expected VST/1.1 or VST/1.0 preamble")
     }
 }

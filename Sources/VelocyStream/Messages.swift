@@ -69,6 +69,10 @@ public struct ReceivedMessage: Sendable {
         guard let rawType = header[1]?.intValue, let type = MessageType(rawValue: rawType) else {
             throw VSTError(.unsupportedMessageType, at: 0, "unknown message type")
         }
+        // ArangoDB never sends "response, more follow" and drivers refuse it; so does Tessera.
+        guard type != .responseMore else {
+            throw VSTError(.unsupportedMessageType, at: 0, "message type 3 (more responses follow) is not supported")
+        }
         self.message = message
         self.header = header
         self.type = type

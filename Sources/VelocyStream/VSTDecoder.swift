@@ -126,6 +126,10 @@ public struct VSTDecoder: Sendable {
         // Fast path: a message in one chunk.
         if isFirst && countOrIndex == 1 && partials[common.messageID] == nil {
             let dataCount = dataEnd - dataStart
+            // VST 1.0 announces no length for a single chunk; its data is the message.
+            if dataCount > limits.messageByteCountMax {
+                throw VSTError(.messageTooLarge, at: chunkStart, "message of \(dataCount) bytes above the limit \(limits.messageByteCountMax)")
+            }
             if let announcedLength, announcedLength != UInt64(dataCount) {
                 throw VSTError(.messageLengthMismatch, at: chunkStart, "one chunk of \(dataCount) bytes, message length \(announcedLength)")
             }
@@ -187,7 +191,7 @@ public struct VSTDecoder: Sendable {
             return nil
         }
         partials[id] = nil
-        // VST 1.0 announces no length for... every multi-chunk first chunk does; check it.
+        // Every first chunk of a multi-chunk message announces the length (1.0 and 1.1).
         if let length = partial.messageLength, length != UInt64(partial.receivedByteCount) {
             throw VSTError(.messageLengthMismatch, at: chunkStart, "chunks carry \(partial.receivedByteCount) bytes, message length \(length)")
         }

@@ -3,7 +3,8 @@
 /// Every such fault is the peer's: the connection that produced it is answered with an
 /// error where that is possible and then closed. `offset` is the position in the
 /// connection's byte stream (counted from the first byte after the preamble) where the fault
-/// was found, or 0 for faults inside one message's header.
+/// was found; for faults in a message header, the position within that message (the
+/// validator's offset for `invalidHeader`, 0 for shape and type faults).
 public struct VSTError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Stable error codes; golden vectors in `Protocol/vectors/vst/` name them.
     public enum Code: String, Sendable, CaseIterable {

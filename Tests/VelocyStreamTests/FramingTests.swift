@@ -30,6 +30,10 @@ struct FramingTests {
         #expect(try VSTVersion.detect(preamble: Array("VST/1.1\r\n\r\n".utf8)) == .v1_1)
         #expect(try VSTVersion.detect(preamble: Array("VST/1.0\r\n\r\n".utf8)) == .v1_0)
         #expect(throws: VSTError(.invalidPreamble, at: 0)) { try VSTVersion.detect(preamble: Array("GET / HTTP".utf8)) }
+        // Short input that may still become a preamble means "need more bytes".
+        #expect(try VSTVersion.detect(preamble: Array("VST/1.".utf8)) == nil)
+        #expect(try VSTVersion.detect(preamble: []) == nil)
+        #expect(throws: VSTError(.invalidPreamble, at: 0)) { try VSTVersion.detect(preamble: Array("VSX".utf8)) }
         #expect(VSTVersion.v1_1.preamble == [0x56, 0x53, 0x54, 0x2f, 0x31, 0x2e, 0x31, 0x0d, 0x0a, 0x0d, 0x0a])
     }
 
