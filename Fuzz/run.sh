@@ -18,6 +18,7 @@ build_dir="$fuzz_dir/build"
 work_dir="$fuzz_dir/corpus-work"
 seeds_dir="$fuzz_dir/seeds"
 vectors_dir="$root/Protocol/vectors/vpack"
+vst_vectors_dir="$root/Protocol/vectors/vst"
 # The pure library modules compiled into every target, lowest layer first.
 library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream")
 # Copies of the Sources/VelocyStream files without their `import VelocyPack` (see stage_sources).
@@ -47,9 +48,9 @@ library_sources() {
 }
 
 # Everything is one module, so an `import VelocyPack` in a higher module would name a module
-# that does not exist. Copies each such file into $staged_dir with those import lines
-# replaced by a comment (nothing else changes), behind a #sourceLocation that keeps the
-# original path and line numbers in diagnostics, debug info and crash backtraces.
+# that does not exist. Copies the files of every library module but the first into
+# $staged_dir with such import lines turned into comments; nothing else changes, so line
+# numbers in diagnostics and crash backtraces are those of the original file.
 stage_sources() {
     rm -rf "$staged_dir"
     local dir file relative
@@ -57,10 +58,9 @@ stage_sources() {
         while IFS= read -r file; do
             relative="${file#"$root/Sources/"}"
             mkdir -p "$staged_dir/$(dirname "$relative")"
-            awk -v path="$file" '
-                NR == 1 { printf "#sourceLocation(file: \"%s\", line: 1)\n", path }
+            awk '
                 /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+VelocyPack[ \t]*$/ {
-                    print "// import VelocyPack: one module in the fuzz build (Fuzz/run.sh)"
+                    print "// " $0 "  -- removed by Fuzz/run.sh: one module in the fuzz build"
                     next
                 }
                 { print }
@@ -139,7 +139,9 @@ build_if_needed() {
 
 # Copies the committed seeds (not the crash-* reproducers of open bugs) and, when present,
 # the golden vectors into the target's corpus directory: the VelocyPack bytes ("hex") for
-# the validator, the JSON texts ("json") for the parser; valid and invalid ones alike.
+# the validator, the JSON texts ("json") for the parser, the VST streams ("stream", behind
+# the control byte that names their version) for the VST decoder, the messages ("hex" and
+# "body") for the VST header readers; valid and invalid ones alike.
 prepare_corpus() {
     local target="$1" corpus="$work_dir/$1"
     mkdir -p "$corpus"
@@ -151,6 +153,8 @@ prepare_corpus() {
     case "$target" in
         FuzzValidator) field=hex; files=("$vectors_dir/valid.jsonl" "$vectors_dir/invalid.jsonl") ;;
         FuzzJSONParser) field=json; files=("$vectors_dir/valid.jsonl" "$vectors_dir/json-invalid.jsonl") ;;
+        FuzzVSTDecoder) field=stream; files=("$vst_vectors_dir/streams.jsonl") ;;
+        FuzzVSTHeader) field=hex+body; files=("$vst_vectors_dir/headers.jsonl") ;;
         *) return 0 ;;
     esac
     python3 - "$corpus" "$field" "${files[@]}" <<'PYTHON'
@@ -166,16 +170,19 @@ for path in paths:
                 vector = json.loads(line)
             except ValueError:
                 continue
-            value = vector.get(field) if isinstance(vector, dict) else None
-            if not isinstance(value, str):
+            if not isinstance(vector, dict):
                 continue
-            if field == "hex":
-                try:
-                    data = bytes.fromhex("".join(value.split()))
-                except ValueError:
-                    continue
-            else:
-                data = value.encode("utf-8", "surrogatepass")
+            try:
+                if field == "json":
+                    data = vector["json"].encode("utf-8", "surrogatepass")
+                elif field == "stream":  # FuzzVSTDecoder: control byte 0 (1.1) or 1 (1.0), then the stream
+                    data = bytes([vector["version"] == "1.0"]) + bytes.fromhex(vector["stream"])
+                elif field == "hex+body":
+                    data = bytes.fromhex(vector["hex"]) + bytes.fromhex(vector.get("body", ""))
+                else:
+                    data = bytes.fromhex("".join(vector[field].split()))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
             with open(f"{corpus}/vector-{stem}-{number:04d}", "wb") as out:
                 out.write(data)
 PYTHON
@@ -240,7 +247,8 @@ run_long() {
     run_target "$target" "$seconds" "$@"
 }
 
-# Runs every saved crash-* input with FUZZ_STRICT=1 (no waivers); reports which still fail.
+# Runs every saved crash-* input with FUZZ_STRICT=1 (no waivers) and the -timeout of the
+# fuzzing runs, so a saved slow input counts as failing; reports which still fail.
 repro() {
     local -a all
     mapfile -t all < <(targets)
@@ -249,7 +257,7 @@ repro() {
     for target in "${all[@]}"; do
         for input in "$seeds_dir/$target"/crash-*; do
             [[ -f "$input" ]] || continue
-            if FUZZ_STRICT=1 timeout --kill-after=10 120 "$build_dir/$target" -rss_limit_mb=2048 "$input" \
+            if FUZZ_STRICT=1 timeout --kill-after=10 120 "$build_dir/$target" -rss_limit_mb=2048 -timeout=10 "$input" \
                 >"$work_dir/repro.log" 2>&1; then
                 echo "  fixed       $target/$(basename "$input")"
             else

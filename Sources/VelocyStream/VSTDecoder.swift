@@ -43,6 +43,8 @@ public struct VSTDecoder: Sendable {
         /// Data of each chunk by index.
         var chunks: [UInt32: [UInt8]] = [:]
         var receivedByteCount = 0
+        /// The highest chunk index received (the first chunk is index 0).
+        var highestIndex: UInt32 = 0
     }
 
     /// A decoder for a connection whose preamble chose `version`.
@@ -148,7 +150,28 @@ public struct VSTDecoder: Sendable {
         if partials[id] == nil && partials.count >= limits.partialMessageCountMax {
             throw VSTError(.tooManyPartialMessages, at: chunkStart, "more than \(limits.partialMessageCountMax) messages in progress")
         }
-        var partial = partials[id] ?? Partial()
+        // Work on the stored partial in place: copying it out and back would copy every chunk
+        // held so far (copy on write), making a message of k chunks cost O(k²).
+        let complete = try Self.file(
+            &partials[id, default: Partial()], isFirst: isFirst, countOrIndex: countOrIndex,
+            announcedLength: announcedLength, data: data, limits: limits, at: chunkStart, id: id)
+        guard complete, let partial = partials.removeValue(forKey: id), let count = partial.chunkCount else { return nil }
+        // Every first chunk of a multi-chunk message announces the length (1.0 and 1.1).
+        if let length = partial.messageLength, length != UInt64(partial.receivedByteCount) {
+            throw VSTError(.messageLengthMismatch, at: chunkStart, "chunks carry \(partial.receivedByteCount) bytes, message length \(length)")
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(partial.receivedByteCount)
+        for chunkIndex in 0..<count { bytes.append(contentsOf: partial.chunks[chunkIndex]!) }
+        return VSTMessage(id: id, bytes: bytes)
+    }
+
+    /// Checks one chunk against what is known of its message and files it; returns whether
+    /// the message now has all its chunks.
+    static func file(
+        _ partial: inout Partial, isFirst: Bool, countOrIndex: UInt32, announcedLength: UInt64?,
+        data: ArraySlice<UInt8>, limits: VSTLimits, at chunkStart: Int, id: UInt64
+    ) throws(VSTError) -> Bool {
         let index: UInt32
         if isFirst {
             guard partial.chunkCount == nil else {
@@ -165,13 +188,14 @@ public struct VSTDecoder: Sendable {
             }
             partial.messageLength = announcedLength
         }
+        partial.highestIndex = max(partial.highestIndex, index)
         if let count = partial.chunkCount {
             // Each chunk carries at least one byte, so a count above the length is a lie.
             if let length = partial.messageLength, UInt64(count) > length {
                 throw VSTError(.invalidChunkCount, at: chunkStart, "\(count) chunks for \(length) bytes")
             }
-            if let beyond = partial.chunks.keys.first(where: { $0 >= count }) ?? (index >= count ? index : nil) {
-                throw VSTError(.invalidChunkIndex, at: chunkStart, "chunk index \(beyond) of \(count)")
+            if partial.highestIndex >= count {
+                throw VSTError(.invalidChunkIndex, at: chunkStart, "chunk index \(partial.highestIndex) of \(count)")
             }
         }
         guard partial.chunks[index] == nil else {
@@ -186,19 +210,8 @@ public struct VSTDecoder: Sendable {
             throw VSTError(.messageLengthMismatch, at: chunkStart, "chunks carry more than the message length \(lengthBound)")
         }
         partial.chunks[index] = Array(data)
-        guard let count = partial.chunkCount, partial.chunks.count == Int(count) else {
-            partials[id] = partial
-            return nil
-        }
-        partials[id] = nil
-        // Every first chunk of a multi-chunk message announces the length (1.0 and 1.1).
-        if let length = partial.messageLength, length != UInt64(partial.receivedByteCount) {
-            throw VSTError(.messageLengthMismatch, at: chunkStart, "chunks carry \(partial.receivedByteCount) bytes, message length \(length)")
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(partial.receivedByteCount)
-        for chunkIndex in 0..<count { bytes.append(contentsOf: partial.chunks[chunkIndex]!) }
-        return VSTMessage(id: id, bytes: bytes)
+        guard let count = partial.chunkCount else { return false }
+        return partial.chunks.count == Int(count)
     }
 }
 

@@ -167,6 +167,21 @@ struct FramingTests {
         #expect(decoder.bufferedByteCount > 0)
     }
 
+    /// 50 000 one-byte chunks of one message, arriving in reverse order. Reassembly is linear
+    /// in the chunk count (a quadratic version took minutes here; found by FuzzVSTDecoder).
+    @Test func manyTinyChunksReassembleInLinearTime() throws {
+        let message = (0..<50_000).map { UInt8(truncatingIfNeeded: $0) }
+        let stream = VSTEncoder.encode(messageID: 3, message: message, chunkByteCount: 25)
+        var chunks: [ArraySlice<UInt8>] = []
+        var position = 0
+        while position < stream.count {
+            chunks.append(stream[position..<(position + 25)])
+            position += 25
+        }
+        let limits = VSTLimits(chunkByteCountMax: 64, messageByteCountMax: 1 << 20, partialMessageCountMax: 4, headerByteCountMax: 64)
+        #expect(try decodeAll(Array(chunks.reversed().joined()), limits: limits) == [VSTMessage(id: 3, bytes: message)])
+    }
+
     @Test func consumedBytesAreReleased() throws {
         var decoder = VSTDecoder(version: .v1_1)
         for id in 1...1000 {
