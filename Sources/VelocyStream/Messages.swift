@@ -103,10 +103,7 @@ public struct RequestHeader: Sendable, Equatable {
     /// The header's VelocyPack bytes. Parameters and meta are written in sorted key order so
     /// the same header always gives the same bytes.
     public func encoded() -> [UInt8] {
-        var builder = Builder()
-        builder.openArray()
-        builder.add(Int64(1))
-        builder.add(MessageType.request.rawValue)
+        var builder = headerBuilder(.request)
         builder.add(database)
         builder.add(method.rawValue)
         builder.add(path)
@@ -123,9 +120,7 @@ public struct RequestHeader: Sendable, Equatable {
             }
         }
         closeKnownGood(&builder)
-        builder.openObject()
-        for key in meta.keys.sorted() { builder.add(key: key, meta[key]!) }
-        closeKnownGood(&builder)
+        addMeta(meta, to: &builder)
         closeKnownGood(&builder)
         return builder.bytes
     }
@@ -160,12 +155,7 @@ public struct RequestHeader: Sendable, Equatable {
                 throw Self.wrong("parameter \(name) must be a string or an array of strings")
             }
         }
-        var meta: [String: String] = [:]
-        for (key, value) in metaSlice.objectMembers {
-            // As ArangoDB does: keys are lowercased, non-string entries ignored.
-            if let name = key.keyName, let text = value.stringValue { meta[name.lowercased()] = text }
-        }
-        self.init(database: database, method: method, path: path, parameters: parameters, meta: meta)
+        self.init(database: database, method: method, path: path, parameters: parameters, meta: readMeta(metaSlice))
     }
 
     static func wrong(_ detail: String) -> VSTError { VSTError(.malformedHeader, at: 0, detail) }
@@ -184,14 +174,9 @@ public struct ResponseHeader: Sendable, Equatable {
 
     /// The header's VelocyPack bytes (meta in sorted key order).
     public func encoded() -> [UInt8] {
-        var builder = Builder()
-        builder.openArray()
-        builder.add(Int64(1))
-        builder.add(MessageType.response.rawValue)
+        var builder = headerBuilder(.response)
         builder.add(Int64(responseCode))
-        builder.openObject()
-        for key in meta.keys.sorted() { builder.add(key: key, meta[key]!) }
-        closeKnownGood(&builder)
+        addMeta(meta, to: &builder)
         closeKnownGood(&builder)
         return builder.bytes
     }
@@ -208,9 +193,7 @@ public struct ResponseHeader: Sendable, Equatable {
         var meta: [String: String] = [:]
         if let metaSlice = header[3] {
             guard metaSlice.isObject else { throw VSTError(.malformedHeader, at: 0, "meta (3) must be an object") }
-            for (key, value) in metaSlice.objectMembers {
-                if let name = key.keyName, let text = value.stringValue { meta[name.lowercased()] = text }
-            }
+            meta = readMeta(metaSlice)
         }
         self.init(responseCode: Int(code), meta: meta)
     }
@@ -223,10 +206,7 @@ public enum Authentication: Sendable, Equatable {
 
     /// The message bytes (authentication messages have no body).
     public func encoded() -> [UInt8] {
-        var builder = Builder()
-        builder.openArray()
-        builder.add(Int64(1))
-        builder.add(MessageType.authentication.rawValue)
+        var builder = headerBuilder(.authentication)
         switch self {
         case let .plain(user, password):
             builder.add("plain")
@@ -261,6 +241,31 @@ public enum Authentication: Sendable, Equatable {
             throw VSTError(.malformedHeader, at: 0, "authentication kind must be plain (5 members) or jwt (4)")
         }
     }
+}
+
+/// A builder with the header array opened and its first two members, `[1, type, …`.
+func headerBuilder(_ type: MessageType) -> Builder {
+    var builder = Builder()
+    builder.openArray()
+    builder.add(Int64(1))
+    builder.add(type.rawValue)
+    return builder
+}
+
+/// Appends the meta object, keys in sorted order so equal headers give equal bytes.
+func addMeta(_ meta: [String: String], to builder: inout Builder) {
+    builder.openObject()
+    for key in meta.keys.sorted() { builder.add(key: key, meta[key]!) }
+    closeKnownGood(&builder)
+}
+
+/// Reads a meta object as ArangoDB does: keys lowercased, entries that are not strings ignored.
+func readMeta(_ slice: Slice) -> [String: String] {
+    var meta: [String: String] = [:]
+    for (key, value) in slice.objectMembers {
+        if let name = key.keyName, let text = value.stringValue { meta[name.lowercased()] = text }
+    }
+    return meta
 }
 
 /// Closes a compound this file opened with keys it wrote itself; only a duplicate-key check
