@@ -153,7 +153,6 @@ extension Validator {
 
         mutating func untaggedValue(at: Int, end: Int, depth: Int) throws(VPackError) -> Int {
             let head = base[at]
-            let available = end - at
             switch head {
             case 0x01, 0x0a:
                 // Empty compounds count towards nesting as the JSON parser counts them.
@@ -200,7 +199,6 @@ extension Validator {
             case 0x13, 0x14:
                 return try compact(at: at, end: end, depth: depth + 1, isObject: head == 0x14)
             default:
-                _ = available
                 throw VPackError(.reservedHead, at: at, "head 0x\(String(head, radix: 16)) is reserved or obsolete")
             }
         }

@@ -69,8 +69,8 @@ public struct ChunkHeader: Sendable, Equatable {
         self.messageLength = messageLength
     }
 
-    /// The header's size on the wire in `version`.
-    public func byteCount(in version: VSTVersion) -> Int {
+    /// The header's size on the wire: 24 bytes when it carries the message length, else 16.
+    public var byteCount: Int {
         messageLength == nil ? Self.byteCountShort : Self.byteCountLong
     }
 
