@@ -51,11 +51,13 @@ let package = Package(
             ],
             swiftSettings: strictSwift),
 
+        // Reads the golden-vector files for the suites that walk them.
+        .target(name: "VectorFileSupport", path: "Tests/VectorFileSupport", swiftSettings: strictSwift),
         .testTarget(
-            name: "VelocyPackTests", dependencies: ["VelocyPack"],
+            name: "VelocyPackTests", dependencies: ["VelocyPack", "VectorFileSupport"],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "VelocyStreamTests", dependencies: ["VelocyStream", "VelocyPack"],
+            name: "VelocyStreamTests", dependencies: ["VelocyStream", "VelocyPack", "VectorFileSupport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "TransportTests", dependencies: ["Transport"],

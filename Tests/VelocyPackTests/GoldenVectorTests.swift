@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Testing
+import VectorFileSupport
 import VelocyPack
 
 // The golden vectors in `Protocol/vectors/vpack/` are the compatibility contract of the
@@ -257,27 +253,10 @@ enum GoldenVectors {
     /// The non-empty lines of a vector file, or one record naming the problem when the file
     /// cannot be read (the count test then fails too).
     static func records(_ file: String) -> [Record] {
-        guard let bytes = readFile(directory + "/" + file) else {
+        guard let lines = VectorFiles.lines(of: file, in: directory) else {
             return [Record(location: file, line: [], readProblem: "cannot read \(directory)/\(file)")]
         }
-        var records: [Record] = []
-        for (index, line) in bytes.split(separator: 0x0a, omittingEmptySubsequences: false).enumerated()
-        where !line.isEmpty {
-            records.append(Record(location: "\(file):\(index + 1)", line: Array(line), readProblem: nil))
-        }
-        return records
-    }
-
-    static func readFile(_ path: String) -> [UInt8]? {
-        guard let file = fopen(path, "rb") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            bytes.append(contentsOf: chunk[0..<count])
-            if count < chunk.count { return ferror(file) == 0 ? bytes : nil }
-        }
+        return lines.map { Record(location: $0.location, line: $0.bytes, readProblem: nil) }
     }
 }
 

@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Testing
+import VectorFileSupport
 import VelocyPack
 import VelocyStream
 
@@ -421,27 +417,10 @@ enum VSTVectors {
     /// The non-empty lines of a vector file, or one line naming the problem when the file
     /// cannot be read (the count test then fails too).
     static func lines(_ file: String) -> [VectorLine] {
-        guard let bytes = readFile(directory + "/" + file) else {
+        guard let lines = VectorFiles.lines(of: file, in: directory) else {
             return [VectorLine(location: file, bytes: [], readProblem: "cannot read \(directory)/\(file)")]
         }
-        var lines: [VectorLine] = []
-        for (index, line) in bytes.split(separator: 0x0a, omittingEmptySubsequences: false).enumerated()
-        where !line.isEmpty {
-            lines.append(VectorLine(location: "\(file):\(index + 1)", bytes: Array(line), readProblem: nil))
-        }
-        return lines
-    }
-
-    static func readFile(_ path: String) -> [UInt8]? {
-        guard let file = fopen(path, "rb") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            bytes.append(contentsOf: chunk[0..<count])
-            if count < chunk.count { return ferror(file) == 0 ? bytes : nil }
-        }
+        return lines.map { VectorLine(location: $0.location, bytes: $0.bytes, readProblem: nil) }
     }
 }
 
