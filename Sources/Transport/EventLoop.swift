@@ -9,26 +9,26 @@ import Glibc
 ///
 /// State owned by the loop (handles, connections, timers) is touched only on the loop thread.
 /// Other threads hand work to it with ``execute(_:)``, which queues a closure and wakes the
-/// loop through a `uv_async_t`. Swift concurrency runs on it through ``executor``: an actor
-/// whose `unownedExecutor` is the loop's runs every method on the loop thread.
+/// loop through a `uv_async_t`. Swift concurrency runs on it too: the loop is a
+/// `SerialExecutor`, so an actor whose `unownedExecutor` is the loop's runs every method on the
+/// loop thread.
 ///
-/// `@unchecked Sendable`: the only state touched from other threads is the job queue, which
-/// a `Mutex` guards, and `uv_async_send`, which libuv documents as thread-safe; everything
-/// else is confined to the loop thread (checked with ``assertInLoopThread()``).
-public final class EventLoop: @unchecked Sendable {
+/// `@unchecked Sendable`: the only state touched from other threads is the job queue and the
+/// run state (each behind a `Locked` pthread mutex), the loop thread's id (an atomic), and `uv_async_send`,
+/// which libuv documents as thread-safe; everything else is confined to the loop thread
+/// (checked with ``assertInLoopThread()``).
+public final class EventLoop: SerialExecutor, @unchecked Sendable {
     let loop: UnsafeMutablePointer<uv_loop_t>
     let wakeup: UnsafeMutablePointer<uv_async_t>
-    let jobs = Mutex<[@Sendable () -> Void]>([])
-    let state = Mutex<State>(.running)
+    let jobs = Locked<[@Sendable () -> Void]>([])
+    let state = Locked<State>(.running)
     var thread = pthread_t()
-    nonisolated(unsafe) var loopThread: pthread_t? = nil
+    /// The loop thread's id, published by that thread when it starts (0 before).
+    let loopThreadID = Atomic<UInt>(0)
     /// Handles to close when the loop shuts down; loop-thread only.
     var closables: [ObjectIdentifier: any LoopClosable] = [:]
 
     enum State { case running, stopping, stopped }
-
-    /// The executor that runs Swift jobs on this loop's thread.
-    public private(set) lazy var executor = EventLoopExecutor(loop: self)
 
     /// Starts a loop on a new thread.
     public init() {
@@ -54,7 +54,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     func run() {
-        loopThread = pthread_self()
+        loopThreadID.store(UInt(pthread_self()), ordering: .releasing)  // pthread_t is UInt on Linux
         uv_run(loop, UV_RUN_DEFAULT)
         // All handles are closed; run once more so their close callbacks finish.
         uv_run(loop, UV_RUN_DEFAULT)
@@ -64,8 +64,8 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Whether the caller is on this loop's thread.
     public var inLoopThread: Bool {
-        guard let loopThread else { return false }
-        return pthread_equal(loopThread, pthread_self()) != 0
+        let id = loopThreadID.load(ordering: .acquiring)
+        return id != 0 && pthread_equal(pthread_t(id), pthread_self()) != 0
     }
 
     /// Traps when called off the loop thread: loop state must only be touched there.
@@ -139,27 +139,20 @@ protocol LoopClosable: AnyObject {
     func closeForShutdown()
 }
 
-/// Runs Swift concurrency jobs on an ``EventLoop``'s thread.
-public final class EventLoopExecutor: SerialExecutor, @unchecked Sendable {
-    // `@unchecked Sendable`: holds only the loop, itself Sendable; `unowned(unsafe)` would
-    // dangle, so the executor keeps the loop alive.
-    let loop: EventLoop
+// MARK: - SerialExecutor: Swift jobs run on the loop thread, in submission order.
 
-    init(loop: EventLoop) { self.loop = loop }
-
+extension EventLoop {
     public func enqueue(_ job: consuming ExecutorJob) {
         let unownedJob = UnownedJob(job)
         let executor = asUnownedSerialExecutor()
-        loop.execute { unownedJob.runSynchronously(on: executor) }
+        execute { unownedJob.runSynchronously(on: executor) }
     }
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
-    public func isSameExclusiveExecutionContext(other: EventLoopExecutor) -> Bool { other === self }
-
     public func checkIsolated() {
-        loop.assertInLoopThread("an actor isolated to the event loop")
+        assertInLoopThread("an actor isolated to the event loop")
     }
 }

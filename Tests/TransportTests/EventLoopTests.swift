@@ -1,4 +1,3 @@
-import Synchronization
 import Testing
 @testable import Transport
 
@@ -28,13 +27,13 @@ func onLoop<T: Sendable>(_ loop: EventLoop, seconds: UInt64 = 10,
 
 /// Jobs' records from many threads.
 final class Recorder: Sendable {
-    let seen = Mutex<[Int: [Int]]>([:])
+    let seen = Locked<[Int: [Int]]>([:])
 }
 
 /// An actor whose methods run on the event loop's thread.
 actor LoopBound {
     let loop: EventLoop
-    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
     var counter = 0
     init(loop: EventLoop) { self.loop = loop }
     func increment() -> (Int, Bool) {
