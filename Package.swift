@@ -18,6 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries, found through pkg-config. `scripts/install-deps` installs them.
@@ -42,12 +43,29 @@ let package = Package(
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
         .target(name: "Transport", dependencies: ["CLibUV"], swiftSettings: strictSwift),
 
+        // The VelocyStream request server: connections, authentication, routing, error bodies.
+        .target(
+            name: "Server", dependencies: ["Transport", "VelocyStream", "VelocyPack"],
+            swiftSettings: strictSwift),
+
+        // The Swift client driver: multiplexed connections, a small pool, async/await.
+        .target(
+            name: "Client", dependencies: ["Transport", "VelocyStream", "VelocyPack"],
+            swiftSettings: strictSwift),
+
+        // The roles' REST handlers and process set-up (single server now; agent, DBServer and
+        // coordinator later).
+        .target(
+            name: "Roles", dependencies: ["Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            swiftSettings: strictSwift),
+
         // The one executable.
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "VelocyPack", "TesseraPlatform",
+                "VelocyPack", "VelocyStream", "TesseraPlatform", "Transport", "Server", "Client", "Roles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strictSwift),
 

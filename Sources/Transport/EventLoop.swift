@@ -27,6 +27,13 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     let loopThreadID = Atomic<UInt>(0)
     /// Handles to close when the loop shuts down; loop-thread only.
     var closables: [ObjectIdentifier: any LoopClosable] = [:]
+    /// Runs once per loop iteration after I/O callbacks, to send what connections queued in
+    /// them (see ``TCPConnection/write(_:)``): many replies produced by one read leave in one
+    /// system call.
+    let flushCheck: UnsafeMutablePointer<uv_check_t>
+    /// Connections with queued output not yet handed to the kernel; loop-thread only.
+    var connectionsToFlush: [TCPConnection] = []
+    var flushCheckActive = false
 
     enum State { case running, stopping, stopped }
 
@@ -34,12 +41,15 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     public init() {
         loop = .allocate(capacity: 1)
         precondition(uv_loop_init(loop) == 0, "uv_loop_init failed")
+        flushCheck = .allocate(capacity: 1)
+        precondition(uv_check_init(loop, flushCheck) == 0, "uv_check_init failed")
         wakeup = .allocate(capacity: 1)
         // The async handle is initialized before the thread starts, so `execute` works at once.
         precondition(uv_async_init(loop, wakeup, { handle in
             EventLoop.from(handle!.pointee.data).runJobs()
         }) == 0, "uv_async_init failed")
         wakeup.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        flushCheck.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let context = Unmanaged.passRetained(self).toOpaque()
         let result = pthread_create(&thread, nil, { context in
             let loop = Unmanaged<EventLoop>.fromOpaque(context!).takeRetainedValue()
@@ -108,6 +118,7 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
             uv_async_send(wakeup)
             pthread_join(thread, nil)
             wakeup.deallocate()
+            flushCheck.deallocate()
             loop.deallocate()
         }
     }
@@ -115,8 +126,32 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     func closeEverything() {
         for closable in closables.values { closable.closeForShutdown() }
         closables.removeAll()
+        connectionsToFlush.removeAll()
+        uv_close(UnsafeMutableRawPointer(flushCheck).assumingMemoryBound(to: uv_handle_t.self), nil)
         if uv_is_closing(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self)) == 0 {
             uv_close(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self), nil)
+        }
+    }
+
+    /// Sends `connection`'s queued output at the end of this loop iteration.
+    func scheduleFlush(_ connection: TCPConnection) {
+        connectionsToFlush.append(connection)
+        guard !flushCheckActive else { return }
+        flushCheckActive = true
+        uv_check_start(flushCheck) { handle in
+            EventLoop.from(handle!.pointee.data).flushConnections()
+        }
+    }
+
+    func flushConnections() {
+        // Flushing may queue more (a write completing synchronously never does, but a close
+        // callback may write elsewhere), so take the list first.
+        let batch = connectionsToFlush
+        connectionsToFlush.removeAll(keepingCapacity: true)
+        for connection in batch { connection.flush() }
+        if connectionsToFlush.isEmpty {
+            flushCheckActive = false
+            uv_check_stop(flushCheck)
         }
     }
 

@@ -153,8 +153,19 @@ public final class TCPConnection: LoopClosable, @unchecked Sendable {
     var reading = false
     var wantsReading = false
     var readBuffer: UnsafeMutableRawBufferPointer
-    /// Bytes handed to libuv and not yet written.
-    public private(set) var writeQueueByteCount = 0
+    /// Output queued in this loop iteration, sent by `flush()` at its end.
+    var pendingOutput: [UInt8] = []
+    var flushScheduled = false
+    /// Bytes handed to libuv write requests and not yet written, and each request's size.
+    var inFlightByteCount = 0
+    var inFlightWriteSizes: [Int] = []
+    /// Set by ``closeAfterWriting()``.
+    var closeWhenDrained = false
+    /// Output buffers grown beyond this are released after a flush instead of kept.
+    static let retainedOutputCapacityMax = 1 << 20
+
+    /// Bytes queued and not yet written by the kernel's socket buffer.
+    public var writeQueueByteCount: Int { pendingOutput.count + inFlightByteCount }
 
     /// Pause reading above this many queued bytes.
     public var writeQueueByteCountHigh = 4 << 20
@@ -278,42 +289,101 @@ public final class TCPConnection: LoopClosable, @unchecked Sendable {
 
     /// Queues `bytes` to be sent. Ignored after the connection closed.
     public func write(_ bytes: [UInt8]) {
+        write { $0.append(contentsOf: bytes) }
+    }
+
+    /// Queues output by appending it to the connection's buffer in place (no intermediate
+    /// array). Everything queued during one loop iteration leaves in one system call when the
+    /// iteration's I/O callbacks are done. Ignored after the connection closed.
+    public func write(_ append: (inout [UInt8]) -> Void) {
         eventLoop.assertInLoopThread("TCPConnection.write")
-        guard isOpen, !closeRequested, !bytes.isEmpty else { return }
-        let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        copy.copyBytes(from: bytes)
-        request.pointee.data = copy.baseAddress
-        var buffer = uv_buf_init(copy.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
-        writeQueueByteCount += bytes.count
-        let result = uv_write(request, stream, &buffer, 1) { request, status in
-            let connection = Unmanaged<TCPConnection>.fromOpaque(request!.pointee.handle.pointee.data).takeUnretainedValue()
-            request!.pointee.data.deallocate()  // the copy of the bytes
-            connection.written(status: status, request: request!)
+        guard isOpen, !closeRequested, !closeWhenDrained else { return }
+        append(&pendingOutput)
+        if !flushScheduled && !pendingOutput.isEmpty {
+            flushScheduled = true
+            eventLoop.scheduleFlush(self)
         }
-        if result != 0 {
-            writeQueueByteCount -= bytes.count
-            copy.deallocate()
-            request.deallocate()
-            close(error: TransportError(result, "write"))
-            return
-        }
-        // Track the size on the side: libuv does not keep our byte count in the request.
-        pendingWriteSizes[UnsafeMutableRawPointer(request)] = bytes.count
         if writeQueueByteCount > writeQueueByteCountHigh { pauseReading() }
     }
 
-    var pendingWriteSizes: [UnsafeMutableRawPointer: Int] = [:]
+    /// Hands the queued output to the kernel: directly when nothing else is in flight (no copy),
+    /// otherwise (or for what the socket did not take) as a libuv write request.
+    func flush() {
+        flushScheduled = false
+        guard isOpen, !closeRequested, !pendingOutput.isEmpty else { return }
+        var sent = 0
+        if inFlightByteCount == 0 {
+            let result = pendingOutput.withUnsafeMutableBytes { raw -> Int32 in
+                var buffer = uv_buf_init(raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(raw.count))
+                return uv_try_write(stream, &buffer, 1)
+            }
+            if result >= 0 {
+                sent = Int(result)
+            } else if result != UV_EAGAIN.rawValue {
+                close(error: TransportError(result, "write"))
+                return
+            }
+        }
+        if sent < pendingOutput.count {
+            let remaining = pendingOutput.count - sent
+            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: remaining, alignment: 1)
+            pendingOutput.withUnsafeBytes { copy.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+            let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+            request.pointee.data = UnsafeMutableRawPointer(copy.baseAddress!)
+            var buffer = uv_buf_init(copy.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(remaining))
+            let result = uv_write(request, stream, &buffer, 1) { request, status in
+                let connection = Unmanaged<TCPConnection>.fromOpaque(request!.pointee.handle.pointee.data).takeUnretainedValue()
+                let byteCount = connection.inFlightWriteSizes.removeFirst()
+                request!.pointee.data.deallocate()  // the copy of the bytes
+                request!.deallocate()
+                connection.written(status: status, byteCount: byteCount)
+            }
+            guard result == 0 else {
+                copy.deallocate()
+                request.deallocate()
+                close(error: TransportError(result, "write"))
+                return
+            }
+            // libuv completes a stream's writes in the order they were queued.
+            inFlightWriteSizes.append(remaining)
+            inFlightByteCount += remaining
+        }
+        // A huge reply must not pin its buffer for the connection's lifetime.
+        if pendingOutput.capacity > Self.retainedOutputCapacityMax {
+            pendingOutput = []
+        } else {
+            pendingOutput.removeAll(keepingCapacity: true)
+        }
+        writeProgressed()
+    }
 
-    func written(status: Int32, request: UnsafeMutablePointer<uv_write_t>) {
-        let size = pendingWriteSizes.removeValue(forKey: UnsafeMutableRawPointer(request)) ?? 0
-        request.deallocate()
-        writeQueueByteCount -= size
-        if status != 0 && status != UV_ECANCELED.rawValue {
+    func written(status: Int32, byteCount: Int) {
+        inFlightByteCount -= byteCount
+        guard !closeRequested else { return }
+        if status != 0 {
             close(error: TransportError(status, "write"))
             return
         }
-        resumeReadingIfAllowed()
+        writeProgressed()
+    }
+
+    func writeProgressed() {
+        if writeQueueByteCount == 0 && closeWhenDrained {
+            close()
+        } else {
+            resumeReadingIfAllowed()
+        }
+    }
+
+    /// Stops reading, sends everything queued, then closes: the graceful end of a connection
+    /// (an error reply before the close, or a server shutdown that finishes its replies).
+    public func closeAfterWriting() {
+        eventLoop.assertInLoopThread("TCPConnection.closeAfterWriting")
+        guard isOpen, !closeRequested, !closeWhenDrained else { return }
+        closeWhenDrained = true
+        wantsReading = false
+        pauseReading()
+        if writeQueueByteCount == 0 { close() }
     }
 
     /// Closes the connection; queued writes are cancelled. ``onClose`` runs once.

@@ -1,10 +1,10 @@
 import ArgumentParser
 
 /// `tessera bench …`: throughput measurements. Figures go into BENCHMARKS.md.
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark and print its figures.",
-        subcommands: [VPackBench.self]
+        subcommands: [VersionBench.self, VPackBench.self]
     )
 }

@@ -3,17 +3,17 @@ import TesseraPlatform
 
 /// The one executable: every role and tool of Tessera is a subcommand.
 @main
-struct Tessera: ParsableCommand {
+struct Tessera: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Tessera: a sharded, replicated document database.",
         discussion: """
-            Tools available now: `tessera vpack` (VelocyPack encode/decode/validate) and \
-            `tessera bench vpack` (VelocyPack throughput). Server roles arrive with later work.
+            Start a server with `tessera single`; talk to it with `tessera call` and measure it \
+            with `tessera bench version`. `tessera vpack` converts and checks VelocyPack.
             """,
         version: "tessera \(version) (libuv \(LibUV.versionString))",
-        subcommands: [VPackCommand.self, BenchCommand.self]
+        subcommands: [SingleCommand.self, CallCommand.self, BenchCommand.self, VPackCommand.self]
     )
 }

@@ -1,0 +1,31 @@
+public import VelocyStream
+
+/// Checks the credentials of an authentication message (`[1, 1000, "plain", user, password]`
+/// or `[1, 1000, "jwt", token]`).
+public protocol Authenticator: Sendable {
+    /// The authenticated user's name, or `nil` when the credentials are not accepted.
+    func authenticate(_ credentials: Authentication) -> String?
+}
+
+/// A fixed table of users and passwords, held in memory. The single-server issue replaces it
+/// with users stored in the database; until then `tessera single` has one user, `root`.
+public struct StaticUsers: Authenticator {
+    let passwords: [String: [UInt8]]
+
+    public init(_ passwords: [String: String]) {
+        self.passwords = passwords.mapValues { Array($0.utf8) }
+    }
+
+    public func authenticate(_ credentials: Authentication) -> String? {
+        guard case let .plain(user, password) = credentials, let expected = passwords[user] else { return nil }
+        return constantTimeEqual(expected, Array(password.utf8)) ? user : nil
+    }
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell an
+/// attacker how much of a password was right.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var difference = UInt8(a.count == b.count ? 0 : 1)
+    for index in 0..<min(a.count, b.count) { difference |= a[index] ^ b[index] }
+    return difference == 0
+}

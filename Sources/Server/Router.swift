@@ -1,0 +1,109 @@
+public import VelocyStream
+
+/// How a route answers.
+public enum RouteHandler: Sendable {
+    /// Runs on the loop thread and answers at once. Only for work that is cheap and never
+    /// blocks: everything else on the connection's loop waits while it runs.
+    case immediate(@Sendable (ServerRequest) throws(ArangoError) -> ServerResponse)
+    /// Runs as a task on the loop's executor and may await (thread-pool work, other servers);
+    /// the connection goes on serving other requests meanwhile and this answer is sent when
+    /// it is ready.
+    case async(@Sendable (ServerRequest) async throws(ArangoError) -> ServerResponse)
+}
+
+/// Maps (method, path) to handlers. Patterns are paths whose segments are literal or
+/// `:name` (one segment, bound in ``ServerRequest/pathParameters``); literal segments win over
+/// parameters. A path that matches no pattern is 404; a path that matches but not for this
+/// method is 405.
+public struct Router: Sendable {
+    struct Route: Sendable {
+        let segments: [Segment]
+        var handlers: [RequestMethod: RouteHandler]
+    }
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    var routes: [Route] = []
+    /// Exact paths without parameters, for a lookup without splitting (the common case).
+    var exact: [String: Int] = [:]
+
+    public init() {}
+
+    /// Adds `handler` for `method` on `pattern` (for example `/_api/document/:collection/:key`).
+    public mutating func add(_ method: RequestMethod, _ pattern: String, _ handler: RouteHandler) {
+        precondition(pattern.hasPrefix("/"), "route patterns start with /")
+        let segments = Self.split(pattern).map { part -> Segment in
+            part.hasPrefix(":") ? .parameter(String(part.dropFirst())) : .literal(String(part))
+        }
+        if let index = routes.firstIndex(where: { $0.segments == segments }) {
+            precondition(routes[index].handlers[method] == nil, "\(method) \(pattern) registered twice")
+            routes[index].handlers[method] = handler
+            return
+        }
+        routes.append(Route(segments: segments, handlers: [method: handler]))
+        if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
+            exact[Self.normalized(pattern)] = routes.count - 1
+        }
+    }
+
+    /// Shorthand for an immediate handler.
+    public mutating func add(_ method: RequestMethod, _ pattern: String,
+                             _ handler: @escaping @Sendable (ServerRequest) throws(ArangoError) -> ServerResponse) {
+        add(method, pattern, .immediate(handler))
+    }
+
+    /// Shorthand for an async handler.
+    public mutating func addAsync(_ method: RequestMethod, _ pattern: String,
+                                  _ handler: @escaping @Sendable (ServerRequest) async throws(ArangoError) -> ServerResponse) {
+        add(method, pattern, .async(handler))
+    }
+
+    /// The outcome of routing one request.
+    public enum Match: Sendable {
+        case handler(RouteHandler, pathParameters: [String: String])
+        case methodNotAllowed
+        case notFound
+    }
+
+    /// Finds the handler for `method` and `path`.
+    public func match(_ method: RequestMethod, _ path: String) -> Match {
+        if let index = exact[Self.normalized(path)] {
+            if let handler = routes[index].handlers[method] { return .handler(handler, pathParameters: [:]) }
+            return .methodNotAllowed
+        }
+        let parts = Self.split(path)
+        var best: (route: Route, parameters: [String: String], literals: Int)?
+        for route in routes where route.segments.count == parts.count {
+            var parameters: [String: String] = [:]
+            var literals = 0
+            var matches = true
+            for (segment, part) in zip(route.segments, parts) {
+                switch segment {
+                case .literal(let text):
+                    if text != part { matches = false } else { literals += 1 }
+                case .parameter(let name):
+                    parameters[name] = String(part)
+                }
+                if !matches { break }
+            }
+            if matches && (best == nil || literals > best!.literals) {
+                best = (route, parameters, literals)
+            }
+        }
+        guard let best else { return .notFound }
+        guard let handler = best.route.handlers[method] else { return .methodNotAllowed }
+        return .handler(handler, pathParameters: best.parameters)
+    }
+
+    static func split(_ path: String) -> [Substring] {
+        path.split(separator: "/", omittingEmptySubsequences: true)
+    }
+
+    /// `/a/b/` and `/a//b` route like `/a/b`.
+    static func normalized(_ path: String) -> String {
+        if !path.hasSuffix("/") && !path.contains("//") { return path }
+        return "/" + split(path).joined(separator: "/")
+    }
+}

@@ -1,0 +1,317 @@
+import Transport
+import VelocyPack
+import VelocyStream
+
+/// One client connection of a ``VSTServer``: preamble, chunk decoding, authentication,
+/// routing, and answering each request as its handler completes (not in arrival order).
+///
+/// A fault in the byte stream (framing, an invalid or malformed header) is the peer's: the
+/// connection is answered with an error when the message id is known, then closed after
+/// what is queued has been sent. Other connections are not affected.
+///
+/// `@unchecked Sendable`: confined to the loop thread; async handlers hand their answers back
+/// through ``EventLoop/execute(_:)``.
+final class ServerConnection: @unchecked Sendable {
+    unowned let server: VSTServer
+    let tcp: TCPConnection
+    var version: VSTVersion?
+    var preamble: [UInt8] = []
+    var decoder: VSTDecoder?
+    /// The authenticated user; `nil` until an authentication message succeeds.
+    var user: String?
+    /// Requests whose async handlers have not answered yet.
+    var inFlight = 0
+    /// Loop clock (ms) of the last byte received or answer sent.
+    var lastActivity: UInt64
+    /// Loop clock (ms) since which a preamble or message has been incomplete; `nil` when the
+    /// decoder holds no partial bytes.
+    var incompleteSince: UInt64?
+    /// Set when no more messages are taken (an error or a shutdown); answers still go out.
+    var draining = false
+    var closed = false
+
+    init(server: VSTServer, tcp: TCPConnection, now: UInt64) {
+        self.server = server
+        self.tcp = tcp
+        self.lastActivity = now
+        self.incompleteSince = now  // the preamble is due
+    }
+
+    var configuration: ServerConfiguration { server.configuration }
+    var eventLoop: EventLoop { server.eventLoop }
+
+    func start() {
+        tcp.onRead = { [self] bytes in received(bytes) }
+        tcp.onClose = { [self] _ in
+            closed = true
+            server.connectionClosed(self)
+        }
+        tcp.startReading()
+    }
+
+    // MARK: Receiving
+
+    func received(_ bytes: UnsafeRawBufferPointer) {
+        guard !draining else { return }
+        lastActivity = eventLoop.nowMilliseconds
+        var rest = bytes[...]
+        if decoder == nil {
+            let needed = VSTVersion.preambleByteCount - preamble.count
+            preamble.append(contentsOf: rest.prefix(needed))
+            rest = rest.dropFirst(needed)
+            do throws(VSTError) {
+                guard let detected = try VSTVersion.detect(preamble: preamble) else { return }
+                version = detected
+                decoder = VSTDecoder(version: detected, limits: configuration.limits)
+                incompleteSince = nil
+            } catch {
+                // Without a valid preamble there is no protocol to answer in.
+                fail(nil)
+                return
+            }
+        }
+        decoder!.append(UnsafeRawBufferPointer(rebasing: rest))
+        processMessages()
+    }
+
+    /// Takes complete messages from the decoder while the in-flight limit allows.
+    func processMessages() {
+        guard decoder != nil else { return }
+        while !draining && inFlight < configuration.inFlightRequestCountMax {
+            let message: VSTMessage
+            do throws(VSTError) {
+                guard let next = try decoder!.nextMessage() else { break }
+                message = next
+            } catch {
+                // A framing fault: the message id is not reliably known, so no answer is
+                // possible; answers already queued still go out.
+                fail(nil)
+                return
+            }
+            handle(message)
+        }
+        if inFlight >= configuration.inFlightRequestCountMax {
+            tcp.stopReading()
+        } else if !draining {
+            tcp.startReading()
+        }
+        if decoder!.bufferedByteCount == 0 {
+            incompleteSince = nil
+        } else if incompleteSince == nil {
+            incompleteSince = eventLoop.nowMilliseconds
+        }
+    }
+
+    func handle(_ message: VSTMessage) {
+        let received: ReceivedMessage
+        do throws(VSTError) {
+            received = try ReceivedMessage(message, limits: configuration.limits)
+        } catch {
+            let number: ErrorNumber = error.code == .invalidHeader ? .corruptedJSON : .httpBadParameter
+            fail(message.id, ArangoError(status: 400, number, "invalid message header: \(error)"))
+            return
+        }
+        switch received.type {
+        case .authentication:
+            authenticate(received)
+        case .request:
+            request(received)
+        case .response, .responseMore:
+            fail(message.id, ArangoError(status: 400, .httpBadParameter, "a client sends requests, not responses"))
+        }
+    }
+
+    func authenticate(_ received: ReceivedMessage) {
+        let credentials: Authentication
+        do throws(VSTError) {
+            credentials = try Authentication(received)
+        } catch {
+            fail(received.message.id, ArangoError(status: 400, .httpBadParameter, "malformed authentication: \(error)"))
+            return
+        }
+        // A new authentication message resets what the connection was allowed before.
+        user = nil
+        guard let authenticator = configuration.authenticator else {
+            send(received.message.id, Self.authenticationAccepted, json: false)
+            return
+        }
+        if let name = authenticator.authenticate(credentials) {
+            user = name
+            send(received.message.id, Self.authenticationAccepted, json: false)
+        } else {
+            send(received.message.id, ServerResponse(ArangoError(status: 401, .httpUnauthorized, "wrong credentials")), json: false)
+        }
+    }
+
+    static let authenticationAccepted: ServerResponse = {
+        var builder = Builder()
+        builder.openObject()
+        builder.add(key: "code", 200)
+        builder.add(key: "error", false)
+        builder.add(key: "errorNum", 0)
+        try! builder.close()  // keys written here are distinct
+        return ServerResponse(status: 200, builder)
+    }()
+
+    func request(_ received: ReceivedMessage) {
+        let id = received.message.id
+        let header: RequestHeader
+        do throws(VSTError) {
+            header = try RequestHeader(received)
+        } catch {
+            fail(id, ArangoError(status: 400, .httpBadParameter, "malformed request header: \(error)"))
+            return
+        }
+        let wantsJSON = header.meta["accept"].map { $0.hasPrefix("application/json") } ?? false
+        if server.isShuttingDown {
+            send(id, ServerResponse(.shuttingDown), json: wantsJSON)
+            return
+        }
+        if configuration.authenticator != nil && user == nil {
+            send(id, ServerResponse(.unauthorized), json: wantsJSON)
+            return
+        }
+        guard configuration.databaseExists(header.database) else {
+            send(id, ServerResponse(.databaseNotFound(header.database)), json: wantsJSON)
+            return
+        }
+        let body: Slice?
+        do throws(ArangoError) {
+            body = try Self.body(of: received, header: header, limits: configuration.limits)
+        } catch {
+            send(id, ServerResponse(error), json: wantsJSON)
+            return
+        }
+        switch server.router.match(header.method, header.path) {
+        case .notFound:
+            send(id, ServerResponse(.unknownPath(header.path)), json: wantsJSON)
+        case .methodNotAllowed:
+            send(id, ServerResponse(.methodNotAllowed(header.method, header.path)), json: wantsJSON)
+        case let .handler(handler, pathParameters):
+            let request = ServerRequest(header: header, body: body, user: user, pathParameters: pathParameters)
+            switch handler {
+            case .immediate(let run):
+                let response: ServerResponse
+                do throws(ArangoError) {
+                    response = try run(request)
+                } catch {
+                    response = ServerResponse(error)
+                }
+                send(id, response, json: wantsJSON)
+            case .async(let run):
+                inFlight += 1
+                let eventLoop = self.eventLoop
+                Task {
+                    let response: ServerResponse
+                    do throws(ArangoError) {
+                        response = try await run(request)
+                    } catch {
+                        response = ServerResponse(error)
+                    }
+                    eventLoop.execute { [self] in
+                        inFlight -= 1
+                        send(id, response, json: wantsJSON)
+                        afterAsyncAnswer()
+                    }
+                }
+            }
+        }
+    }
+
+    /// The request body as VelocyPack: JSON text parsed when `content-type` says JSON,
+    /// otherwise validated VelocyPack (one value, or several concatenated as imports send).
+    static func body(of received: ReceivedMessage, header: RequestHeader, limits: VSTLimits) throws(ArangoError) -> Slice? {
+        let bytes = received.body
+        guard !bytes.isEmpty else { return nil }
+        let contentType = header.meta["content-type"] ?? ""
+        if contentType.hasPrefix("application/json") || contentType.hasPrefix("text/") {
+            do throws(VPackError) {
+                return try JSONParser.parse(bytes).slice
+            } catch {
+                throw .badBody("invalid JSON: \(error)")
+            }
+        }
+        let storage = Array(bytes)
+        var options = Validator.Options.default
+        options.byteCountMax = limits.messageByteCountMax
+        let validator = Validator(options: options)
+        do throws(VPackError) {
+            try storage.withUnsafeBufferPointer { (buffer) throws(VPackError) in
+                var offset = 0
+                while offset < buffer.count {
+                    offset += try validator.validatePrefix(UnsafeBufferPointer(rebasing: buffer[offset...]))
+                }
+            }
+        } catch {
+            throw .badBody("invalid VelocyPack: \(error)")
+        }
+        return Slice(trustedBytes: storage)
+    }
+
+    func afterAsyncAnswer() {
+        if draining {
+            if inFlight == 0 { tcp.closeAfterWriting() }
+        } else {
+            processMessages()
+        }
+    }
+
+    // MARK: Sending
+
+    /// Queues the answer to message `id`; JSON text when the request asked for it.
+    func send(_ id: UInt64, _ response: ServerResponse, json: Bool) {
+        guard !closed, let version else { return }
+        lastActivity = eventLoop.nowMilliseconds
+        var meta = response.meta
+        var body = response.body
+        if json && !body.isEmpty {
+            let slice = Slice(trustedBytes: body)
+            if let text = try? JSONDumper.dump(slice, options: .init(unsupportedTypeBehavior: .null)) {
+                body = text
+                meta["content-type"] = "application/json; charset=utf-8"
+            }
+        }
+        var message = meta.isEmpty ? Self.cachedHeader(status: response.status) : ResponseHeader(responseCode: response.status, meta: meta).encoded()
+        message.append(contentsOf: body)
+        tcp.write { output in
+            VSTEncoder.encode(messageID: id, message: message, version: version, into: &output)
+        }
+    }
+
+    /// Response headers without meta for the statuses most answers use, encoded once.
+    static let commonHeaders: [Int: [UInt8]] = Dictionary(uniqueKeysWithValues:
+        [200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 412, 500, 503].map {
+            ($0, ResponseHeader(responseCode: $0).encoded())
+        })
+
+    static func cachedHeader(status: Int) -> [UInt8] {
+        commonHeaders[status] ?? ResponseHeader(responseCode: status).encoded()
+    }
+
+    // MARK: Ending
+
+    /// Answers `id` with `error` when the id is known, then stops taking messages and closes
+    /// once the queued answers are sent.
+    func fail(_ id: UInt64?, _ error: ArangoError? = nil) {
+        if let id, let error { send(id, ServerResponse(error), json: false) }
+        draining = true
+        tcp.closeAfterWriting()
+    }
+
+    func beginShutdown() {
+        draining = true
+        tcp.stopReading()
+        if inFlight == 0 { tcp.closeAfterWriting() }
+    }
+
+    func forceClose() { tcp.close() }
+
+    func checkTimeouts(now: UInt64) {
+        if let since = incompleteSince, now &- since > UInt64(configuration.messageTimeoutSeconds * 1000) {
+            fail(nil)
+        } else if inFlight == 0 && incompleteSince == nil,
+                  now &- lastActivity > UInt64(configuration.idleTimeoutSeconds * 1000) {
+            tcp.closeAfterWriting()
+        }
+    }
+}

@@ -1,0 +1,131 @@
+public import Transport
+import VelocyStream
+
+/// A VelocyStream server on an ``EventLoop``: accepts connections, decodes their messages,
+/// authenticates, routes requests to handlers and sends the answers as they complete.
+///
+/// Create, start and shut it down on the loop thread (or use ``start(on:configuration:router:)``
+/// from anywhere).
+///
+/// `@unchecked Sendable`: confined to the loop thread (asserted on every entry point).
+public final class VSTServer: @unchecked Sendable {
+    public let eventLoop: EventLoop
+    public let configuration: ServerConfiguration
+    public let router: Router
+    var listener: TCPListener?
+    var connections: [ObjectIdentifier: ServerConnection] = [:]
+    var sweepTimer: LoopTimer?
+    var graceTimer: LoopTimer?
+    var shutdownWaiters: [() -> Void] = []
+    /// Whether ``shutdown(_:)`` began: no new connections, no new requests.
+    public private(set) var isShuttingDown = false
+    /// The port the server listens on (the bound one when the endpoint asked for port 0).
+    public private(set) var port: UInt16 = 0
+
+    /// Counters for tests and operators.
+    public private(set) var acceptedConnectionCount = 0
+    public private(set) var refusedConnectionCount = 0
+    public var openConnectionCount: Int { connections.count }
+
+    public init(on eventLoop: EventLoop, configuration: ServerConfiguration, router: Router) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.router = router
+    }
+
+    /// Binds and starts accepting connections.
+    public func start() throws(TransportError) {
+        eventLoop.assertInLoopThread("VSTServer.start")
+        let listener = try TCPListener(on: eventLoop, endpoint: configuration.endpoint) { [self] connection in
+            accept(connection)
+        }
+        self.listener = listener
+        port = listener.port
+        let timer = LoopTimer(on: eventLoop)
+        timer.start(after: Self.sweepIntervalMilliseconds, repeatEvery: Self.sweepIntervalMilliseconds) { [self] in
+            sweep()
+        }
+        sweepTimer = timer
+    }
+
+    /// Creates and starts a server on `eventLoop`'s thread, from any context.
+    public static func start(on eventLoop: EventLoop, configuration: ServerConfiguration,
+                             router: Router) async throws(TransportError) -> VSTServer {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<VSTServer, TransportError>, Never>) in
+            eventLoop.execute {
+                let server = VSTServer(on: eventLoop, configuration: configuration, router: router)
+                do throws(TransportError) {
+                    try server.start()
+                    continuation.resume(returning: .success(server))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    /// How often idle and message timeouts are checked.
+    static let sweepIntervalMilliseconds: UInt64 = 250
+
+    func accept(_ tcp: TCPConnection) {
+        guard !isShuttingDown, connections.count < configuration.connectionCountMax else {
+            // Nothing can be said before the client's preamble tells the protocol version.
+            refusedConnectionCount += 1
+            tcp.close()
+            return
+        }
+        acceptedConnectionCount += 1
+        let connection = ServerConnection(server: self, tcp: tcp, now: eventLoop.nowMilliseconds)
+        connections[ObjectIdentifier(connection)] = connection
+        connection.start()
+    }
+
+    func connectionClosed(_ connection: ServerConnection) {
+        connections[ObjectIdentifier(connection)] = nil
+        if isShuttingDown && connections.isEmpty { finishShutdown() }
+    }
+
+    func sweep() {
+        let now = eventLoop.nowMilliseconds
+        for connection in Array(connections.values) { connection.checkTimeouts(now: now) }
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to the configured grace), sends
+    /// their answers, closes every connection, then calls `completion` on the loop thread.
+    public func shutdown(_ completion: @escaping () -> Void) {
+        eventLoop.assertInLoopThread("VSTServer.shutdown")
+        shutdownWaiters.append(completion)
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        listener?.close()
+        listener = nil
+        for connection in Array(connections.values) { connection.beginShutdown() }
+        if connections.isEmpty {
+            finishShutdown()
+            return
+        }
+        let grace = LoopTimer(on: eventLoop)
+        grace.start(after: UInt64(configuration.shutdownGraceSeconds * 1000)) { [self] in
+            for connection in Array(connections.values) { connection.forceClose() }
+        }
+        graceTimer = grace
+    }
+
+    /// ``shutdown(_:)`` from any context.
+    public func shutdown() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            eventLoop.execute { [self] in shutdown { continuation.resume() } }
+        }
+    }
+
+    func finishShutdown() {
+        sweepTimer?.close()
+        sweepTimer = nil
+        graceTimer?.close()
+        graceTimer = nil
+        let waiters = shutdownWaiters
+        shutdownWaiters = []
+        for waiter in waiters { waiter() }
+    }
+}

@@ -1,0 +1,258 @@
+import ArgumentParser
+import Client
+import Histogram
+import Transport
+import VelocyStream
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The options of every request/response benchmark, in the style of redis-benchmark and
+/// arangobench.
+struct LoadOptions: ParsableArguments {
+    @Option(help: "Connections to open.")
+    var concurrency: Int = 50
+
+    @Option(help: "Requests kept in flight on each connection.")
+    var pipeline: Int = 1
+
+    @Option(help: "Stop after this many requests (whichever of --requests and --duration comes first).")
+    var requests: Int = 200_000
+
+    @Option(help: "Stop after this many seconds.")
+    var duration: Double = 30
+
+    @Option(help: "Seconds of load before measuring starts (not counted).")
+    var warmup: Double = 1
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard (1...1000).contains(concurrency) else { throw ValidationError("--concurrency must be in 1...1000") }
+        guard (1...1024).contains(pipeline) else { throw ValidationError("--pipeline must be in 1...1024") }
+        guard requests > 0, requests <= 1_000_000_000 else { throw ValidationError("--requests must be in 1...1e9") }
+        guard duration > 0, duration <= 600 else { throw ValidationError("--duration must be in (0, 600] seconds") }
+        guard warmup >= 0, warmup <= 60 else { throw ValidationError("--warmup must be in [0, 60] seconds") }
+    }
+}
+
+/// What one benchmark sends: a request message (header and body, already encoded) per
+/// request, and whether an answer counts as a success.
+protocol BenchWorkload: Sendable {
+    var name: String { get }
+    func message(connection: Int, sequence: Int) -> [UInt8]
+    func succeeded(_ response: ClientResponse) -> Bool
+}
+
+/// The figures of one run.
+struct BenchResult {
+    var workload: String
+    var concurrency: Int
+    var pipeline: Int
+    var requests: Int
+    var errors: Int
+    var seconds: Double
+    var histogram: Histogram<UInt64>
+    var firstError: String?
+
+    var opsPerSecond: Double { seconds > 0 ? Double(requests) / seconds : 0 }
+    /// Latency percentile in milliseconds (the histogram holds microseconds).
+    func milliseconds(_ percentile: Double) -> Double {
+        histogram.totalCount == 0 ? 0 : Double(histogram.valueAtPercentile(percentile)) / 1000
+    }
+
+    func report(json: Bool) -> String {
+        func format(_ value: Double, _ digits: Int = 3) -> String {
+            let scale = Double([1, 10, 100, 1000, 10000][digits])
+            let rounded = (value * scale).rounded() / scale
+            return String(rounded)
+        }
+        if json {
+            var text = "{\"workload\":\"\(workload)\",\"concurrency\":\(concurrency),\"pipeline\":\(pipeline)"
+            text += ",\"requests\":\(requests),\"errors\":\(errors),\"seconds\":\(format(seconds))"
+            text += ",\"opsPerSecond\":\(format(opsPerSecond, 1)),\"p50Ms\":\(format(milliseconds(50)))"
+            text += ",\"p99Ms\":\(format(milliseconds(99))),\"p999Ms\":\(format(milliseconds(99.9)))"
+            text += ",\"maxMs\":\(format(Double(histogram.max) / 1000))}"
+            return text
+        }
+        var lines = ["workload \(workload): \(concurrency) connections, pipeline \(pipeline)"]
+        lines.append("  requests     \(requests) in \(format(seconds)) s, errors \(errors)")
+        lines.append("  throughput   \(format(opsPerSecond, 1)) requests/s")
+        lines.append("  latency ms   p50 \(format(milliseconds(50)))  p99 \(format(milliseconds(99)))  p99.9 \(format(milliseconds(99.9)))  max \(format(Double(histogram.max) / 1000))")
+        if let firstError { lines.append("  first error  \(firstError)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Drives a workload from one client loop thread: every connection keeps `pipeline` requests
+/// in flight and sends the next as each answer arrives (closed loop, like redis-benchmark).
+/// Latency is measured from send to answer, in microseconds.
+///
+/// `@unchecked Sendable`: all mutable state is touched only on the loop thread.
+final class BenchRunner: @unchecked Sendable {
+    let options: LoadOptions
+    let client: ClientOptions
+    let workload: any BenchWorkload
+    let loop = EventLoop()
+    var connections: [VSTConnection] = []
+    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var measuring = false
+    var stopping = false
+    var completed = 0
+    var errors = 0
+    var sent = 0
+    var firstError: String?
+    var measureStart: UInt64 = 0
+    var measureEnd: UInt64 = 0
+    var finish: ((Result<BenchResult, any Error>) -> Void)?
+
+    init(options: LoadOptions, client: ClientOptions, workload: any BenchWorkload) {
+        self.options = options
+        self.client = client
+        self.workload = workload
+    }
+
+    static func monotonicMicroseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_nsec) / 1000
+    }
+
+    func run() async throws -> BenchResult {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<BenchResult, any Error>, Never>) in
+            loop.execute { [self] in
+                finish = { continuation.resume(returning: $0) }
+                connectAll()
+            }
+        }
+        loop.shutdown()
+        return try result.get()
+    }
+
+    func connectAll() {
+        var options = VSTConnection.Options(credentials: client.credentials)
+        options.connectTimeoutSeconds = 10
+        var remaining = self.options.concurrency
+        var failed = false
+        for _ in 0..<self.options.concurrency {
+            VSTConnection.connect(on: loop, to: client.parsedEndpoint, options: options) { [self] result in
+                remaining -= 1
+                switch result {
+                case .success(let connection): connections.append(connection)
+                case .failure(let error):
+                    if !failed {
+                        failed = true
+                        fail(error)
+                    }
+                }
+                if remaining == 0 && !failed { startLoad() }
+            }
+        }
+    }
+
+    func fail(_ error: any Error) {
+        for connection in connections { connection.close() }
+        finish?(.failure(error))
+        finish = nil
+    }
+
+    func startLoad() {
+        let warmupTimer = LoopTimer(on: loop)
+        warmupTimer.start(after: UInt64(options.warmup * 1000)) { [self] in
+            warmupTimer.close()
+            measuring = true
+            measureStart = Self.monotonicMicroseconds()
+            let stopTimer = LoopTimer(on: loop)
+            stopTimer.start(after: UInt64(options.duration * 1000)) { [self] in
+                stopTimer.close()
+                stop()
+            }
+        }
+        for (index, connection) in connections.enumerated() {
+            for _ in 0..<options.pipeline { sendNext(on: connection, index: index) }
+        }
+    }
+
+    func sendNext(on connection: VSTConnection, index: Int) {
+        guard !stopping else { return }
+        let message = workload.message(connection: index, sequence: sent)
+        sent += 1
+        let start = Self.monotonicMicroseconds()
+        connection.send(message: message, timeoutSeconds: client.timeout) { [self] result in
+            let end = Self.monotonicMicroseconds()
+            if measuring && !stopping {
+                switch result {
+                case .success(let response) where workload.succeeded(response):
+                    break
+                case .success(let response):
+                    errors += 1
+                    if firstError == nil { firstError = "status \(response.status): \(response.error?.message ?? "")" }
+                case .failure(let error):
+                    errors += 1
+                    if firstError == nil { firstError = "\(error)" }
+                }
+                _ = histogram.record(end &- start)
+                completed += 1
+                if completed >= options.requests {
+                    stop()
+                    return
+                }
+            }
+            if case .failure = result, !connection.isConnected {
+                // A lost connection ends the run: its share of the load is gone.
+                if !stopping { stop() }
+                return
+            }
+            sendNext(on: connection, index: index)
+        }
+    }
+
+    func stop() {
+        guard !stopping else { return }
+        stopping = true
+        measureEnd = Self.monotonicMicroseconds()
+        for connection in connections { connection.close() }
+        let result = BenchResult(
+            workload: workload.name, concurrency: options.concurrency, pipeline: options.pipeline,
+            requests: completed, errors: errors, seconds: Double(measureEnd &- measureStart) / 1_000_000,
+            histogram: histogram, firstError: firstError)
+        finish?(.success(result))
+        finish = nil
+    }
+}
+
+/// `tessera bench version`: the no-op round trip, `GET /_api/version`.
+struct VersionBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "version",
+        abstract: "Measure round trips of GET /_api/version (requests/s and latency).")
+
+    @OptionGroup var load: LoadOptions
+    @OptionGroup var client: ClientOptions
+
+    struct Workload: BenchWorkload {
+        let encoded: [UInt8]
+        var name: String { "version" }
+        init(database: String) {
+            encoded = RequestHeader(database: database, method: .get, path: "/_api/version").encoded()
+        }
+        func message(connection: Int, sequence: Int) -> [UInt8] { encoded }
+        func succeeded(_ response: ClientResponse) -> Bool { response.status == 200 }
+    }
+
+    func run() async throws {
+        let runner = BenchRunner(options: load, client: client, workload: Workload(database: client.database))
+        let result: BenchResult
+        do {
+            result = try await runner.run()
+        } catch {
+            InputOutput.writeStandardError("tessera bench version: \(error)")
+            throw ExitCode(2)
+        }
+        print(result.report(json: load.json))
+    }
+}

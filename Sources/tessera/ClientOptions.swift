@@ -1,0 +1,53 @@
+import ArgumentParser
+import Client
+import Transport
+import VelocyStream
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The options every client command takes (`call`, `bench`, and those to come).
+struct ClientOptions: ParsableArguments {
+    @Option(help: "The server to talk to.")
+    var endpoint: String = "tcp://127.0.0.1:8529"
+
+    @Option(help: "The database requests name.")
+    var database: String = "_system"
+
+    @Option(help: "The user to authenticate as.")
+    var user: String = "root"
+
+    @Option(help: "The password (default: the TESSERA_PASSWORD environment variable, else empty).")
+    var password: String?
+
+    @Option(help: "Seconds to wait for each answer.")
+    var timeout: Double = 60
+
+    func validate() throws {
+        guard Endpoint(endpoint) != nil else {
+            throw ValidationError("--endpoint must look like tcp://127.0.0.1:8529, not '\(endpoint)'")
+        }
+        guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
+    }
+
+    var parsedEndpoint: Endpoint { Endpoint(endpoint)! }
+
+    var resolvedPassword: String {
+        if let password { return password }
+        if let value = getenv("TESSERA_PASSWORD") { return String(cString: value) }
+        return ""
+    }
+
+    var credentials: Authentication { .plain(user: user, password: resolvedPassword) }
+
+    func clientConfiguration(poolSize: Int = 1) -> VSTClient.Configuration {
+        var configuration = VSTClient.Configuration(endpoint: parsedEndpoint, credentials: credentials)
+        configuration.database = database
+        configuration.poolSize = poolSize
+        configuration.requestTimeoutSeconds = timeout
+        return configuration
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Roles
+import Server
+import Transport
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `tessera single`: one server process, coordinator and DBServer at once, no agency.
+struct SingleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "single",
+        abstract: "Run a single server.",
+        discussion: """
+            Listens until SIGINT or SIGTERM, then finishes the requests in flight and exits. \
+            Authentication is on: user root, password from TESSERA_ROOT_PASSWORD (empty when \
+            unset), unless --no-authentication.
+            """)
+
+    @Option(help: "Where to listen (loopback by default; port 0 picks a free port).")
+    var endpoint: String = "tcp://127.0.0.1:8529"
+
+    @Option(help: "The data directory (created when missing, locked while the server runs).")
+    var data: String = "tessera-data"
+
+    @Flag(help: "Serve every request without credentials.")
+    var noAuthentication = false
+
+    @Option(help: "Close connections idle for this many seconds.")
+    var idleTimeout: Double = 300
+
+    @Option(help: "The most client connections open at once.")
+    var maxConnections: Int = 1024
+
+    func validate() throws {
+        guard Endpoint(endpoint) != nil else {
+            throw ValidationError("--endpoint must look like tcp://127.0.0.1:8529, not '\(endpoint)'")
+        }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+    }
+
+    func run() async throws {
+        let directory: DataDirectory
+        do {
+            directory = try DataDirectory(path: data)
+        } catch {
+            InputOutput.writeStandardError("tessera single: \(error)")
+            throw ExitCode(1)
+        }
+        var options = SingleServer.Options(
+            endpoint: Endpoint(endpoint)!, dataDirectory: directory.path,
+            rootPassword: noAuthentication ? nil : (getenv("TESSERA_ROOT_PASSWORD").map { String(cString: $0) } ?? ""),
+            version: Tessera.version)
+        options.idleTimeoutSeconds = idleTimeout
+        options.connectionCountMax = maxConnections
+
+        let loop = EventLoop()
+        let server: VSTServer
+        do {
+            server = try await VSTServer.start(
+                on: loop, configuration: SingleServer.configuration(options),
+                router: SingleServer.router(version: Tessera.version))
+        } catch {
+            InputOutput.writeStandardError("tessera single: cannot listen on \(endpoint): \(error)")
+            loop.shutdown()
+            throw ExitCode(1)
+        }
+        let port = await withCheckedContinuation { continuation in
+            loop.execute { continuation.resume(returning: server.port) }
+        }
+        var listening = Endpoint(endpoint)!
+        listening.port = port
+        // Tests and scripts wait for this line (and read the port from it).
+        print("tessera single: listening on \(listening), data \(directory.path)")
+        fflush(nil)  // flushes stdout (naming the C global is not concurrency-safe)
+
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute {
+                var watchers: [SignalWatcher] = []
+                var stopping = false
+                for signal in [SIGINT, SIGTERM] {
+                    let watcher = try? SignalWatcher(on: loop, signal: signal) { number in
+                        guard !stopping else { return }
+                        stopping = true
+                        InputOutput.writeStandardError("tessera single: signal \(number), finishing requests in flight")
+                        server.shutdown {
+                            for watcher in watchers { watcher.close() }
+                            continuation.resume()
+                        }
+                    }
+                    if let watcher { watchers.append(watcher) }
+                }
+            }
+        }
+        loop.shutdown()
+        withExtendedLifetime(directory) {}
+        InputOutput.writeStandardError("tessera single: stopped")
+    }
+}
