@@ -83,6 +83,14 @@ let package = Package(
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
             swiftSettings: strictSwift),
+        .testTarget(
+            name: "ServerTests", dependencies: ["Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            swiftSettings: strictSwift),
+        // Starts real `tessera single` processes on loopback and drives them with the client
+        // driver and with raw sockets (depends on the executable for build order).
+        .testTarget(
+            name: "ServerIntegrationTests", dependencies: ["tessera", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(
             name: "TesseraCLITests", dependencies: ["tessera"],

@@ -14,6 +14,7 @@ public enum SingleServer {
         public var version: String
         public var connectionCountMax = 1024
         public var idleTimeoutSeconds: Double = 300
+        public var messageTimeoutSeconds: Double = 60
 
         public init(endpoint: Endpoint, dataDirectory: String, rootPassword: String?, version: String) {
             self.endpoint = endpoint
@@ -35,6 +36,7 @@ public enum SingleServer {
         var configuration = ServerConfiguration(endpoint: options.endpoint)
         configuration.connectionCountMax = options.connectionCountMax
         configuration.idleTimeoutSeconds = options.idleTimeoutSeconds
+        configuration.messageTimeoutSeconds = options.messageTimeoutSeconds
         if let password = options.rootPassword {
             configuration.authenticator = StaticUsers(["root": password])
         }

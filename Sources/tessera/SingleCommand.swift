@@ -32,6 +32,9 @@ struct SingleCommand: AsyncParsableCommand {
     @Option(help: "Close connections idle for this many seconds.")
     var idleTimeout: Double = 300
 
+    @Option(help: "Close a connection whose preamble or started message is not complete after this many seconds.")
+    var messageTimeout: Double = 60
+
     @Option(help: "The most client connections open at once.")
     var maxConnections: Int = 1024
 
@@ -39,6 +42,7 @@ struct SingleCommand: AsyncParsableCommand {
         guard Endpoint(endpoint) != nil else {
             throw ValidationError("--endpoint must look like tcp://127.0.0.1:8529, not '\(endpoint)'")
         }
+        guard messageTimeout > 0 else { throw ValidationError("--message-timeout must be positive") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
     }
@@ -57,6 +61,7 @@ struct SingleCommand: AsyncParsableCommand {
             version: Tessera.version)
         options.idleTimeoutSeconds = idleTimeout
         options.connectionCountMax = maxConnections
+        options.messageTimeoutSeconds = messageTimeout
 
         let loop = EventLoop()
         let server: VSTServer
