@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+import VelocyPack
+
+/// Runs `tessera ARGUMENTS` to the end (bounded) and returns its exit status and output.
+func runTessera(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
+    let process = Process()
+    process.executableURL = ServerProcess.executable
+    process.arguments = arguments
+    var fullEnvironment = ProcessInfo.processInfo.environment
+    fullEnvironment.merge(environment) { $1 }
+    process.environment = fullEnvironment
+    let directory = ServerProcess.temporaryDirectory()
+    let outPath = directory + "/out", errPath = directory + "/err"
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    process.standardOutput = FileHandle(forWritingAtPath: outPath)!
+    process.standardError = FileHandle(forWritingAtPath: errPath)!
+    try process.run()
+    let deadline = Date().addingTimeInterval(60)
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    return (process.terminationStatus,
+            (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+            (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+}
+
+@Suite("tessera call and tessera bench", .serialized)
+struct ClientCommandTests {
+    @Test func callPrintsTheAnswerAndExitsByStatus() throws {
+        let server = try ServerProcess(environment: ["TESSERA_ROOT_PASSWORD": "s3cret"])
+        defer { server.stop() }
+        let endpoint = ["--endpoint", server.endpoint.description]
+
+        let version = try runTessera(["call", "GET", "/_api/version", "--compact"] + endpoint, environment: ["TESSERA_PASSWORD": "s3cret"])
+        #expect(version.status == 0)
+        let body = try JSONParser.parse(version.output).slice
+        #expect(body["server"]?.stringValue == "tessera")
+
+        let echo = try runTessera(["call", "POST", "/_admin/echo?x=a%20b&x=2", "--body", #"{"k":[1,true]}"#,
+                                   "--header", "X-Trace: 7", "--password", "s3cret", "--compact"] + endpoint)
+        #expect(echo.status == 0)
+        let echoed = try JSONParser.parse(echo.output).slice
+        #expect(echoed["parameters"]?["x"]?.stringValue == "a b,2")
+        #expect(echoed["headers"]?["x-trace"]?.stringValue == "7")
+        #expect(echoed["requestBody"]?["k"]?[1]?.boolValue == true)
+
+        let missing = try runTessera(["call", "GET", "/_api/nothing", "--password", "s3cret", "--compact"] + endpoint)
+        #expect(missing.status == 1)
+        #expect(try JSONParser.parse(missing.output).slice["errorNum"]?.intValue == 404)
+
+        let refused = try runTessera(["call", "GET", "/_api/version", "--password", "wrong"] + endpoint)
+        #expect(refused.status == 2)
+        #expect(refused.errors.contains("authentication failed"))
+
+        let badBody = try runTessera(["call", "POST", "/_admin/echo", "--body", "{nope"] + endpoint)
+        #expect(badBody.status != 0)
+        #expect(badBody.errors.contains("--body is not valid JSON"))
+
+        let nobody = try runTessera(["call", "GET", "/_api/version", "--endpoint", "tcp://127.0.0.1:1"])
+        #expect(nobody.status == 2)
+        #expect(nobody.errors.contains("cannot connect"))
+    }
+
+    @Test func benchVersionReportsJSON() throws {
+        let server = try ServerProcess()
+        defer { server.stop() }
+        let run = try runTessera(["bench", "version", "--endpoint", server.endpoint.description, "--concurrency", "4",
+                                  "--pipeline", "4", "--requests", "2000", "--duration", "20", "--warmup", "0", "--json"])
+        #expect(run.status == 0, "\(run.errors)")
+        let report = try JSONParser.parse(run.output).slice
+        #expect(report["workload"]?.stringValue == "version")
+        #expect(report["requests"]?.intValue == 2000)
+        #expect(report["errors"]?.intValue == 0)
+        #expect((report["opsPerSecond"]?.numberValue ?? 0) > 0)
+        let p50 = report["p50Ms"]?.numberValue ?? -1, p99 = report["p99Ms"]?.numberValue ?? -1, p999 = report["p999Ms"]?.numberValue ?? -1
+        #expect(p50 > 0 && p50 <= p99 && p99 <= p999)
+
+        let refused = try runTessera(["bench", "version", "--endpoint", server.endpoint.description, "--password", "x",
+                                      "--requests", "10", "--warmup", "0"])
+        #expect(refused.status == 2)
+        #expect(refused.errors.contains("authentication failed"))
+    }
+}
