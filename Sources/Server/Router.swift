@@ -103,7 +103,15 @@ public struct Router: Sendable {
 
     /// `/a/b/` and `/a//b` route like `/a/b`.
     static func normalized(_ path: String) -> String {
-        if !path.hasSuffix("/") && !path.contains("//") { return path }
+        // One pass over the bytes: most paths need no change and must not pay for a search.
+        var previousWasSlash = false
+        var clean = true
+        for byte in path.utf8 {
+            let slash = byte == UInt8(ascii: "/")
+            if slash && previousWasSlash { clean = false; break }
+            previousWasSlash = slash
+        }
+        if clean && !(previousWasSlash && path.utf8.count > 1) { return path }
         return "/" + split(path).joined(separator: "/")
     }
 }

@@ -12,7 +12,13 @@ import VelocyStream
 /// `@unchecked Sendable`: confined to the loop thread; async handlers hand their answers back
 /// through ``EventLoop/execute(_:)``.
 final class ServerConnection: @unchecked Sendable {
-    unowned let server: VSTServer
+    /// Strong: the server drops its reference to the connection when it closes.
+    let server: VSTServer
+    /// Copies taken once, so the per-request path does not copy the configuration (its
+    /// closures and existential cost a retain each) from the server every time.
+    let configuration: ServerConfiguration
+    let router: Router
+    let eventLoop: EventLoop
     let tcp: TCPConnection
     var version: VSTVersion?
     var preamble: [UInt8] = []
@@ -32,13 +38,13 @@ final class ServerConnection: @unchecked Sendable {
 
     init(server: VSTServer, tcp: TCPConnection, now: UInt64) {
         self.server = server
+        self.configuration = server.configuration
+        self.router = server.router
+        self.eventLoop = server.eventLoop
         self.tcp = tcp
         self.lastActivity = now
         self.incompleteSince = now  // the preamble is due
     }
-
-    var configuration: ServerConfiguration { server.configuration }
-    var eventLoop: EventLoop { server.eventLoop }
 
     func start() {
         tcp.onRead = { [self] bytes in received(bytes) }
@@ -182,7 +188,7 @@ final class ServerConnection: @unchecked Sendable {
             send(id, ServerResponse(error), json: wantsJSON)
             return
         }
-        switch server.router.match(header.method, header.path) {
+        switch router.match(header.method, header.path) {
         case .notFound:
             send(id, ServerResponse(.unknownPath(header.path)), json: wantsJSON)
         case .methodNotAllowed:
