@@ -112,16 +112,22 @@ public struct VSTLimits: Sendable, Equatable {
     public var partialMessageCountMax: Int
     /// The largest message header (the VelocyPack array in front of the body).
     public var headerByteCountMax: Int
+    /// The most data held for all partly received messages of one connection together, so
+    /// that many partial messages cannot add up to many times the message limit.
+    public var partialByteCountMax: Int
 
-    /// 1 MiB chunks, 128 MiB messages, 64 partial messages, 64 KiB headers.
+    /// 1 MiB chunks, 128 MiB messages, 64 partial messages, 64 KiB headers, 256 MiB of
+    /// partial data.
     public static let `default` = VSTLimits(
         chunkByteCountMax: 1 << 20, messageByteCountMax: 128 << 20,
-        partialMessageCountMax: 64, headerByteCountMax: 64 << 10)
+        partialMessageCountMax: 64, headerByteCountMax: 64 << 10, partialByteCountMax: 256 << 20)
 
-    public init(chunkByteCountMax: Int, messageByteCountMax: Int, partialMessageCountMax: Int, headerByteCountMax: Int) {
+    public init(chunkByteCountMax: Int, messageByteCountMax: Int, partialMessageCountMax: Int, headerByteCountMax: Int,
+                partialByteCountMax: Int = 256 << 20) {
         self.chunkByteCountMax = chunkByteCountMax
         self.messageByteCountMax = messageByteCountMax
         self.partialMessageCountMax = partialMessageCountMax
         self.headerByteCountMax = headerByteCountMax
+        self.partialByteCountMax = partialByteCountMax
     }
 }

@@ -32,6 +32,8 @@ public struct VSTDecoder: Sendable {
     /// The stream offset of `buffer[0]`.
     var bufferStreamOffset = 0
     var partials: [UInt64: Partial] = [:]
+    /// Data bytes held in `partials`, against ``VSTLimits/partialByteCountMax``.
+    var partialByteCount = 0
     var failed: VSTError?
 
     /// A message whose chunks are still arriving.
@@ -150,12 +152,18 @@ public struct VSTDecoder: Sendable {
         if partials[id] == nil && partials.count >= limits.partialMessageCountMax {
             throw VSTError(.tooManyPartialMessages, at: chunkStart, "more than \(limits.partialMessageCountMax) messages in progress")
         }
+        if partialByteCount + data.count > limits.partialByteCountMax {
+            throw VSTError(.tooMuchPartialData, at: chunkStart,
+                           "more than \(limits.partialByteCountMax) bytes held for partial messages")
+        }
         // Work on the stored partial in place: copying it out and back would copy every chunk
         // held so far (copy on write), making a message of k chunks cost O(k²).
         let complete = try Self.file(
             &partials[id, default: Partial()], isFirst: isFirst, countOrIndex: countOrIndex,
             announcedLength: announcedLength, data: data, limits: limits, at: chunkStart, id: id)
+        partialByteCount += data.count
         guard complete, let partial = partials.removeValue(forKey: id), let count = partial.chunkCount else { return nil }
+        partialByteCount -= partial.receivedByteCount
         // Every first chunk of a multi-chunk message announces the length (1.0 and 1.1).
         if let length = partial.messageLength, length != UInt64(partial.receivedByteCount) {
             throw VSTError(.messageLengthMismatch, at: chunkStart, "chunks carry \(partial.receivedByteCount) bytes, message length \(length)")

@@ -38,6 +38,9 @@ public struct VSTError: Error, Equatable, Sendable, CustomStringConvertible {
         case malformedHeader
         /// The header's version is not 1, or its type is not one this side accepts.
         case unsupportedMessageType
+        /// The data of all partly received messages together is above
+        /// ``VSTLimits/partialByteCountMax``.
+        case tooMuchPartialData
 
         /// A stable number for the code (declaration order from 1; codes are only appended).
         public var number: Int { Self.allCases.firstIndex(of: self)! + 1 }

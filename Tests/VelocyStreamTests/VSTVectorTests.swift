@@ -23,8 +23,8 @@ import VelocyStream
 //       invalid header is refused with `error` at `offset`: by ReceivedMessage when `kind` is
 //       absent, otherwise (ReceivedMessage accepting it) by the decoder for `kind`.
 //
-// `limits` may set chunkByteCountMax, messageByteCountMax, partialMessageCountMax and
-// headerByteCountMax; the others keep their defaults.
+// `limits` may set chunkByteCountMax, messageByteCountMax, partialMessageCountMax,
+// headerByteCountMax and partialByteCountMax; the others keep their defaults.
 
 @Suite("VelocyStream golden vectors")
 struct VSTVectorTests {
@@ -190,7 +190,7 @@ struct VSTVectorTests {
             "invalidPreamble", "chunkTooShort", "chunkTooLarge", "emptyChunk", "reservedMessageID",
             "invalidChunkCount", "messageTooLarge", "messageLengthMismatch", "invalidChunkIndex",
             "duplicateFirstChunk", "tooManyPartialMessages", "invalidHeader", "malformedHeader",
-            "unsupportedMessageType",
+            "unsupportedMessageType", "tooMuchPartialData",
         ]
         #expect(VSTError.Code.allCases.map(\.rawValue) == documented)
         for (index, name) in documented.enumerated() {
@@ -545,11 +545,13 @@ struct VectorFields {
         guard let value = object["limits"] else { return limits }
         guard value.isObject else { throw VectorLineError("limits must be an object") }
         let given = VectorFields(object: value)
-        try given.only(["chunkByteCountMax", "messageByteCountMax", "partialMessageCountMax", "headerByteCountMax"])
+        try given.only(["chunkByteCountMax", "messageByteCountMax", "partialMessageCountMax", "headerByteCountMax",
+                        "partialByteCountMax"])
         if given["chunkByteCountMax"] != nil { limits.chunkByteCountMax = try given.count("chunkByteCountMax") }
         if given["messageByteCountMax"] != nil { limits.messageByteCountMax = try given.count("messageByteCountMax") }
         if given["partialMessageCountMax"] != nil { limits.partialMessageCountMax = try given.count("partialMessageCountMax") }
         if given["headerByteCountMax"] != nil { limits.headerByteCountMax = try given.count("headerByteCountMax") }
+        if given["partialByteCountMax"] != nil { limits.partialByteCountMax = try given.count("partialByteCountMax") }
         return limits
     }
 
