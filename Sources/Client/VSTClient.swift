@@ -77,6 +77,11 @@ public final class VSTClient: Sendable {
                           database: database, timeoutSeconds: timeoutSeconds)
     }
 
+    /// A client that owns its loop and was not shut down still stops its loop thread.
+    deinit {
+        if ownsLoop && !eventLoop.inLoopThread { eventLoop.shutdown() }
+    }
+
     /// Closes every connection (requests in flight fail) and, when the client
     /// made its own loop, stops it.
     public func shutdown() async {

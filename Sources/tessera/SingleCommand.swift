@@ -24,7 +24,7 @@ struct SingleCommand: AsyncParsableCommand {
     var endpoint: String = "tcp://127.0.0.1:8529"
 
     @Option(help: "The data directory (created when missing, locked while the server runs).")
-    var data: String = "tessera-data"
+    var data: String = "tessera-data/single"
 
     @Flag(help: "Serve every request without credentials.")
     var noAuthentication = false
