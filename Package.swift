@@ -43,6 +43,9 @@ let package = Package(
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
         .target(name: "Transport", dependencies: ["CLibUV"], swiftSettings: strictSwift),
 
+        // Pure layer: the supported subset of AQL (parse, bind, evaluate over documents).
+        .target(name: "Query", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
+
         // The VelocyStream request server: connections, authentication, routing, error bodies.
         .target(
             name: "Server", dependencies: ["Transport", "VelocyStream", "VelocyPack"],
@@ -83,6 +86,7 @@ let package = Package(
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
             swiftSettings: strictSwift),
+        .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(
             name: "ServerTests", dependencies: ["Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
