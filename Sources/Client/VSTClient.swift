@@ -60,9 +60,10 @@ public final class VSTClient: Sendable {
         let timeout = timeoutSeconds ?? configuration.requestTimeoutSeconds
         let pool = self.pool
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ClientResponse, ClientError>, Never>) in
-            pool.eventLoop.execute {
+            let accepted = pool.eventLoop.execute {
                 pool.send(message: message, timeoutSeconds: timeout) { continuation.resume(returning: $0) }
             }
+            if !accepted { continuation.resume(returning: .failure(.shutDown)) }
         }
         return try result.get()
     }
@@ -87,10 +88,11 @@ public final class VSTClient: Sendable {
     public func shutdown() async {
         let pool = self.pool
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            pool.eventLoop.execute {
+            let accepted = pool.eventLoop.execute {
                 pool.shutdown()
                 continuation.resume()
             }
+            if !accepted { continuation.resume() }  // the loop is stopped: nothing is open
         }
         if ownsLoop { eventLoop.shutdown() }
     }
@@ -124,14 +126,14 @@ final class ConnectionPool: @unchecked Sendable {
             return
         }
         let least = connections.min { $0.pendingCount < $1.pendingCount }
-        if (least == nil || least!.pendingCount > 0) && connections.count + connecting < size {
-            openConnection()
-        }
+        let wantsAnother = (least == nil || least!.pendingCount > 0) && connections.count + connecting < size
         if let least {
             least.send(message: message, timeoutSeconds: timeoutSeconds, completion: completion)
         } else {
             waiting.append((message, timeoutSeconds, completion))
         }
+        // After queueing: a connect that fails at once must find the request waiting.
+        if wantsAnother { openConnection() }
     }
 
     func openConnection() {

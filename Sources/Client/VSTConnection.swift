@@ -109,6 +109,9 @@ public final class VSTConnection: @unchecked Sendable {
     }
 
     func start() {
+        // Requests queued faster than the server answers must not stop this side reading the
+        // answers (see TCPConnection.pausesReadingWhenBacklogged).
+        tcp.pausesReadingWhenBacklogged = false
         tcp.onRead = { [self] bytes in received(bytes) }
         tcp.onClose = { [self] error in
             closed(reason: closeReason ?? error?.description ?? "closed by the server")

@@ -32,9 +32,17 @@ final class ServerConnection: @unchecked Sendable {
     /// Loop clock (ms) since which a preamble or message has been incomplete; `nil` when the
     /// decoder holds no partial bytes.
     var incompleteSince: UInt64?
-    /// Set when no more messages are taken (an error or a shutdown); answers still go out.
+    /// Set when no more messages are taken (an error, a shutdown or the peer's close);
+    /// answers still go out while the connection is open.
     var draining = false
     var closed = false
+    /// Set while message processing waits for queued answers to drain (the peer reads
+    /// slowly): complete messages stay in the decoder meanwhile.
+    var pausedForOutput = false
+    /// Loop clock (ms) when a graceful close began; a peer that never reads its last answers
+    /// is cut off after ``closeGraceMilliseconds``.
+    var closingSince: UInt64?
+    static let closeGraceMilliseconds: UInt64 = 10_000
 
     init(server: VSTServer, tcp: TCPConnection, now: UInt64) {
         self.server = server
@@ -50,7 +58,13 @@ final class ServerConnection: @unchecked Sendable {
         tcp.onRead = { [self] bytes in received(bytes) }
         tcp.onClose = { [self] _ in
             closed = true
+            draining = true
             server.connectionClosed(self)
+        }
+        tcp.onDrain = { [self] in
+            guard pausedForOutput else { return }
+            pausedForOutput = false
+            processMessages()
         }
         tcp.startReading()
     }
@@ -80,10 +94,17 @@ final class ServerConnection: @unchecked Sendable {
         processMessages()
     }
 
-    /// Takes complete messages from the decoder while the in-flight limit allows.
+    /// Takes complete messages from the decoder while the in-flight limit and the output
+    /// backlog allow.
     func processMessages() {
-        guard decoder != nil else { return }
+        guard decoder != nil, !closed else { return }
+        var completedAny = false
         while !draining && inFlight < configuration.inFlightRequestCountMax {
+            if tcp.writeQueueByteCount > tcp.writeQueueByteCountHigh {
+                // Answers pile up unread: take no more requests until they drain.
+                pausedForOutput = true
+                break
+            }
             let message: VSTMessage
             do throws(VSTError) {
                 guard let next = try decoder!.nextMessage() else { break }
@@ -94,16 +115,22 @@ final class ServerConnection: @unchecked Sendable {
                 fail(nil)
                 return
             }
+            completedAny = true
             handle(message)
         }
-        if inFlight >= configuration.inFlightRequestCountMax {
+        let pausedByServer = inFlight >= configuration.inFlightRequestCountMax || pausedForOutput
+        if pausedByServer {
             tcp.stopReading()
         } else if !draining {
             tcp.startReading()
         }
-        if decoder!.bufferedByteCount == 0 {
+        // The message timeout measures the peer: it runs while the peer owes the rest of a
+        // message, restarts whenever a message completes, and stops while the server itself
+        // is not reading.
+        let peerOwesBytes = decoder!.bufferedByteCount > 0 || decoder!.partialMessageCount > 0
+        if pausedByServer || !peerOwesBytes {
             incompleteSince = nil
-        } else if incompleteSince == nil {
+        } else if completedAny || incompleteSince == nil {
             incompleteSince = eventLoop.nowMilliseconds
         }
     }
@@ -206,6 +233,7 @@ final class ServerConnection: @unchecked Sendable {
                 send(id, response, json: wantsJSON)
             case .async(let run):
                 inFlight += 1
+                server.inFlightTotal += 1
                 let eventLoop = self.eventLoop
                 Task {
                     let response: ServerResponse
@@ -214,10 +242,14 @@ final class ServerConnection: @unchecked Sendable {
                     } catch {
                         response = ServerResponse(error)
                     }
+                    // The loop only refuses jobs when the process is going down; the answer then
+                    // has nowhere to go.
                     eventLoop.execute { [self] in
                         inFlight -= 1
+                        server.inFlightTotal -= 1
                         send(id, response, json: wantsJSON)
                         afterAsyncAnswer()
+                        server.requestFinished()
                     }
                 }
             }
@@ -255,11 +287,18 @@ final class ServerConnection: @unchecked Sendable {
     }
 
     func afterAsyncAnswer() {
+        if closed { return }
         if draining {
-            if inFlight == 0 { tcp.closeAfterWriting() }
+            if inFlight == 0 { closeGracefully() }
         } else {
             processMessages()
         }
+    }
+
+    /// Sends what is queued, then closes; a peer that does not read is cut off after the grace.
+    func closeGracefully() {
+        if closingSince == nil { closingSince = eventLoop.nowMilliseconds }
+        tcp.closeAfterWriting()
     }
 
     // MARK: Sending
@@ -301,23 +340,26 @@ final class ServerConnection: @unchecked Sendable {
     func fail(_ id: UInt64?, _ error: ArangoError? = nil) {
         if let id, let error { send(id, ServerResponse(error), json: false) }
         draining = true
-        tcp.closeAfterWriting()
+        closeGracefully()
     }
 
     func beginShutdown() {
         draining = true
         tcp.stopReading()
-        if inFlight == 0 { tcp.closeAfterWriting() }
+        if inFlight == 0 { closeGracefully() }
     }
 
     func forceClose() { tcp.close() }
 
     func checkTimeouts(now: UInt64) {
-        if let since = incompleteSince, now &- since > UInt64(configuration.messageTimeoutSeconds * 1000) {
+        if let since = closingSince {
+            if now &- since > Self.closeGraceMilliseconds { tcp.close() }
+        } else if let since = incompleteSince, now &- since > UInt64(configuration.messageTimeoutSeconds * 1000) {
             fail(nil)
         } else if inFlight == 0 && incompleteSince == nil,
                   now &- lastActivity > UInt64(configuration.idleTimeoutSeconds * 1000) {
-            tcp.closeAfterWriting()
+            draining = true
+            closeGracefully()
         }
     }
 }

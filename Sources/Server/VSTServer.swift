@@ -19,6 +19,11 @@ public final class VSTServer: @unchecked Sendable {
     var shutdownWaiters: [() -> Void] = []
     /// Whether ``shutdown(_:)`` began: no new connections, no new requests.
     public private(set) var isShuttingDown = false
+    /// Whether shutdown finished (every connection closed, every handler done).
+    var isShutDown = false
+    /// Async handlers running, on all connections (closed ones included): shutdown waits
+    /// for them.
+    var inFlightTotal = 0
     /// The port the server listens on (the bound one when the endpoint asked for port 0).
     public private(set) var port: UInt16 = 0
 
@@ -83,7 +88,13 @@ public final class VSTServer: @unchecked Sendable {
 
     func connectionClosed(_ connection: ServerConnection) {
         connections[ObjectIdentifier(connection)] = nil
-        if isShuttingDown && connections.isEmpty { finishShutdown() }
+        finishShutdownIfDone()
+    }
+
+    func requestFinished() { finishShutdownIfDone() }
+
+    func finishShutdownIfDone() {
+        if isShuttingDown && !isShutDown && connections.isEmpty && inFlightTotal == 0 { finishShutdown() }
     }
 
     func sweep() {
@@ -95,31 +106,37 @@ public final class VSTServer: @unchecked Sendable {
     /// their answers, closes every connection, then calls `completion` on the loop thread.
     public func shutdown(_ completion: @escaping () -> Void) {
         eventLoop.assertInLoopThread("VSTServer.shutdown")
+        if isShutDown {
+            completion()
+            return
+        }
         shutdownWaiters.append(completion)
         guard !isShuttingDown else { return }
         isShuttingDown = true
         listener?.close()
         listener = nil
         for connection in Array(connections.values) { connection.beginShutdown() }
-        if connections.isEmpty {
-            finishShutdown()
-            return
-        }
         let grace = LoopTimer(on: eventLoop)
         grace.start(after: UInt64(configuration.shutdownGraceSeconds * 1000)) { [self] in
+            // Handlers still running after the grace are abandoned: their answers have no
+            // connection left to go to.
             for connection in Array(connections.values) { connection.forceClose() }
+            if !isShutDown { finishShutdown() }
         }
         graceTimer = grace
+        finishShutdownIfDone()
     }
 
-    /// ``shutdown(_:)`` from any context.
+    /// ``shutdown(_:)`` from any context. Returns at once when the loop already stopped.
     public func shutdown() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            eventLoop.execute { [self] in shutdown { continuation.resume() } }
+            let accepted = eventLoop.execute { [self] in shutdown { continuation.resume() } }
+            if !accepted { continuation.resume() }
         }
     }
 
     func finishShutdown() {
+        isShutDown = true
         sweepTimer?.close()
         sweepTimer = nil
         graceTimer?.close()

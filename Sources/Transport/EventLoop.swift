@@ -31,6 +31,9 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     /// them (see ``TCPConnection/write(_:)``): many replies produced by one read leave in one
     /// system call.
     let flushCheck: UnsafeMutablePointer<uv_check_t>
+    /// Active while a flush is pending, so that the loop does not block in poll first (a write
+    /// from a timer callback would otherwise wait for the next I/O event or timer).
+    let flushIdle: UnsafeMutablePointer<uv_idle_t>
     /// Connections with queued output not yet handed to the kernel; loop-thread only.
     var connectionsToFlush: [TCPConnection] = []
     var flushCheckActive = false
@@ -43,6 +46,8 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
         precondition(uv_loop_init(loop) == 0, "uv_loop_init failed")
         flushCheck = .allocate(capacity: 1)
         precondition(uv_check_init(loop, flushCheck) == 0, "uv_check_init failed")
+        flushIdle = .allocate(capacity: 1)
+        precondition(uv_idle_init(loop, flushIdle) == 0, "uv_idle_init failed")
         wakeup = .allocate(capacity: 1)
         // The async handle is initialized before the thread starts, so `execute` works at once.
         precondition(uv_async_init(loop, wakeup, { handle in
@@ -84,14 +89,18 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     }
 
     /// Runs `job` on the loop thread soon, from any thread. Jobs run in submission order.
-    /// Jobs submitted after ``shutdown()`` began are dropped.
-    public func execute(_ job: @escaping @Sendable () -> Void) {
-        let accepted = state.withLock { state -> Bool in
+    /// Returns `false` (and drops the job) once ``shutdown()`` began: a caller waiting for
+    /// the job must then finish on its own.
+    @discardableResult
+    public func execute(_ job: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { state -> Bool in
             guard state == .running else { return false }
             jobs.withLock { $0.append(job) }
+            // Under the state lock: shutdown() cannot free the handle between the check and
+            // the send.
+            uv_async_send(wakeup)
             return true
         }
-        if accepted { uv_async_send(wakeup) }
     }
 
     func runJobs() {
@@ -119,15 +128,21 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
             pthread_join(thread, nil)
             wakeup.deallocate()
             flushCheck.deallocate()
+            flushIdle.deallocate()
             loop.deallocate()
         }
     }
 
     func closeEverything() {
-        for closable in closables.values { closable.closeForShutdown() }
-        closables.removeAll()
+        // Close callbacks may open handles (a reconnect, a timer); close until none is left.
+        while !closables.isEmpty {
+            let open = closables.values
+            closables.removeAll()
+            for closable in open { closable.closeForShutdown() }
+        }
         connectionsToFlush.removeAll()
         uv_close(UnsafeMutableRawPointer(flushCheck).assumingMemoryBound(to: uv_handle_t.self), nil)
+        uv_close(UnsafeMutableRawPointer(flushIdle).assumingMemoryBound(to: uv_handle_t.self), nil)
         if uv_is_closing(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self)) == 0 {
             uv_close(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self), nil)
         }
@@ -141,6 +156,7 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
         uv_check_start(flushCheck) { handle in
             EventLoop.from(handle!.pointee.data).flushConnections()
         }
+        uv_idle_start(flushIdle) { _ in }
     }
 
     func flushConnections() {
@@ -152,6 +168,7 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
         if connectionsToFlush.isEmpty {
             flushCheckActive = false
             uv_check_stop(flushCheck)
+            uv_idle_stop(flushIdle)
         }
     }
 

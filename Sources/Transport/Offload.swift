@@ -26,12 +26,15 @@ extension EventLoop {
     }
 
     /// Runs `work` on a thread-pool thread and returns its result; callable from any context.
+    /// After ``shutdown()`` began, `work` runs on the calling thread instead.
     public func offload<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
-            execute { [self] in
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
+            let accepted = execute { [self] in
                 offload(work) { continuation.resume(returning: $0) }
             }
+            if !accepted { continuation.resume(returning: nil) }
         }
+        return result ?? work()
     }
 }
 

@@ -174,8 +174,17 @@ public final class TCPConnection: LoopClosable, @unchecked Sendable {
     /// The size of the buffer each read fills.
     public static let readBufferByteCount = 64 << 10
 
+    /// Whether reading pauses while the write queue is above ``writeQueueByteCountHigh``. A
+    /// server wants it (a peer that does not read its answers stops being read); a client
+    /// must not, or a client with many requests queued and a server with many answers queued
+    /// would each wait for the other.
+    public var pausesReadingWhenBacklogged = true
+
     /// Bytes received; runs on the loop thread.
     public var onRead: ((UnsafeRawBufferPointer) -> Void)?
+    /// Runs when the write queue drops to ``writeQueueByteCountLow`` or below after writes
+    /// completed: the moment to produce more output.
+    public var onDrain: (() -> Void)?
     /// Runs once when the connection is closed, with the error if one closed it (`nil` for a
     /// clean end of stream or a local close).
     public var onClose: ((TransportError?) -> Void)?
@@ -260,7 +269,8 @@ public final class TCPConnection: LoopClosable, @unchecked Sendable {
     }
 
     func resumeReadingIfAllowed() {
-        guard isOpen, !closeRequested, wantsReading, !reading, writeQueueByteCount <= writeQueueByteCountLow else { return }
+        guard isOpen, !closeRequested, wantsReading, !reading,
+              !pausesReadingWhenBacklogged || writeQueueByteCount <= writeQueueByteCountLow else { return }
         reading = true
         uv_read_start(stream, { handle, _, buffer in
             let connection = Unmanaged<TCPConnection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
@@ -303,7 +313,7 @@ public final class TCPConnection: LoopClosable, @unchecked Sendable {
             flushScheduled = true
             eventLoop.scheduleFlush(self)
         }
-        if writeQueueByteCount > writeQueueByteCountHigh { pauseReading() }
+        if pausesReadingWhenBacklogged && writeQueueByteCount > writeQueueByteCountHigh { pauseReading() }
     }
 
     /// Hands the queued output to the kernel: directly when nothing else is in flight (no copy),
@@ -370,9 +380,10 @@ public final class TCPConnection: LoopClosable, @unchecked Sendable {
     func writeProgressed() {
         if writeQueueByteCount == 0 && closeWhenDrained {
             close()
-        } else {
-            resumeReadingIfAllowed()
+            return
         }
+        resumeReadingIfAllowed()
+        if writeQueueByteCount <= writeQueueByteCountLow && !closeWhenDrained { onDrain?() }
     }
 
     /// Stops reading, sends everything queued, then closes: the graceful end of a connection
@@ -398,6 +409,7 @@ public final class TCPConnection: LoopClosable, @unchecked Sendable {
         let onClose = self.onClose
         self.onClose = nil
         onRead = nil
+        onDrain = nil
         uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { raw in
             let tcp = UnsafeMutableRawPointer(raw!).assumingMemoryBound(to: uv_tcp_t.self)
             let connection = Unmanaged<TCPConnection>.fromOpaque(tcp.pointee.data).takeRetainedValue()

@@ -96,6 +96,17 @@ struct HostileInputTests {
         #expect(answer != nil, "the stalled connection was never closed")
         #expect(Date().timeIntervalSince(started) < 8)
 
+        // So is one that sends the first whole chunk of a two-chunk message and stops (the
+        // decoder then holds a partial message, not unread bytes).
+        let twoChunks = VSTEncoder.encode(messageID: 8, message: requestMessage(.post, "/_admin/echo", body: vpack("{\"pad\":\"\(String(repeating: "x", count: 100))\"}")), chunkByteCount: 100)
+        let firstChunkLength = Int(twoChunks[0]) | Int(twoChunks[1]) << 8
+        #expect(firstChunkLength < twoChunks.count)
+        let partial = try RawSocket(port: server.port, receiveTimeoutSeconds: 10)
+        partial.send(authenticatedPreamble() + twoChunks.prefix(firstChunkLength))
+        let partialStarted = Date()
+        #expect(partial.readUntilClosed() != nil, "a connection holding a partial message was never closed")
+        #expect(Date().timeIntervalSince(partialStarted) < 8)
+
         // A stalled preamble is closed the same way.
         let silent = try RawSocket(port: server.port, receiveTimeoutSeconds: 10)
         silent.send(Array("VST/1".utf8))

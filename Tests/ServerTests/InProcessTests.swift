@@ -48,4 +48,37 @@ struct InProcessTests {
         let open = await withCheckedContinuation { continuation in loop.execute { continuation.resume(returning: server.openConnectionCount) } }
         #expect(open == 0)
     }
+
+    @Test func failuresAreReportedNotHung() async throws {
+        // A host name that is not an address fails inside the connect call itself.
+        let client = VSTClient(configuration: VSTClient.Configuration(endpoint: Endpoint(host: "not-an-address", port: 1)))
+        let outcome = await withTaskGroup(of: String.self) { group in
+            group.addTask {
+                do {
+                    _ = try await client.request(.get, "/_api/version")
+                    return "answered"
+                } catch {
+                    if case ClientError.connectFailed = error { return "connectFailed" }
+                    return "\(error)"
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(10))
+                return "hung"
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+        #expect(outcome == "connectFailed")
+        await client.shutdown()
+        // After shutdown, requests fail at once and a second shutdown returns.
+        do {
+            _ = try await client.request(.get, "/_api/version")
+            Issue.record("a request after shutdown was answered")
+        } catch {
+            #expect(error == .shutDown)
+        }
+        await client.shutdown()
+    }
 }
