@@ -186,6 +186,16 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     }
 }
 
+/// Closes a libuv handle whose `data` holds a retained reference to its Swift owner; once
+/// libuv is done with it, the reference is released and the handle's memory freed. (The
+/// owner's class does not matter to `release`, so one callback serves every kind of handle.)
+func closeHandleReleasingOwner<Handle>(_ handle: UnsafeMutablePointer<Handle>) {
+    uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { raw in
+        Unmanaged<AnyObject>.fromOpaque(raw!.pointee.data).release()
+        UnsafeMutableRawPointer(raw!).deallocate()
+    }
+}
+
 /// Something the loop closes when it shuts down.
 protocol LoopClosable: AnyObject {
     func closeForShutdown()

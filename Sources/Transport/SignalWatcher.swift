@@ -35,11 +35,7 @@ public final class SignalWatcher: LoopClosable, @unchecked Sendable {
         guard !closed else { return }
         closed = true
         eventLoop.unregister(self)
-        uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { raw in
-            let signalHandle = UnsafeMutableRawPointer(raw!).assumingMemoryBound(to: uv_signal_t.self)
-            Unmanaged<SignalWatcher>.fromOpaque(signalHandle.pointee.data).release()
-            signalHandle.deallocate()
-        }
+        closeHandleReleasingOwner(handle)
     }
 
     func closeForShutdown() { close() }

@@ -128,11 +128,7 @@ public final class TCPListener: LoopClosable, @unchecked Sendable {
         guard !closed else { return }
         closed = true
         eventLoop.unregister(self)
-        uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { raw in
-            let tcp = UnsafeMutableRawPointer(raw!).assumingMemoryBound(to: uv_tcp_t.self)
-            Unmanaged<TCPListener>.fromOpaque(tcp.pointee.data).release()
-            tcp.deallocate()
-        }
+        closeHandleReleasingOwner(handle)
     }
 
     func closeForShutdown() { close() }

@@ -45,11 +45,7 @@ public final class LoopTimer: LoopClosable, @unchecked Sendable {
         closed = true
         callback = nil
         eventLoop.unregister(self)
-        uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { raw in
-            let timerHandle = UnsafeMutableRawPointer(raw!).assumingMemoryBound(to: uv_timer_t.self)
-            Unmanaged<LoopTimer>.fromOpaque(timerHandle.pointee.data).release()
-            timerHandle.deallocate()
-        }
+        closeHandleReleasingOwner(handle)
     }
 
     func closeForShutdown() { close() }
