@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "VelocyPack", targets: ["VelocyPack"]),
         .library(name: "VelocyStream", targets: ["VelocyStream"]),
+        .library(name: "Storage", targets: ["Storage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -42,11 +43,17 @@ let package = Package(
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
         .target(name: "Transport", dependencies: ["CLibUV"], swiftSettings: strictSwift),
 
+        // The shard engine: append-only Snappy-compressed log segments, primary and persistent
+        // indexes, Merkle revision tree, group commit, checkpoints, recovery and compaction.
+        .target(
+            name: "Storage", dependencies: ["VelocyPack", "TesseraPlatform"],
+            swiftSettings: strictSwift),
+
         // The one executable.
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "VelocyPack", "TesseraPlatform",
+                "VelocyPack", "TesseraPlatform", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift),
@@ -64,6 +71,11 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
+            swiftSettings: strictSwift),
+        // The storage suite also runs `tessera debug storage-writer` as a real process for the
+        // crash tests (depends on it for build order).
+        .testTarget(
+            name: "StorageTests", dependencies: ["Storage", "VelocyPack", "TesseraPlatform", "tessera"],
             swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(
