@@ -14,6 +14,6 @@ struct Tessera: ParsableCommand {
             `tessera bench vpack` (VelocyPack throughput). Server roles arrive with later work.
             """,
         version: "tessera \(version) (libuv \(LibUV.versionString))",
-        subcommands: [VPackCommand.self, BenchCommand.self]
+        subcommands: [VPackCommand.self, BenchCommand.self, DebugCommand.self]
     )
 }
