@@ -26,7 +26,11 @@ enum Recovery {
         case .opened(let state, let finalReport):
             return (state, finalReport)
         case .retryWithoutCheckpoint(let partial):
+            // Keep what was found and done to the files; the counts start over.
             report = partial
+            report.checkpointUsed = false
+            report.recordsVerified = 0
+            report.recordsReplayed = 0
         }
         switch try attempt(directory: directory, options: options, useCheckpoint: false, report: report) {
         case .opened(let state, let finalReport):
