@@ -205,9 +205,14 @@ public struct MerkleTree: Sendable, CustomStringConvertible {
     /// The revision ranges in which the two trees differ: differing leaves, neighbours merged,
     /// sorted. Empty when both hold the same revisions (up to 64-bit hash collisions).
     ///
+    /// Trees with different leaf counts give `[0...UInt64.max]`.
+    ///
     /// Complexity: O(chunks) when equal; otherwise O(leaves per differing chunk) plus the growth
     /// of the narrower tree.
     public func diff(_ other: MerkleTree) -> [ClosedRange<UInt64>] {
+        // Trees of different leaf counts (differently configured replicas) cannot be compared
+        // leaf by leaf; the safe answer is that everything may differ.
+        guard leafCountLog2 == other.leafCountLog2 else { return [0...UInt64.max] }
         let (a, b) = Self.commonShape(self, other)
         guard a.root != b.root || a.chunkSummaries != b.chunkSummaries else { return [] }
         var ranges: [ClosedRange<UInt64>] = []

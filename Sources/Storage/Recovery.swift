@@ -228,8 +228,9 @@ enum Recovery {
         revisions.sort()
         state.revisionOrder.removeAll()
         for entry in revisions { state.revisionOrder.insert(entry) }
-        if state.tree.count != UInt64(state.documents.count) {
-            // A tree that disagrees with the index is repaired from it.
+        if state.tree.count != UInt64(state.documents.count) || state.tree.leafCountLog2 != options.merkleLeafCountLog2 {
+            // A tree that disagrees with the index is repaired from it; one of another size
+            // (the option changed) is rebuilt in the configured size.
             state.tree = MerkleTree(revisions: revisions.map(\.revision), leafCountLog2: options.merkleLeafCountLog2)
         }
 
