@@ -193,11 +193,15 @@ public struct MerkleTree: Sendable, CustomStringConvertible {
         precondition(first.leafCountLog2 == second.leafCountLog2,
                      "trees of \(first.leafCount) and \(second.leafCount) leaves cannot be compared")
         var a = first, b = second
-        // A tree that never saw a revision is empty at any shape: take the other's.
-        if a.spanIndex == nil { a.spanIndex = b.spanIndex ?? 0; a.leafWidthLog2 = max(a.leafWidthLog2, b.leafWidthLog2) }
-        if b.spanIndex == nil { b.spanIndex = a.spanIndex; b.leafWidthLog2 = max(b.leafWidthLog2, a.leafWidthLog2) }
-        while a.leafWidthLog2 < b.leafWidthLog2 { a.growOnce() }
-        while b.leafWidthLog2 < a.leafWidthLog2 { b.growOnce() }
+        // Same width first: a tree that never saw a revision is empty at any shape and simply
+        // takes the width; the other grows to it.
+        let width = max(a.leafWidthLog2, b.leafWidthLog2)
+        if a.spanIndex == nil { a.leafWidthLog2 = width } else { while a.leafWidthLog2 < width { a.growOnce() } }
+        if b.spanIndex == nil { b.leafWidthLog2 = width } else { while b.leafWidthLog2 < width { b.growOnce() } }
+        // Then the same span: the empty one takes the other's, else both grow until aligned
+        // spans meet (at the latest when one span holds every revision).
+        if a.spanIndex == nil { a.spanIndex = b.spanIndex ?? 0 }
+        if b.spanIndex == nil { b.spanIndex = a.spanIndex }
         while a.spanIndex != b.spanIndex { a.growOnce(); b.growOnce() }
         return (a, b)
     }

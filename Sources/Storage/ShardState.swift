@@ -1,11 +1,3 @@
-/// Where the current version of a document lives in the log.
-struct DocumentLocation: Sendable, Equatable {
-    var segmentOrder: UInt64
-    var offset: Int
-    var byteCount: Int
-    var revision: UInt64
-}
-
 /// Revision order: revisions are unique in a shard; the key makes entries unique even if a
 /// leader ever sent one twice.
 struct RevisionEntry: Comparable, Sendable {

@@ -101,6 +101,22 @@ struct MerkleTreeTests {
         #expect(tree.holdsSameRevisions(as: MerkleTree(revisions: inserted, leafCountLog2: 8, leafWidthLog2: 2)))
     }
 
+    /// Found by FuzzStorageCheckpoint: an empty tree that is wider than the other one took
+    /// the other's span index at the wrong width, and the trees grew past 64 bits.
+    @Test func emptyTreeOfAnotherWidthComparesWithoutGrowingForever() throws {
+        var wideEmpty = MerkleTree(leafCountLog2: 6, leafWidthLog2: 0)
+        for _ in 0..<20 { wideEmpty.growOnce() }
+        wideEmpty.removeAll()
+        let wide = try MerkleTree(serialized: [1, 6, 0, 20, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 12))
+        var narrow = MerkleTree(leafCountLog2: 6, leafWidthLog2: 0)
+        narrow.insert(0xdead_beef)
+        #expect(wide.diff(narrow) == [narrow.leafRange(containing: 0xdead_beef)].map { _ in
+            MerkleTree.commonShape(wide, narrow).0.leafRange(containing: 0xdead_beef)
+        })
+        #expect(narrow.diff(wide).count == 1 && wideEmpty.diff(narrow).count == 1)
+        #expect(wide.diff(MerkleTree(leafCountLog2: 6)).isEmpty)
+    }
+
     @Test func serializationRoundTripsAndRejectsDamage() throws {
         var random = SeededGenerator(seed: 99)
         let tree = MerkleTree(revisions: Self.revisions(500, &random), leafCountLog2: 9)

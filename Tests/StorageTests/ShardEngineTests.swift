@@ -251,11 +251,19 @@ struct ShardEngineTests {
         options.waitForSync = true
         let engine = try ShardEngine(directory: directory.path, options: options)
         let writers = 16, perWriter = 40
-        DispatchQueue.concurrentPerform(iterations: writers) { writer in
-            for number in 0..<perWriter {
-                _ = try? engine.insert(document("w\(writer)-\(number)", [("n", number)]))
-            }
+        // Real threads (not concurrentPerform, which runs only as many as there are cores):
+        // while one writer syncs, the others queue up behind the next sync.
+        let group = DispatchGroup()
+        for writer in 0..<writers {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                for number in 0..<perWriter {
+                    _ = try? engine.insert(document("w\(writer)-\(number)", [("n", number)]))
+                }
+            }.start()
         }
+        group.wait()
         let statistics = engine.statistics
         #expect(engine.count == writers * perWriter)
         #expect(statistics.syncedWriteCount == writers * perWriter)
