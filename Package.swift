@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "VelocyPack", "TesseraPlatform", "Storage",
+                "VelocyPack", "TesseraPlatform", "Storage", "CSnappy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift),

@@ -26,6 +26,8 @@ extension ShardEngine {
         public var bytesWritten = 0
         public var recordsKept = 0
         public var recordsDropped = 0
+
+        public init() {}
     }
 
     /// Records checked for liveness per lock acquisition.

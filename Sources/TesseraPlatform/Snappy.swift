@@ -18,16 +18,22 @@ public enum Snappy {
     /// Compresses `input` into one Snappy block.
     public static func compress(_ input: [UInt8]) -> [UInt8] {
         let capacity = snappy_max_compressed_length(input.count)
-        var output = [UInt8](repeating: 0, count: capacity)
-        var outputLength = capacity
-        let status = withCharBuffers(input, &output) { source, sourceCount, target in
-            snappy_compress(source, sourceCount, target, &outputLength)
+        // Uninitialized capacity: zero-filling the worst-case buffer first cost the storage
+        // engine's write path about a fifth of its compression throughput.
+        return [UInt8](unsafeUninitializedCapacity: capacity) { output, initializedCount in
+            var outputLength = capacity
+            let status = input.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) { sourceChars in
+                    output.withMemoryRebound(to: CChar.self) { target in
+                        snappy_compress(sourceChars.baseAddress, sourceChars.count, target.baseAddress, &outputLength)
+                    }
+                }
+            }
+            // Compression of in-memory bytes into a buffer of the documented maximum size
+            // cannot fail; a failure here is a broken library, not an operating fault.
+            precondition(status == SNAPPY_OK, "snappy_compress failed with status \(status.rawValue)")
+            initializedCount = outputLength
         }
-        // Compression of in-memory bytes into a buffer of the documented maximum size
-        // cannot fail; a failure here is a broken library, not an operating fault.
-        precondition(status == SNAPPY_OK, "snappy_compress failed with status \(status.rawValue)")
-        output.removeSubrange(outputLength...)
-        return output
     }
 
     /// Decompresses one Snappy block.
@@ -46,10 +52,18 @@ public enum Snappy {
         guard length <= byteCountLimit else {
             throw .tooLarge(uncompressedByteCount: length, limit: byteCountLimit)
         }
-        var output = [UInt8](repeating: 0, count: length)
         var outputLength = length
-        let status = withCharBuffers(input, &output) { source, sourceCount, target in
-            snappy_uncompress(source, sourceCount, target, &outputLength)
+        var status = SNAPPY_OK
+        let output = [UInt8](unsafeUninitializedCapacity: length) { target, initializedCount in
+            status = input.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) { sourceChars in
+                    target.withMemoryRebound(to: CChar.self) { targetChars in
+                        snappy_uncompress(sourceChars.baseAddress, sourceChars.count, targetChars.baseAddress, &outputLength)
+                    }
+                }
+            }
+            // Only bytes libsnappy wrote count as initialized; on failure none do.
+            initializedCount = status == SNAPPY_OK ? min(outputLength, length) : 0
         }
         switch status {
         case SNAPPY_OK: break
@@ -58,22 +72,5 @@ public enum Snappy {
         }
         guard outputLength == length else { throw .invalidInput }
         return output
-    }
-
-    /// Runs `body` with the input and output bytes seen as C `char` buffers, as libsnappy
-    /// takes them.
-    private static func withCharBuffers(
-        _ input: [UInt8], _ output: inout [UInt8],
-        _ body: (UnsafePointer<CChar>?, Int, UnsafeMutablePointer<CChar>?) -> snappy_status
-    ) -> snappy_status {
-        input.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target in
-                source.withMemoryRebound(to: CChar.self) { sourceChars in
-                    target.withMemoryRebound(to: CChar.self) { targetChars in
-                        body(sourceChars.baseAddress, source.count, targetChars.baseAddress)
-                    }
-                }
-            }
-        }
     }
 }
