@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The engine's own thread: flushes and syncs writes that did not wait (so they reach the
 /// disk within `syncIntervalMilliseconds`), compacts every `compactionIntervalMilliseconds`,
@@ -12,45 +16,58 @@ final class BackgroundWorker: Sendable {
 
     private let control = Monitor(Control())
 
+    /// The thread's work, handed to `pthread_create` as its argument.
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
     /// Starts the thread. It holds the engine weakly, so an engine dropped without `close()`
     /// still goes away (and its `deinit` stops the thread).
     init(engine: ShardEngine) {
         let control = self.control
         let options = engine.options
-        let thread = Thread { [weak engine] in
-            Self.run(engine: { engine }, options: options, control: control)
-        }
-        thread.name = "tessera-storage"
-        thread.start()
+        weak let weakEngine = engine
+        let body = Unmanaged.passRetained(Body {
+            Self.run(engine: { weakEngine }, options: options, control: control)
+        })
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { argument in
+            let body = Unmanaged<Body>.fromOpaque(argument!).takeRetainedValue()
+            body.run()
+            return nil
+        }, body.toOpaque())
+        precondition(status == 0, "pthread_create failed: \(status)")
+        pthread_detach(thread)
     }
 
     private static func run(engine: () -> ShardEngine?, options: ShardOptions, control: Monitor<Control>) {
         var sinceCompaction = 0
         let tick = max(1, options.syncIntervalMilliseconds)
         while true {
-            let stopping = control.withLock { control, waiter in
-                if !control.stopping { waiter.wait(milliseconds: tick) }
-                return control.stopping
-            }
+            control.lock()
+            if !control.access({ $0.stopping }) { control.wait(milliseconds: tick) }
+            let stopping = control.access { $0.stopping }
+            control.unlock()
             if stopping { break }
             guard let engine = engine() else { break }
             engine.backgroundStep(compact: options.compactionIntervalMilliseconds > 0
                                   && sinceCompaction >= options.compactionIntervalMilliseconds)
             sinceCompaction = sinceCompaction >= options.compactionIntervalMilliseconds ? 0 : sinceCompaction + tick
         }
-        control.withLock { control, waiter in
-            control.finished = true
-            waiter.broadcast()
-        }
+        control.lock()
+        control.access { $0.finished = true }
+        control.broadcast()
+        control.unlock()
     }
 
     /// Asks the thread to stop and waits until it has.
     func stop() {
-        control.withLock { control, waiter in
-            control.stopping = true
-            waiter.broadcast()
-            while !control.finished { waiter.wait(milliseconds: 100) }
-        }
+        control.lock()
+        control.access { $0.stopping = true }
+        control.broadcast()
+        while !control.access({ $0.finished }) { control.wait(milliseconds: 100) }
+        control.unlock()
     }
 }
 

@@ -26,7 +26,14 @@ final class GroupCommit: Sendable {
 
     init(durableSequence: UInt64, flushAndSync: @escaping @Sendable () throws(StorageError) -> UInt64) {
         self.flushAndSync = flushAndSync
-        state.withLock { state, _ in state.durableSequence = durableSequence }
+        state.withLock { $0.durableSequence = durableSequence }
+    }
+
+    private enum Step {
+        case done
+        case failed(StorageError)
+        case wait
+        case sync
     }
 
     /// Returns once every record up to `sequence` is durable.
@@ -34,49 +41,46 @@ final class GroupCommit: Sendable {
     /// - Parameter countsAsSyncedWrite: count this call in `syncedWriteCount` (writers do,
     ///   the background flusher and maintenance do not).
     func waitDurable(_ sequence: UInt64, countsAsSyncedWrite: Bool = true) throws(StorageError) {
-        try state.withLock { (state: inout State, waiter) throws(StorageError) in
-            while state.durableSequence < sequence {
-                if let failure = state.failure { throw failure }
-                if state.syncing {
-                    waiter.wait()
-                    continue
+        state.lock()
+        defer { state.unlock() }
+        while true {
+            let step: Step = state.access { state in
+                if state.durableSequence >= sequence {
+                    if countsAsSyncedWrite { state.syncedWriteCount += 1 }
+                    return .done
                 }
+                if let failure = state.failure { return .failed(failure) }
+                if state.syncing { return .wait }
                 state.syncing = true
-                // Sync without holding the lock, so others can queue up behind this sync.
-                let outcome: Result<UInt64, StorageError> = unlocked(waiter) {
-                    Result { () throws(StorageError) in try flushAndSync() }
-                }
-                state.syncing = false
-                switch outcome {
-                case .success(let covered):
-                    state.durableSequence = max(state.durableSequence, covered)
-                    state.syncCount += 1
-                case .failure(let error):
-                    state.failure = .engineFailed("sync failed: \(error)")
-                }
-                waiter.broadcast()
+                return .sync
             }
-            if countsAsSyncedWrite { state.syncedWriteCount += 1 }
+            switch step {
+            case .done: return
+            case .failed(let failure): throw failure
+            case .wait: state.wait()
+            case .sync:
+                // Sync without holding the lock, so others can queue up behind this sync.
+                state.unlock()
+                let outcome = Result { () throws(StorageError) in try flushAndSync() }
+                state.lock()
+                state.access { state in
+                    state.syncing = false
+                    switch outcome {
+                    case .success(let covered):
+                        state.durableSequence = max(state.durableSequence, covered)
+                        state.syncCount += 1
+                    case .failure(let error):
+                        state.failure = .engineFailed("sync failed: \(error)")
+                    }
+                }
+                state.broadcast()
+            }
         }
     }
 
-    /// Runs `body` with the monitor's lock released.
-    private func unlocked<R>(_ waiter: Monitor<State>.Waiter, _ body: () -> R) -> R {
-        waiter.unlock()
-        defer { waiter.lock() }
-        return body()
-    }
-
-    var durableSequence: UInt64 { state.withLock { state, _ in state.durableSequence } }
+    var durableSequence: UInt64 { state.withLock { $0.durableSequence } }
 
     var counters: (syncCount: Int, syncedWriteCount: Int) {
-        state.withLock { state, _ in (state.syncCount, state.syncedWriteCount) }
-    }
-
-    func fail(_ error: StorageError) {
-        state.withLock { state, waiter in
-            if state.failure == nil { state.failure = error }
-            waiter.broadcast()
-        }
+        state.withLock { ($0.syncCount, $0.syncedWriteCount) }
     }
 }

@@ -34,6 +34,12 @@ final class Locked<Value>: @unchecked Sendable {
 /// A value behind a mutex with a condition variable: threads wait until the value says they
 /// may go on.
 ///
+/// Waiting happens between accesses to the value, never inside one: an `inout` access is
+/// exclusive, so the optimizer may keep the value in registers for its whole duration, and a
+/// loop that waited inside one would never see another thread's change (it did not, in
+/// release builds, before this shape). So: `lock()`, then short `access` calls and `wait`s
+/// in between, then `unlock()`; or `withLock` for one access without waiting.
+///
 /// `@unchecked Sendable`: `value` is only touched while `mutex` is held.
 final class Monitor<Value>: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
@@ -56,47 +62,38 @@ final class Monitor<Value>: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    /// Runs `body` with the value while holding the lock; `body` may wait on the condition
-    /// through the `Waiter` it gets.
-    func withLock<R, E: Error>(_ body: (inout Value, Waiter) throws(E) -> R) throws(E) -> R {
+    /// Runs `body` with the value under the lock (no waiting inside).
+    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        return try body(&value, Waiter(monitor: self))
+        return try body(&value)
     }
 
-    /// Wakes every waiting thread.
-    func broadcast() {
-        pthread_mutex_lock(&mutex)
-        pthread_cond_broadcast(&condition)
-        pthread_mutex_unlock(&mutex)
+    func lock() { pthread_mutex_lock(&mutex) }
+
+    func unlock() { pthread_mutex_unlock(&mutex) }
+
+    /// One access to the value; the caller holds the lock.
+    func access<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        try body(&value)
     }
 
-    /// Waiting while the lock is held (only valid inside `withLock`).
-    struct Waiter {
-        let monitor: Monitor<Value>
+    /// Releases the lock until woken (or spuriously), then takes it again. The caller holds
+    /// the lock and re-reads the value afterwards.
+    func wait() { pthread_cond_wait(&condition, &mutex) }
 
-        /// Releases the lock until woken (or spuriously), then takes it again.
-        func wait() { pthread_cond_wait(&monitor.condition, &monitor.mutex) }
-
-        /// As `wait()`, but for at most `milliseconds`.
-        func wait(milliseconds: Int) {
-            var deadline = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &deadline)
-            let nanoseconds = Int(deadline.tv_nsec) + (milliseconds % 1000) * 1_000_000
-            deadline.tv_sec += milliseconds / 1000 + nanoseconds / 1_000_000_000
-            deadline.tv_nsec = nanoseconds % 1_000_000_000
-            pthread_cond_timedwait(&monitor.condition, &monitor.mutex, &deadline)
-        }
-
-        /// Wakes every waiting thread (the lock is held).
-        func broadcast() { pthread_cond_broadcast(&monitor.condition) }
-
-        /// Releases the lock (for work that must run without it); `lock()` takes it back
-        /// before the `withLock` body goes on.
-        func unlock() { pthread_mutex_unlock(&monitor.mutex) }
-
-        func lock() { pthread_mutex_lock(&monitor.mutex) }
+    /// As `wait()`, but for at most `milliseconds`.
+    func wait(milliseconds: Int) {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let nanoseconds = Int(deadline.tv_nsec) + (milliseconds % 1000) * 1_000_000
+        deadline.tv_sec += milliseconds / 1000 + nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        pthread_cond_timedwait(&condition, &mutex, &deadline)
     }
+
+    /// Wakes every waiting thread; the caller holds the lock.
+    func broadcast() { pthread_cond_broadcast(&condition) }
 }
 
 /// Milliseconds since 1970 (revisions) and a monotonic nanosecond clock (delays, figures).

@@ -66,7 +66,8 @@ public struct LogRecord: Sendable, Equatable {
         let start = output.count
         let total = encodedByteCount
         precondition(total <= LogRecordLimits.recordByteCountMax, "record of \(total) bytes")
-        output.reserveCapacity(start + total)
+        // No reserveCapacity here: an exact reservation on every append would defeat the
+        // array's geometric growth and copy the whole pending buffer each time.
         // Both fit: checked against the limits just above (254 and recordByteCountMax < 2^32).
         StorageBytes.append(UInt32(total), to: &output)
         output.append(kind.rawValue)

@@ -1,4 +1,4 @@
-public import VelocyPack
+import VelocyPack
 
 /// The definition of a secondary persistent index: sorted over one or more attributes.
 public struct IndexDefinition: Sendable, Equatable, Hashable {
