@@ -48,23 +48,23 @@ enum FileIO {
 
     /// Reads up to `count` bytes at `offset` (fewer only at the end of the file).
     static func read(_ descriptor: Int32, count: Int, at offset: Int, path: String) throws(StorageError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
         var failed = false
-        bytes.withUnsafeMutableBytes { buffer in
+        // Uninitialized: the buffer is filled by pread, and only what it filled counts.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initializedCount in
+            var done = 0
             while done < count {
                 let got = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
                 if got < 0 {
                     if errno == EINTR { continue }
                     failed = true
-                    return
+                    break
                 }
-                if got == 0 { return }
+                if got == 0 { break }
                 done += got
             }
+            initializedCount = failed ? 0 : done
         }
         if failed { throw failure("pread", path) }
-        if done < count { bytes.removeSubrange(done...) }
         return bytes
     }
 
