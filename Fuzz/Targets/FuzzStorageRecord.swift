@@ -15,6 +15,8 @@
 // - Any single-bit flip inside an accepted record is refused (CRC32C catches every 1-bit
 //   error).
 // - "Need more bytes" asks for more than the input holds; a fault has a description.
+// - `decodeHeader` (the copy-free reader of the read path) agrees with `decode`: the same
+//   fault or need, and for a record the same fields with key and payload at its ranges.
 //
 // Build and run with `Fuzz/run.sh` (compiled with the pure Storage record files).
 
@@ -42,7 +44,23 @@ enum StorageRecordFuzz {
             let crc = CRC32C.checksum(bytes[0..<(bytes.count - 4)])
             withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange((bytes.count - 4)..., with: $0) }
         }
-        switch decode(bytes[...]) {
+        let outcome = decode(bytes[...])
+        let header = bytes.withUnsafeBytes { raw in
+            Result { () throws(LogRecordFault) in try LogRecord.decodeHeader(raw) }
+        }
+        switch (outcome, header) {
+        case (.failure(let fault), .failure(let other)) where fault == other: break
+        case (.success(.needMoreBytes(let need)), .success(.needMoreBytes(let other))) where need == other: break
+        case (.success(.record(let record, let count)), .success(.header(let fields))):
+            if fields.byteCount != count || fields.kind != record.kind || fields.flags != record.flags
+                || fields.revision != record.revision || fields.sequence != record.sequence
+                || fields.documentByteCount != record.documentByteCount
+                || Array(bytes[fields.keyRange]) != record.key || Array(bytes[fields.payloadRange]) != record.payload {
+                violated("decodeHeader disagrees with decode on an accepted record", input)
+            }
+        default: violated("decodeHeader \(header) disagrees with decode \(outcome)", input)
+        }
+        switch outcome {
         case .failure(let fault):
             if fault.description.isEmpty { violated("fault without description", input) }
         case .success(.needMoreBytes(let needed)):

@@ -12,6 +12,9 @@ final class BackgroundWorker: Sendable {
     struct Control {
         var stopping = false
         var finished = false
+        /// The worker's own thread, so `stop()` called on it (the engine's last reference
+        /// dropped during a background step) does not wait for itself.
+        var thread: pthread_t?
     }
 
     private let control = Monitor(Control())
@@ -42,6 +45,7 @@ final class BackgroundWorker: Sendable {
     }
 
     private static func run(engine: () -> ShardEngine?, options: ShardOptions, control: Monitor<Control>) {
+        control.withLock { $0.thread = pthread_self() }
         var sinceCompaction = 0
         let tick = max(1, options.syncIntervalMilliseconds)
         while true {
@@ -64,10 +68,11 @@ final class BackgroundWorker: Sendable {
     /// Asks the thread to stop and waits until it has.
     func stop() {
         control.lock()
+        defer { control.unlock() }
         control.access { $0.stopping = true }
         control.broadcast()
+        if let thread = control.access({ $0.thread }), pthread_equal(thread, pthread_self()) != 0 { return }
         while !control.access({ $0.finished }) { control.wait(milliseconds: 100) }
-        control.unlock()
     }
 }
 

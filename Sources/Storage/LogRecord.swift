@@ -131,6 +131,24 @@ public enum LogRecordFault: Error, Equatable, Sendable, CustomStringConvertible 
     }
 }
 
+/// A checked record's fields, with its key and payload as ranges of the bytes it was read from.
+public struct LogRecordHeader: Sendable, Equatable {
+    public var kind: LogRecord.Kind
+    public var flags: UInt8
+    public var revision: UInt64
+    public var sequence: UInt64
+    public var documentByteCount: UInt32
+    public var keyRange: Range<Int>
+    public var payloadRange: Range<Int>
+    public var byteCount: Int
+
+    /// The outcome of looking for a record header (and its CRC-checked body).
+    public enum Decoding: Equatable, Sendable {
+        case header(LogRecordHeader)
+        case needMoreBytes(byteCount: Int)
+    }
+}
+
 /// The outcome of looking for a record at the start of some bytes.
 public enum LogRecordDecoding: Equatable, Sendable {
     /// A whole, checksummed record of `byteCount` bytes.
@@ -149,6 +167,21 @@ extension LogRecord {
     ///
     /// - Throws: `LogRecordFault` naming the first rule the bytes break.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(LogRecordFault) -> LogRecordDecoding {
+        switch try decodeHeader(bytes) {
+        case .needMoreBytes(let count):
+            return .needMoreBytes(byteCount: count)
+        case .header(let header):
+            let record = LogRecord(
+                kind: header.kind, flags: header.flags, revision: header.revision, sequence: header.sequence,
+                documentByteCount: header.documentByteCount,
+                key: Array(bytes[header.keyRange]), payload: Array(bytes[header.payloadRange]))
+            return .record(record, byteCount: header.byteCount)
+        }
+    }
+
+    /// Checks the record at the start of `bytes` exactly as ``decode(_:)-(UnsafeRawBufferPointer)``
+    /// does (CRC32C included) but copies nothing: the key and payload stay where they are.
+    public static func decodeHeader(_ bytes: UnsafeRawBufferPointer) throws(LogRecordFault) -> LogRecordHeader.Decoding {
         guard bytes.count >= headerByteCount else { return .needMoreBytes(byteCount: headerByteCount) }
         let length = StorageBytes.read(UInt32.self, bytes, at: 0)
         guard length >= UInt32(byteCountMin), length <= UInt32(LogRecordLimits.recordByteCountMax) else {
@@ -184,16 +217,15 @@ extension LogRecord {
         let stored = StorageBytes.read(UInt32.self, bytes, at: total - checksumByteCount)
         let computed = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(total - checksumByteCount)]))
         guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
-        let keyStart = headerByteCount
-        let payloadStart = keyStart + Int(keyLength)
-        let record = LogRecord(
+        let payloadStart = headerByteCount + Int(keyLength)
+        return .header(LogRecordHeader(
             kind: kind, flags: flags,
             revision: StorageBytes.read(UInt64.self, bytes, at: 8),
             sequence: StorageBytes.read(UInt64.self, bytes, at: 16),
             documentByteCount: documentByteCount,
-            key: Array(bytes[keyStart..<payloadStart]),
-            payload: Array(bytes[payloadStart..<(payloadStart + payloadLength)]))
-        return .record(record, byteCount: total)
+            keyRange: headerByteCount..<payloadStart,
+            payloadRange: payloadStart..<(payloadStart + payloadLength),
+            byteCount: total))
     }
 
     /// Decodes the record at the start of `bytes`; see ``decode(_:)-(UnsafeRawBufferPointer)``.

@@ -20,7 +20,13 @@ enum Recovery {
     }
 
     static func open(directory: String, options: ShardOptions) throws(StorageError) -> (ShardState, RecoveryReport) {
-        try FileIO.makeDirectory(directory)
+        if !FileIO.fileExists(directory) {
+            try FileIO.makeDirectory(directory)
+            // The new directory's own entry must survive a crash too.
+            let parent = directory.hasPrefix("/") || directory.contains("/")
+                ? String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)]) : "."
+            try FileIO.syncDirectory(parent.isEmpty ? "/" : parent)
+        }
         var report = RecoveryReport()
         switch try attempt(directory: directory, options: options, useCheckpoint: true, report: report) {
         case .opened(let state, let finalReport):

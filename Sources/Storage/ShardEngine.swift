@@ -52,6 +52,11 @@ public final class ShardEngine: @unchecked Sendable {
 
     deinit {
         worker?.stop()
+        // Dropped without `close()`: still hand the pending writes to the disk, as the sync
+        // interval promised. There is no one left to report a failure to.
+        if !state.withLock({ $0.isClosed || $0.failure != nil }) {
+            _ = try? Self.flushAndSync(state)
+        }
     }
 
     /// Flushes pending records, syncs every file written since its last sync, and returns the
@@ -107,7 +112,8 @@ public final class ShardEngine: @unchecked Sendable {
         state.withLock { $0.documents[key]?.revision }
     }
 
-    /// Reads and checks one document record.
+    /// Reads and checks one document record, decoding it where it lies (no copies of key or
+    /// payload: this is the read path).
     static func readDocument(_ source: RecordSource, limit: Int) throws(StorageError) -> StoredDocument {
         let bytes: [UInt8]
         var file = "(pending)"
@@ -119,20 +125,42 @@ public final class ShardEngine: @unchecked Sendable {
             file = segment.path
             offset = at
         }
-        let record: LogRecord
-        do {
-            guard case .record(let decoded, _) = try LogRecord.decode(bytes), decoded.kind == .document else {
-                throw StorageError.corruptRecord(file: file, offset: offset, reason: "record ends early or is no document")
+        let outcome: Result<StoredDocument, StorageError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(StorageError) in
+                let header: LogRecordHeader
+                do {
+                    guard case .header(let decoded) = try LogRecord.decodeHeader(raw), decoded.kind == .document else {
+                        throw StorageError.corruptRecord(file: file, offset: offset, reason: "record ends early or is no document")
+                    }
+                    header = decoded
+                } catch let fault as LogRecordFault {
+                    throw .corruptRecord(file: file, offset: offset, reason: fault.description)
+                } catch let error as StorageError {
+                    throw error
+                } catch {
+                    throw .corruptRecord(file: file, offset: offset, reason: "\(error)")
+                }
+                let payload = UnsafeRawBufferPointer(rebasing: raw[header.payloadRange])
+                let body: [UInt8]
+                if header.flags & LogRecord.flagSnappy != 0 {
+                    do {
+                        body = try Snappy.uncompress(payload, byteCountLimit: Int(header.documentByteCount))
+                    } catch {
+                        throw .corruptRecord(file: file, offset: offset, reason: "Snappy: \(error)")
+                    }
+                } else {
+                    body = Array(payload)
+                }
+                guard body.count == Int(header.documentByteCount) else {
+                    throw .corruptRecord(file: file, offset: offset,
+                                         reason: "document has \(body.count) bytes, header says \(header.documentByteCount)")
+                }
+                // The bytes passed the Validator when written and their CRC32C now; they are ours.
+                return StoredDocument(key: String(decoding: raw[header.keyRange], as: UTF8.self),
+                                      revision: header.revision, document: Slice(trustedBytes: body))
             }
-            record = decoded
-        } catch let fault as LogRecordFault {
-            throw .corruptRecord(file: file, offset: offset, reason: fault.description)
-        } catch let error as StorageError {
-            throw error
-        } catch {
-            throw .corruptRecord(file: file, offset: offset, reason: "\(error)")
         }
-        return try document(of: record, file: file, offset: offset, limit: limit)
+        return try outcome.get()
     }
 
     /// The document a checked document record holds.

@@ -42,25 +42,30 @@ public enum Snappy {
     ///   more is refused before any memory is reserved for it.
     /// - Throws: `Snappy.Failure` for corrupt input or a size above the limit.
     public static func uncompress(_ input: [UInt8], byteCountLimit: Int) throws(Failure) -> [UInt8] {
-        var length = 0
-        let lengthStatus = input.withUnsafeBufferPointer { source in
-            source.withMemoryRebound(to: CChar.self) {
-                snappy_uncompressed_length($0.baseAddress, $0.count, &length)
-            }
+        let result: Result<[UInt8], Failure> = input.withUnsafeBytes { bytes in
+            Result { () throws(Failure) in try uncompress(bytes, byteCountLimit: byteCountLimit) }
         }
-        guard lengthStatus == SNAPPY_OK else { throw .invalidInput }
+        return try result.get()
+    }
+
+    /// Decompresses one Snappy block held anywhere in memory (no copy of the input).
+    ///
+    /// - Parameter byteCountLimit: as for the array version.
+    /// - Throws: `Snappy.Failure` for corrupt input or a size above the limit.
+    public static func uncompress(_ input: UnsafeRawBufferPointer, byteCountLimit: Int) throws(Failure) -> [UInt8] {
+        let source = input.bindMemory(to: CChar.self)
+        var length = 0
+        guard snappy_uncompressed_length(source.baseAddress, source.count, &length) == SNAPPY_OK else {
+            throw .invalidInput
+        }
         guard length <= byteCountLimit else {
             throw .tooLarge(uncompressedByteCount: length, limit: byteCountLimit)
         }
         var outputLength = length
         var status = SNAPPY_OK
         let output = [UInt8](unsafeUninitializedCapacity: length) { target, initializedCount in
-            status = input.withUnsafeBufferPointer { source in
-                source.withMemoryRebound(to: CChar.self) { sourceChars in
-                    target.withMemoryRebound(to: CChar.self) { targetChars in
-                        snappy_uncompress(sourceChars.baseAddress, sourceChars.count, targetChars.baseAddress, &outputLength)
-                    }
-                }
+            status = target.withMemoryRebound(to: CChar.self) { targetChars in
+                snappy_uncompress(source.baseAddress, source.count, targetChars.baseAddress, &outputLength)
             }
             // Only bytes libsnappy wrote count as initialized; on failure none do.
             initializedCount = status == SNAPPY_OK ? min(outputLength, length) : 0

@@ -286,6 +286,18 @@ struct ShardEngineTests {
         try engine.close()
     }
 
+    @Test func anEngineDroppedWithoutCloseStillWritesItsPendingRecords() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let engine = try ShardEngine(directory: directory.path, options: testOptions(background: true))
+            try engine.insert(document("dropped", [("n", 1)]))
+        }
+        let engine = try ShardEngine(directory: directory.path, options: testOptions())
+        #expect(try engine.get("dropped")?.document["n"]?.intValue == 1)
+        try engine.close()
+    }
+
     @Test func twoEnginesApplyingTheSameOperationsInDifferentOrdersHaveEqualTrees() throws {
         let first = TemporaryDirectory("first"), second = TemporaryDirectory("second")
         defer { first.remove(); second.remove() }
