@@ -147,7 +147,8 @@ extension ShardEngine {
         // 5. Publish the new generation.
         try FileIO.rename(temporaryPath, finalPath)
         try FileIO.syncDirectory(directory)
-        let replacement = try Segment(directory: directory, order: candidate.order, generation: generation, create: false)
+        let replacement = try Segment(directory: directory, order: candidate.order, generation: generation,
+                                      create: false, sealed: true)
 
         // 6. Swap it in.
         state.withLock { state in

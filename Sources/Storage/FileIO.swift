@@ -68,6 +68,20 @@ enum FileIO {
         return bytes
     }
 
+    /// Maps the whole file read-only (nil for an empty file).
+    static func mapReadOnly(_ descriptor: Int32, path: String) throws(StorageError) -> UnsafeRawBufferPointer? {
+        let size = try self.size(descriptor, path: path)
+        guard size > 0 else { return nil }
+        guard let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), address != MAP_FAILED else {
+            throw failure("mmap", path)
+        }
+        return UnsafeRawBufferPointer(start: address, count: size)
+    }
+
+    static func unmap(_ mapping: UnsafeRawBufferPointer) {
+        _ = munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count)
+    }
+
     /// Makes the file's data (and its size) durable.
     static func syncData(_ descriptor: Int32, path: String) throws(StorageError) {
         while fdatasync(descriptor) != 0 {

@@ -223,6 +223,13 @@ enum Recovery {
         }
         state.activeOrder = state.segmentOrders.last!
         state.pendingOffset = state.segments[state.activeOrder]!.byteCount
+        // Every other segment is sealed (recovery cut them where needed before this point):
+        // read them through mappings.
+        for order in state.segmentOrders.dropLast() {
+            let segment = state.segments[order]!.segment
+            state.segments[order]!.segment = try Segment(directory: directory, order: order,
+                                                         generation: segment.generation, create: false, sealed: true)
+        }
 
         for order in state.segmentOrders { state.segments[order]!.liveByteCount = 0 }
         var revisions: [RevisionEntry] = []

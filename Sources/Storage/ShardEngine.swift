@@ -113,54 +113,50 @@ public final class ShardEngine: @unchecked Sendable {
     }
 
     /// Reads and checks one document record, decoding it where it lies (no copies of key or
-    /// payload: this is the read path).
+    /// payload; from a sealed segment's mapping not even a read call: this is the read path).
     static func readDocument(_ source: RecordSource, limit: Int) throws(StorageError) -> StoredDocument {
-        let bytes: [UInt8]
-        var file = "(pending)"
-        var offset = 0
         switch source {
-        case .memory(let memory): bytes = memory
-        case .file(let segment, let at, let byteCount):
-            bytes = try segment.read(count: byteCount, at: at)
-            file = segment.path
-            offset = at
-        }
-        let outcome: Result<StoredDocument, StorageError> = bytes.withUnsafeBytes { raw in
-            Result { () throws(StorageError) in
-                let header: LogRecordHeader
-                do {
-                    guard case .header(let decoded) = try LogRecord.decodeHeader(raw), decoded.kind == .document else {
-                        throw StorageError.corruptRecord(file: file, offset: offset, reason: "record ends early or is no document")
-                    }
-                    header = decoded
-                } catch let fault as LogRecordFault {
-                    throw .corruptRecord(file: file, offset: offset, reason: fault.description)
-                } catch let error as StorageError {
-                    throw error
-                } catch {
-                    throw .corruptRecord(file: file, offset: offset, reason: "\(error)")
-                }
-                let payload = UnsafeRawBufferPointer(rebasing: raw[header.payloadRange])
-                let body: [UInt8]
-                if header.flags & LogRecord.flagSnappy != 0 {
-                    do {
-                        body = try Snappy.uncompress(payload, byteCountLimit: Int(header.documentByteCount))
-                    } catch {
-                        throw .corruptRecord(file: file, offset: offset, reason: "Snappy: \(error)")
-                    }
-                } else {
-                    body = Array(payload)
-                }
-                guard body.count == Int(header.documentByteCount) else {
-                    throw .corruptRecord(file: file, offset: offset,
-                                         reason: "document has \(body.count) bytes, header says \(header.documentByteCount)")
-                }
-                // The bytes passed the Validator when written and their CRC32C now; they are ours.
-                return StoredDocument(key: String(decoding: raw[header.keyRange], as: UTF8.self),
-                                      revision: header.revision, document: Slice(trustedBytes: body))
+        case .memory(let memory):
+            let result: Result<StoredDocument, StorageError> = memory.withUnsafeBytes { raw in
+                Result { () throws(StorageError) in try decodeDocument(raw, file: "(pending)", offset: 0) }
+            }
+            return try result.get()
+        case .file(let segment, let offset, let byteCount):
+            return try segment.withBytes(count: byteCount, at: offset) { (raw) throws(StorageError) in
+                try decodeDocument(raw, file: segment.path, offset: offset)
             }
         }
-        return try outcome.get()
+    }
+
+    /// The document in the record `raw`, checked (CRC32C, Snappy, size).
+    static func decodeDocument(_ raw: UnsafeRawBufferPointer, file: String, offset: Int) throws(StorageError) -> StoredDocument {
+        let decoding: LogRecordHeader.Decoding
+        do {
+            decoding = try LogRecord.decodeHeader(raw)
+        } catch {
+            throw .corruptRecord(file: file, offset: offset, reason: error.description)
+        }
+        guard case .header(let header) = decoding, header.kind == .document, header.byteCount == raw.count else {
+            throw .corruptRecord(file: file, offset: offset, reason: "record ends early or is no document")
+        }
+        let payload = UnsafeRawBufferPointer(rebasing: raw[header.payloadRange])
+        let body: [UInt8]
+        if header.flags & LogRecord.flagSnappy != 0 {
+            do {
+                body = try Snappy.uncompress(payload, byteCountLimit: Int(header.documentByteCount))
+            } catch {
+                throw .corruptRecord(file: file, offset: offset, reason: "Snappy: \(error)")
+            }
+        } else {
+            body = Array(payload)
+        }
+        guard body.count == Int(header.documentByteCount) else {
+            throw .corruptRecord(file: file, offset: offset,
+                                 reason: "document has \(body.count) bytes, header says \(header.documentByteCount)")
+        }
+        // The bytes passed the Validator when written and their CRC32C now; they are ours.
+        return StoredDocument(key: String(decoding: raw[header.keyRange], as: UTF8.self),
+                              revision: header.revision, document: Slice(trustedBytes: body))
     }
 
     /// The document a checked document record holds.

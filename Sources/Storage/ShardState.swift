@@ -162,6 +162,9 @@ struct ShardState: Sendable {
         do {
             try FileIO.syncData(sealed.descriptor, path: sealed.path)
             unsynced[activeOrder] = nil
+            // From now on it never changes: read it through a mapping.
+            segments[activeOrder]!.segment = try Segment(directory: directory, order: activeOrder,
+                                                         generation: sealed.generation, create: false, sealed: true)
             let order = activeOrder + 1
             let segment = try Segment(directory: directory, order: order, generation: 0, create: true)
             try FileIO.syncDirectory(directory)
