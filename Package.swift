@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "VelocyPack", targets: ["VelocyPack"]),
         .library(name: "VelocyStream", targets: ["VelocyStream"]),
+        .library(name: "Storage", targets: ["Storage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,11 +63,17 @@ let package = Package(
             name: "Roles", dependencies: ["Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
+        // The shard engine: append-only Snappy-compressed log segments, primary and persistent
+        // indexes, Merkle revision tree, group commit, checkpoints, recovery and compaction.
+        .target(
+            name: "Storage", dependencies: ["VelocyPack", "TesseraPlatform"],
+            swiftSettings: strictSwift),
+
         // The one executable.
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "VelocyPack", "VelocyStream", "TesseraPlatform", "Transport", "Server", "Client", "Roles",
+                "VelocyPack", "VelocyStream", "TesseraPlatform", "Transport", "Server", "Client", "Roles", "Storage", "CSnappy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -94,6 +101,11 @@ let package = Package(
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
             name: "ServerIntegrationTests", dependencies: ["tessera", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            swiftSettings: strictSwift),
+        // The storage suite also runs `tessera debug storage-writer` as a real process for the
+        // crash tests (depends on it for build order).
+        .testTarget(
+            name: "StorageTests", dependencies: ["Storage", "VelocyPack", "TesseraPlatform", "tessera"],
             swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(

@@ -7,9 +7,9 @@
 #                                      one target for longer (600 s), corpus kept between runs
 #   Fuzz/run.sh repro                  run the saved crash-* inputs with every waiver off
 #
-# Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift and
-# Sources/VelocyStream/**/*.swift (found now, so new library files are included) as one
-# module. Everything is bounded in time.
+# Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift,
+# Sources/VelocyStream/**/*.swift (found now, so new library files are included) and the pure
+# Storage files listed in storage_pure_files, as one module. Everything is bounded in time.
 set -euo pipefail
 
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,6 +21,9 @@ vectors_dir="$root/Protocol/vectors/vpack"
 vst_vectors_dir="$root/Protocol/vectors/vst"
 # The pure library modules compiled into every target, lowest layer first.
 library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream")
+# The pure files of Sources/Storage (record, checkpoint and Merkle tree decoding); the rest of
+# Storage does I/O and links libsnappy, which the fuzz build leaves out.
+storage_pure_files=(CRC32C StorageBytes LogRecord DocumentKey DocumentLocation MerkleTree Checkpoint)
 # Copies of the Sources/VelocyStream files without their `import VelocyPack` (see stage_sources).
 staged_dir="$build_dir/staged-sources"
 
@@ -67,6 +70,11 @@ stage_sources() {
             ' "$file" >"$staged_dir/$relative"
         done < <(find "$dir" -name '*.swift' | LC_ALL=C sort)
     done
+    mkdir -p "$staged_dir/Storage"
+    local name
+    for name in "${storage_pure_files[@]}"; do
+        cp "$root/Sources/Storage/$name.swift" "$staged_dir/Storage/$name.swift"
+    done
 }
 
 # Drops the harmless ld.gold warnings about exporting local symbols.
@@ -78,7 +86,7 @@ filter_linker_noise() {
 needs_build() {
     local binary="$build_dir/$1"
     [[ ! -x "$binary" ]] && return 0
-    [[ -n "$(find "${library_dirs[@]}" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
+    [[ -n "$(find "${library_dirs[@]}" "$root/Sources/Storage" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
         -newer "$binary" \( -name '*.swift' -o -name run.sh \) -print -quit)" ]]
 }
 

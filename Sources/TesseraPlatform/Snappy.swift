@@ -18,16 +18,22 @@ public enum Snappy {
     /// Compresses `input` into one Snappy block.
     public static func compress(_ input: [UInt8]) -> [UInt8] {
         let capacity = snappy_max_compressed_length(input.count)
-        var output = [UInt8](repeating: 0, count: capacity)
-        var outputLength = capacity
-        let status = withCharBuffers(input, &output) { source, sourceCount, target in
-            snappy_compress(source, sourceCount, target, &outputLength)
+        // Uninitialized capacity: zero-filling the worst-case buffer first cost the storage
+        // engine's write path about a fifth of its compression throughput.
+        return [UInt8](unsafeUninitializedCapacity: capacity) { output, initializedCount in
+            var outputLength = capacity
+            let status = input.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) { sourceChars in
+                    output.withMemoryRebound(to: CChar.self) { target in
+                        snappy_compress(sourceChars.baseAddress, sourceChars.count, target.baseAddress, &outputLength)
+                    }
+                }
+            }
+            // Compression of in-memory bytes into a buffer of the documented maximum size
+            // cannot fail; a failure here is a broken library, not an operating fault.
+            precondition(status == SNAPPY_OK, "snappy_compress failed with status \(status.rawValue)")
+            initializedCount = outputLength
         }
-        // Compression of in-memory bytes into a buffer of the documented maximum size
-        // cannot fail; a failure here is a broken library, not an operating fault.
-        precondition(status == SNAPPY_OK, "snappy_compress failed with status \(status.rawValue)")
-        output.removeSubrange(outputLength...)
-        return output
     }
 
     /// Decompresses one Snappy block.
@@ -36,20 +42,33 @@ public enum Snappy {
     ///   more is refused before any memory is reserved for it.
     /// - Throws: `Snappy.Failure` for corrupt input or a size above the limit.
     public static func uncompress(_ input: [UInt8], byteCountLimit: Int) throws(Failure) -> [UInt8] {
-        var length = 0
-        let lengthStatus = input.withUnsafeBufferPointer { source in
-            source.withMemoryRebound(to: CChar.self) {
-                snappy_uncompressed_length($0.baseAddress, $0.count, &length)
-            }
+        let result: Result<[UInt8], Failure> = input.withUnsafeBytes { bytes in
+            Result { () throws(Failure) in try uncompress(bytes, byteCountLimit: byteCountLimit) }
         }
-        guard lengthStatus == SNAPPY_OK else { throw .invalidInput }
+        return try result.get()
+    }
+
+    /// Decompresses one Snappy block held anywhere in memory (no copy of the input).
+    ///
+    /// - Parameter byteCountLimit: as for the array version.
+    /// - Throws: `Snappy.Failure` for corrupt input or a size above the limit.
+    public static func uncompress(_ input: UnsafeRawBufferPointer, byteCountLimit: Int) throws(Failure) -> [UInt8] {
+        let source = input.bindMemory(to: CChar.self)
+        var length = 0
+        guard snappy_uncompressed_length(source.baseAddress, source.count, &length) == SNAPPY_OK else {
+            throw .invalidInput
+        }
         guard length <= byteCountLimit else {
             throw .tooLarge(uncompressedByteCount: length, limit: byteCountLimit)
         }
-        var output = [UInt8](repeating: 0, count: length)
         var outputLength = length
-        let status = withCharBuffers(input, &output) { source, sourceCount, target in
-            snappy_uncompress(source, sourceCount, target, &outputLength)
+        var status = SNAPPY_OK
+        let output = [UInt8](unsafeUninitializedCapacity: length) { target, initializedCount in
+            status = target.withMemoryRebound(to: CChar.self) { targetChars in
+                snappy_uncompress(source.baseAddress, source.count, targetChars.baseAddress, &outputLength)
+            }
+            // Only bytes libsnappy wrote count as initialized; on failure none do.
+            initializedCount = status == SNAPPY_OK ? min(outputLength, length) : 0
         }
         switch status {
         case SNAPPY_OK: break
@@ -58,22 +77,5 @@ public enum Snappy {
         }
         guard outputLength == length else { throw .invalidInput }
         return output
-    }
-
-    /// Runs `body` with the input and output bytes seen as C `char` buffers, as libsnappy
-    /// takes them.
-    private static func withCharBuffers(
-        _ input: [UInt8], _ output: inout [UInt8],
-        _ body: (UnsafePointer<CChar>?, Int, UnsafeMutablePointer<CChar>?) -> snappy_status
-    ) -> snappy_status {
-        input.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target in
-                source.withMemoryRebound(to: CChar.self) { sourceChars in
-                    target.withMemoryRebound(to: CChar.self) { targetChars in
-                        body(sourceChars.baseAddress, source.count, targetChars.baseAddress)
-                    }
-                }
-            }
-        }
     }
 }

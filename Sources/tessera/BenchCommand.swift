@@ -5,6 +5,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark and print its figures.",
-        subcommands: [VersionBench.self, VPackBench.self]
+        subcommands: [VersionBench.self, StorageBench.self, VPackBench.self]
     )
 }

@@ -14,6 +14,6 @@ struct Tessera: AsyncParsableCommand {
             with `tessera bench version`. `tessera vpack` converts and checks VelocyPack.
             """,
         version: "tessera \(version) (libuv \(LibUV.versionString))",
-        subcommands: [SingleCommand.self, CallCommand.self, BenchCommand.self, VPackCommand.self]
+        subcommands: [SingleCommand.self, CallCommand.self, BenchCommand.self, VPackCommand.self, DebugCommand.self]
     )
 }

@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one seam through which the engine makes file system calls. Each failure becomes a
+/// `StorageError.systemCall` with the operation, the path and `errno`; short reads and writes
+/// are retried until done.
+enum FileIO {
+    static func failure(_ operation: String, _ path: String) -> StorageError {
+        .systemCall(operation: operation, path: path, errno: errno)
+    }
+
+    /// Opens (and with `create`, creates) a file for reading and writing.
+    static func open(_ path: String, create: Bool) throws(StorageError) -> Int32 {
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        while true {
+            let descriptor = Glibc.open(path, flags, 0o644)
+            if descriptor >= 0 { return descriptor }
+            if errno != EINTR { throw failure("open", path) }
+        }
+    }
+
+    static func close(_ descriptor: Int32) {
+        _ = Glibc.close(descriptor)
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    static func write(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StorageError) {
+        var done = 0
+        while done < bytes.count {
+            let written = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw failure("pwrite", path)
+            }
+            done += written
+        }
+    }
+
+    static func write(_ descriptor: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(StorageError) {
+        let result: Result<Void, StorageError> = bytes.withUnsafeBytes { buffer in
+            Result { () throws(StorageError) in try write(descriptor, buffer, at: offset, path: path) }
+        }
+        try result.get()
+    }
+
+    /// Reads up to `count` bytes at `offset` (fewer only at the end of the file).
+    static func read(_ descriptor: Int32, count: Int, at offset: Int, path: String) throws(StorageError) -> [UInt8] {
+        var failed = false
+        // Uninitialized: the buffer is filled by pread, and only what it filled counts.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initializedCount in
+            var done = 0
+            while done < count {
+                let got = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    failed = true
+                    break
+                }
+                if got == 0 { break }
+                done += got
+            }
+            initializedCount = failed ? 0 : done
+        }
+        if failed { throw failure("pread", path) }
+        return bytes
+    }
+
+    /// Maps the whole file read-only (nil for an empty file).
+    static func mapReadOnly(_ descriptor: Int32, path: String) throws(StorageError) -> UnsafeRawBufferPointer? {
+        let size = try self.size(descriptor, path: path)
+        guard size > 0 else { return nil }
+        guard let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), address != MAP_FAILED else {
+            throw failure("mmap", path)
+        }
+        return UnsafeRawBufferPointer(start: address, count: size)
+    }
+
+    static func unmap(_ mapping: UnsafeRawBufferPointer) {
+        _ = munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count)
+    }
+
+    /// Makes the file's data (and its size) durable.
+    static func syncData(_ descriptor: Int32, path: String) throws(StorageError) {
+        while fdatasync(descriptor) != 0 {
+            if errno != EINTR { throw failure("fdatasync", path) }
+        }
+    }
+
+    /// Makes the directory's entries durable: needed after a file is created, renamed or
+    /// removed in it.
+    static func syncDirectory(_ path: String) throws(StorageError) {
+        let descriptor = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw failure("open directory", path) }
+        defer { _ = Glibc.close(descriptor) }
+        while fsync(descriptor) != 0 {
+            if errno != EINTR { throw failure("fsync directory", path) }
+        }
+    }
+
+    static func size(_ descriptor: Int32, path: String) throws(StorageError) -> Int {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw failure("fstat", path) }
+        return Int(status.st_size)
+    }
+
+    static func truncate(_ descriptor: Int32, to byteCount: Int, path: String) throws(StorageError) {
+        guard ftruncate(descriptor, off_t(byteCount)) == 0 else { throw failure("ftruncate", path) }
+    }
+
+    static func rename(_ from: String, _ to: String) throws(StorageError) {
+        guard Glibc.rename(from, to) == 0 else { throw failure("rename to \(to)", from) }
+    }
+
+    static func remove(_ path: String) throws(StorageError) {
+        guard unlink(path) == 0 || errno == ENOENT else { throw failure("unlink", path) }
+    }
+
+    static func fileExists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Creates the directory and its parents when missing.
+    static func makeDirectory(_ path: String) throws(StorageError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component + "/"
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw failure("mkdir", prefix) }
+        }
+    }
+
+    /// The names in a directory (without `.` and `..`), sorted.
+    static func list(_ path: String) throws(StorageError) -> [String] {
+        guard let directory = opendir(path) else { throw failure("opendir", path) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Writes a whole small file atomically: temporary file, data sync, rename, directory sync.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(StorageError) {
+        let temporary = path + ".tmp"
+        let descriptor = try open(temporary, create: true)
+        do {
+            try truncate(descriptor, to: 0, path: temporary)
+            try write(descriptor, bytes, at: 0, path: temporary)
+            try syncData(descriptor, path: temporary)
+        } catch {
+            close(descriptor)
+            throw error
+        }
+        close(descriptor)
+        try rename(temporary, path)
+        try syncDirectory(directory)
+    }
+
+    /// The whole content of a file, at most `byteCountMax` bytes (more is an error).
+    static func readWholeFile(_ path: String, byteCountMax: Int) throws(StorageError) -> [UInt8] {
+        let descriptor = try open(path, create: false)
+        defer { close(descriptor) }
+        let size = try self.size(descriptor, path: path)
+        guard size <= byteCountMax else {
+            throw .corruptMetadata(file: path, reason: "\(size) bytes, more than the limit \(byteCountMax)")
+        }
+        return try read(descriptor, count: size, at: 0, path: path)
+    }
+}

@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A value behind a `pthread_mutex_t`.
+///
+/// A copy of the transport's `Locked` (Sources/Transport/Locked.swift), kept here so that the
+/// storage engine does not depend on the network layer: the standard library's `Mutex` locks
+/// with raw futex calls that ThreadSanitizer cannot see and reports every contended use as a
+/// race.
+///
+/// `@unchecked Sendable`: `value` is only touched while `mutex` is held.
+final class Locked<Value>: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        precondition(pthread_mutex_init(&mutex, nil) == 0, "pthread_mutex_init failed")
+    }
+
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    /// Runs `body` with the value while holding the lock.
+    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body(&value)
+    }
+}
+
+/// A value behind a mutex with a condition variable: threads wait until the value says they
+/// may go on.
+///
+/// Waiting happens between accesses to the value, never inside one: an `inout` access is
+/// exclusive, so the optimizer may keep the value in registers for its whole duration, and a
+/// loop that waited inside one would never see another thread's change (it did not, in
+/// release builds, before this shape). So: `lock()`, then short `access` calls and `wait`s
+/// in between, then `unlock()`; or `withLock` for one access without waiting.
+///
+/// `@unchecked Sendable`: `value` is only touched while `mutex` is held.
+final class Monitor<Value>: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        precondition(pthread_mutex_init(&mutex, nil) == 0, "pthread_mutex_init failed")
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        // Timed waits measure on the monotonic clock, so a wall-clock step cannot stretch them.
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        precondition(pthread_cond_init(&condition, &attributes) == 0, "pthread_cond_init failed")
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// Runs `body` with the value under the lock (no waiting inside).
+    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body(&value)
+    }
+
+    func lock() { pthread_mutex_lock(&mutex) }
+
+    func unlock() { pthread_mutex_unlock(&mutex) }
+
+    /// One access to the value; the caller holds the lock.
+    func access<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        try body(&value)
+    }
+
+    /// Releases the lock until woken (or spuriously), then takes it again. The caller holds
+    /// the lock and re-reads the value afterwards.
+    func wait() { pthread_cond_wait(&condition, &mutex) }
+
+    /// As `wait()`, but for at most `milliseconds`.
+    func wait(milliseconds: Int) {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let nanoseconds = Int(deadline.tv_nsec) + (milliseconds % 1000) * 1_000_000
+        deadline.tv_sec += milliseconds / 1000 + nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        pthread_cond_timedwait(&condition, &mutex, &deadline)
+    }
+
+    /// Wakes every waiting thread; the caller holds the lock.
+    func broadcast() { pthread_cond_broadcast(&condition) }
+}
+
+/// Milliseconds since 1970 (revisions) and a monotonic nanosecond clock (delays, figures).
+enum Clock {
+    static func wallMilliseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}

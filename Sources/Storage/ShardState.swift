@@ -1,0 +1,210 @@
+/// Revision order: revisions are unique in a shard; the key makes entries unique even if a
+/// leader ever sent one twice.
+struct RevisionEntry: Comparable, Sendable {
+    var revision: UInt64
+    var key: String
+
+    static func < (lhs: RevisionEntry, rhs: RevisionEntry) -> Bool {
+        lhs.revision != rhs.revision ? lhs.revision < rhs.revision : lhs.key < rhs.key
+    }
+}
+
+/// A segment and what the engine knows about its bytes.
+struct SegmentState: Sendable {
+    var segment: Segment
+    /// Bytes of records in the segment, pending ones included.
+    var byteCount: Int
+    /// Bytes of records that hold the current version of a document.
+    var liveByteCount = 0
+    /// Bytes of removal and truncation records, which compaction keeps (see `Compaction`).
+    var tombstoneByteCount = 0
+    /// The sequence range of its records (0 when it has none).
+    var firstSequence: UInt64 = 0
+    var lastSequence: UInt64 = 0
+
+    mutating func noteRecord(sequence: UInt64) {
+        if firstSequence == 0 { firstSequence = sequence }
+        lastSequence = max(lastSequence, sequence)
+    }
+}
+
+/// Everything the engine holds behind its lock.
+///
+/// The log is `segmentOrders` (ascending), each segment's records in file order; new records
+/// go to `pending` (bytes not yet written to the active segment's file, which start at file
+/// offset `pendingOffset`). `documents` is the primary index; `keyOrder`, `revisionOrder`,
+/// `tree` and `indexes` are kept in step with it by `install` and `retire`.
+struct ShardState: Sendable {
+    let directory: String
+    let options: ShardOptions
+
+    var documents: [String: DocumentLocation] = [:]
+    var keyOrder = SortedChunks<String>()
+    var revisionOrder = SortedChunks<RevisionEntry>()
+    var tree: MerkleTree
+    var clock = HybridLogicalClock()
+    var lastSequence: UInt64 = 0
+    var segments: [UInt64: SegmentState] = [:]
+    var segmentOrders: [UInt64] = []
+    var activeOrder: UInt64 = 0
+    var pending: [UInt8] = []
+    var pendingOffset = 0
+    /// Segments written since their last sync.
+    var unsynced: [UInt64: Segment] = [:]
+    /// Persistent indexes, sorted by name.
+    var indexes: [PersistentIndex] = []
+    /// Set after a failed write or sync: the engine accepts no more writes.
+    var failure: StorageError?
+    var isClosed = false
+    var operationsSinceCheckpoint = 0
+    /// Changes at or below this sequence may be missing from the feed (compaction dropped
+    /// removals from the first segment).
+    var feedFloor: UInt64 = 0
+    var compactionCount = 0
+    var compactedByteCount = 0
+    var checkpointCount = 0
+
+    init(directory: String, options: ShardOptions) {
+        self.directory = directory
+        self.options = options
+        self.tree = MerkleTree(leafCountLog2: options.merkleLeafCountLog2)
+    }
+
+    func checkWritable() throws(StorageError) {
+        if isClosed { throw .closed }
+        if let failure { throw failure }
+    }
+
+    // MARK: In-memory structures
+
+    /// Makes `location` the current version of `key`.
+    mutating func install(key: String, location: DocumentLocation, indexValues: [[UInt8]?]) {
+        if let old = documents[key] {
+            retire(old, key: key)
+        } else {
+            keyOrder.insert(key)
+        }
+        documents[key] = location
+        tree.insert(location.revision)
+        revisionOrder.insert(RevisionEntry(revision: location.revision, key: key))
+        segments[location.segmentOrder]!.liveByteCount += location.byteCount
+        for position in indexes.indices {
+            indexes[position].set(key: key, value: indexValues[position])
+        }
+    }
+
+    /// Removes `key` from every structure.
+    mutating func removeDocument(key: String) {
+        guard let old = documents.removeValue(forKey: key) else { return }
+        retire(old, key: key)
+        keyOrder.remove(key)
+        for position in indexes.indices { indexes[position].set(key: key, value: nil) }
+    }
+
+    /// Forgets an old version: out of the tree and revision order, its bytes dead.
+    private mutating func retire(_ old: DocumentLocation, key: String) {
+        tree.remove(old.revision)
+        revisionOrder.remove(RevisionEntry(revision: old.revision, key: key))
+        segments[old.segmentOrder]?.liveByteCount -= old.byteCount
+    }
+
+    mutating func removeAllDocuments() {
+        documents.removeAll()
+        keyOrder.removeAll()
+        revisionOrder.removeAll()
+        tree.removeAll()
+        for position in indexes.indices { indexes[position].removeAll() }
+        for order in segmentOrders { segments[order]!.liveByteCount = 0 }
+    }
+
+    // MARK: The log
+
+    /// Appends a record to the active segment (rotating first when it is full) and returns
+    /// where it went. The caller holds the lock and has checked everything: after this the
+    /// record is part of the shard.
+    mutating func append(_ record: LogRecord) throws(StorageError) -> DocumentLocation {
+        if segments[activeOrder]!.byteCount >= options.segmentByteCountTarget {
+            try rotate()
+        }
+        let offset = pendingOffset + pending.count
+        let start = pending.count
+        record.encode(into: &pending)
+        let byteCount = pending.count - start
+        segments[activeOrder]!.byteCount += byteCount
+        segments[activeOrder]!.noteRecord(sequence: record.sequence)
+        if record.kind != .document { segments[activeOrder]!.tombstoneByteCount += byteCount }
+        operationsSinceCheckpoint += 1
+        if pending.count >= options.pendingByteCountMax { try flushPending() }
+        return DocumentLocation(segmentOrder: activeOrder, offset: offset, byteCount: byteCount,
+                                revision: record.revision)
+    }
+
+    /// Writes the pending bytes to the active segment's file (not yet synced).
+    mutating func flushPending() throws(StorageError) {
+        guard !pending.isEmpty else { return }
+        let segment = segments[activeOrder]!.segment
+        do {
+            try FileIO.write(segment.descriptor, pending, at: pendingOffset, path: segment.path)
+        } catch {
+            failure = .engineFailed("write failed: \(error)")
+            throw error
+        }
+        pendingOffset += pending.count
+        pending.removeAll(keepingCapacity: true)
+        unsynced[activeOrder] = segment
+    }
+
+    /// Seals the active segment (flushed and synced, so only the last segment can ever hold a
+    /// torn record) and starts the next one.
+    mutating func rotate() throws(StorageError) {
+        try flushPending()
+        let sealed = segments[activeOrder]!.segment
+        do {
+            try FileIO.syncData(sealed.descriptor, path: sealed.path)
+            unsynced[activeOrder] = nil
+            // From now on it never changes: read it through a mapping.
+            segments[activeOrder]!.segment = try Segment(directory: directory, order: activeOrder,
+                                                         generation: sealed.generation, create: false, sealed: true)
+            let order = activeOrder + 1
+            let segment = try Segment(directory: directory, order: order, generation: 0, create: true)
+            try FileIO.syncDirectory(directory)
+            segments[order] = SegmentState(segment: segment, byteCount: 0)
+            segmentOrders.append(order)
+            activeOrder = order
+            pendingOffset = 0
+        } catch {
+            failure = .engineFailed("segment rotation failed: \(error)")
+            throw error
+        }
+    }
+
+    /// Where the record at `location` can be read: pending bytes are copied out; flushed
+    /// ones are read from the segment file (outside the lock).
+    func source(of location: DocumentLocation) -> RecordSource {
+        if location.segmentOrder == activeOrder && location.offset >= pendingOffset {
+            let start = location.offset - pendingOffset
+            return .memory(Array(pending[start..<(start + location.byteCount)]))
+        }
+        return .file(segments[location.segmentOrder]!.segment, offset: location.offset, byteCount: location.byteCount)
+    }
+
+    /// Index values for a document, in `indexes` order, after checking unique constraints.
+    func indexValues(for document: VelocyPackDocument, key: String) throws(StorageError) -> [[UInt8]?] {
+        var values: [[UInt8]?] = []
+        values.reserveCapacity(indexes.count)
+        for index in indexes {
+            let value = index.value(for: document.slice)
+            if let value, let other = index.conflict(value: value, key: key) {
+                throw .uniqueConstraintViolated(index: index.definition.name, conflictingKey: other)
+            }
+            values.append(value)
+        }
+        return values
+    }
+}
+
+/// The bytes of one record, wherever they are.
+enum RecordSource: Sendable {
+    case memory([UInt8])
+    case file(Segment, offset: Int, byteCount: Int)
+}
