@@ -112,7 +112,8 @@ struct Checkpoint {
                     revision: try reader.read(UInt64.self))
                 guard let covered = listed[location.segmentOrder], location.offset >= 0,
                       location.byteCount >= LogRecord.byteCountMin,
-                      location.offset + location.byteCount <= covered else {
+                      location.byteCount <= covered, location.offset <= covered - location.byteCount else {
+                    // (Subtracting keeps a huge stored offset from overflowing the sum.)
                     throw CheckpointFault("document '\(key)' points outside the covered log")
                 }
                 if let previous = documents.last, !(previous.key < key) {
