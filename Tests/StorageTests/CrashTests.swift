@@ -72,7 +72,7 @@ struct CrashTests {
         var acknowledgedTotal = 0
         for round in 0..<Self.rounds {
             let seed = UInt64(round + 1)
-            let delayMilliseconds = 60 + Int(random.next() % 400)
+            let delayMilliseconds = 5 + Int(random.next() % 300)
             let context = "round \(round), seed \(seed), kill after \(delayMilliseconds) ms"
             let outputPath = directory.path + "-round\(round).out"
             defer { try? FileManager.default.removeItem(atPath: outputPath) }
@@ -85,6 +85,13 @@ struct CrashTests {
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
+            // Kill only once the writer is writing (start-up time varies: sanitizers, load),
+            // then after the round's random delay. Bounded: at most 30 s of waiting.
+            let started = Date()
+            while !(String(decoding: try fileBytes(outputPath), as: UTF8.self).contains("\nA ")),
+                  process.isRunning, Date().timeIntervalSince(started) < 30 {
+                usleep(5_000)
+            }
             usleep(UInt32(delayMilliseconds * 1000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
