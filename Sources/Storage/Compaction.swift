@@ -49,7 +49,7 @@ extension ShardEngine {
             }
             if !compacted { break }
         }
-        if report.segmentsCompacted > 0 && options.checkpointOnClose {
+        if report.segmentsCompacted > 0 {
             // The checkpoint names segment generations; write a fresh one so the next open
             // does not replay the whole log.
             try checkpoint()
