@@ -155,7 +155,7 @@ extension ShardEngine {
             var segmentState = SegmentState(segment: replacement, byteCount: output.count)
             for (position, (oldOffset, record)) in kept.enumerated() {
                 let byteCount = record.encodedByteCount
-                segmentState.noteRecord(sequence: record.sequence)
+                segmentState.noteRecord(sequence: record.sequence, offset: newOffsets[position])
                 if record.kind != .document {
                     segmentState.tombstoneByteCount += byteCount
                     continue

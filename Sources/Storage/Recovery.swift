@@ -81,7 +81,7 @@ enum Recovery {
             state.segments[order] = SegmentState(segment: segment, byteCount: 0)
             state.segmentOrders.append(order)
             let end = try SegmentScanner.scan(segment) { (offset, record, byteCount) throws(StorageError) -> Bool in
-                state.segments[order]!.noteRecord(sequence: record.sequence)
+                state.segments[order]!.noteRecord(sequence: record.sequence, offset: offset)
                 if record.kind != .document { state.segments[order]!.tombstoneByteCount += byteCount }
                 state.lastSequence = max(state.lastSequence, record.sequence)
                 state.clock.observe(record.revision)

@@ -22,9 +22,28 @@ struct SegmentState: Sendable {
     var firstSequence: UInt64 = 0
     var lastSequence: UInt64 = 0
 
-    mutating func noteRecord(sequence: UInt64) {
+    /// Every `seekSpacing` bytes, the sequence and offset of a record, so the change feed
+    /// starts reading near the asked-for sequence instead of at the segment's start.
+    var seekPoints: [(sequence: UInt64, offset: Int)] = []
+    static let seekSpacing = 256 << 10
+
+    mutating func noteRecord(sequence: UInt64, offset: Int) {
         if firstSequence == 0 { firstSequence = sequence }
         lastSequence = max(lastSequence, sequence)
+        if seekPoints.isEmpty || offset - seekPoints[seekPoints.count - 1].offset >= Self.seekSpacing {
+            seekPoints.append((sequence, offset))
+        }
+    }
+
+    /// Where to start reading for records with a sequence above `sequence`: the last seek
+    /// point whose record is not after them (records before it all have lower sequences).
+    func readStart(after sequence: UInt64) -> Int {
+        var low = 0, high = seekPoints.count
+        while low < high {
+            let middle = (low + high) / 2
+            if seekPoints[middle].sequence <= sequence { low = middle + 1 } else { high = middle }
+        }
+        return low == 0 ? 0 : seekPoints[low - 1].offset
     }
 }
 
@@ -131,7 +150,7 @@ struct ShardState: Sendable {
         record.encode(into: &pending)
         let byteCount = pending.count - start
         segments[activeOrder]!.byteCount += byteCount
-        segments[activeOrder]!.noteRecord(sequence: record.sequence)
+        segments[activeOrder]!.noteRecord(sequence: record.sequence, offset: offset)
         if record.kind != .document { segments[activeOrder]!.tombstoneByteCount += byteCount }
         operationsSinceCheckpoint += 1
         if pending.count >= options.pendingByteCountMax { try flushPending() }

@@ -132,6 +132,27 @@ struct ShardEngineTests {
         #expect(engine.statistics.segmentCount > 1)
     }
 
+    @Test func changeFeedStartsNearTheAskedSequenceInLargeSegments() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let engine = try ShardEngine(directory: directory.path, options: testOptions(segmentBytes: 4 << 20))
+        var random = SeededGenerator(seed: 8)
+        for number in 0..<3000 {
+            // Random text: Snappy cannot shrink it, so the segment passes several seek points.
+            let text = String((0..<600).map { _ in Character(UnicodeScalar(UInt8(97 + random.next() % 26))) })
+            try engine.insert(document("s\(number)", [("n", number)], text: text))
+        }
+        for after in [0, 1, 999, 1500, 2998, 2999] as [UInt64] {
+            let changes = try engine.changes(after: after, limit: 3)
+            #expect(changes.map(\.sequence) == Array((after + 1)...min(after + 3, 3000)), "after \(after)")
+        }
+        #expect(try engine.changes(after: 3000, limit: 3).isEmpty)
+        try engine.close()
+        let reopened = try ShardEngine(directory: directory.path, options: testOptions())
+        #expect(try reopened.changes(after: 2100, limit: 1).map(\.sequence) == [2101])
+        try reopened.close()
+    }
+
     @Test func reopeningRestoresEverythingWithAndWithoutCheckpoint() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
