@@ -136,6 +136,7 @@ extension ShardEngine {
             try FileIO.syncData(descriptor, path: temporaryPath)
         } catch {
             FileIO.close(descriptor)
+            // Best effort: a leftover .tmp is removed on the next open anyway.
             try? FileIO.remove(temporaryPath)
             throw error
         }

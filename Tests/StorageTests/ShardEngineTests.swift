@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 import VelocyPack
 @testable import Storage
 
@@ -305,6 +308,37 @@ struct ShardEngineTests {
         let onDisk = try directory.segmentFiles.reduce(0) { $0 + (try fileBytes(directory.path + "/" + $1).count) }
         #expect(onDisk > 0, "the record is in the file without anyone asking for sync")
         try engine.close()
+    }
+
+    /// After a failed `fdatasync` nothing is known about the page cache: the engine must not
+    /// acknowledge that write or any later one, and a reopen finds every earlier
+    /// acknowledged write.
+    @Test func aFailedSyncFailsTheEngineAndLosesNothingAcknowledged() throws {
+        let directory = TemporaryDirectory()
+        defer {
+            FileIO.injectedSyncFailures.withLock { $0[directory.path] = nil }
+            directory.remove()
+        }
+        var options = testOptions()
+        options.waitForSync = true
+        let engine = try ShardEngine(directory: directory.path, options: options)
+        for number in 0..<20 { try engine.insert(document("ok\(number)")) }
+        FileIO.injectedSyncFailures.withLock { $0[directory.path] = EIO }
+        do {
+            try engine.insert(document("unacknowledged"))
+            Issue.record("a write was acknowledged although its sync failed")
+        } catch {
+            guard case .engineFailed = error else { Issue.record("\(error)"); return }
+        }
+        #expect(throws: StorageError.self) { try engine.insert(document("later"), options: WriteOptions(waitForSync: false)) }
+        #expect(throws: StorageError.self) { try engine.remove("ok1") }
+        #expect(try engine.get("ok1") != nil, "reads still work")
+        FileIO.injectedSyncFailures.withLock { $0[directory.path] = nil }
+        #expect(throws: StorageError.self) { try engine.insert(document("stillFailed")) }
+        let reopened = try ShardEngine(directory: directory.path, options: testOptions())
+        for number in 0..<20 { #expect(try reopened.get("ok\(number)") != nil) }
+        #expect(try reopened.get("later") == nil && reopened.get("stillFailed") == nil)
+        try reopened.close()
     }
 
     @Test func anEngineDroppedWithoutCloseStillWritesItsPendingRecords() throws {
