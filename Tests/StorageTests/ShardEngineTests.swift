@@ -252,6 +252,39 @@ struct ShardEngineTests {
         try reopened.close()
     }
 
+    @Test func creatingAnIndexWhileWritersWriteMissesNothing() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let engine = try ShardEngine(directory: directory.path, options: testOptions())
+        for number in 0..<3000 { try engine.insert(document("x\(number)", [("n", number)])) }
+        let group = DispatchGroup()
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            for round in 0..<3000 {
+                let key = "x\((round * 7919) % 3000)"
+                if round % 10 == 0 {
+                    _ = try? engine.remove(key)
+                } else if (try? engine.replace(key, with: document(key, [("n", 100_000 + round)]))) == nil {
+                    _ = try? engine.insert(document(key, [("n", 200_000 + round)]))
+                }
+            }
+        }.start()
+        try engine.createIndex(IndexDefinition(name: "byN", fields: ["n"]))
+        group.wait()
+        var expected: [(Int64, String)] = []
+        var after: String? = nil
+        while true {
+            let page = try engine.documentsInKeyOrder(after: after, limit: 500)
+            if page.isEmpty { break }
+            expected += page.map { ($0.document["n"]!.intValue!, $0.key) }
+            after = page.last!.key
+        }
+        expected.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) }
+        #expect(try engine.keysInIndexOrder(index: "byN") == expected.map(\.1))
+        try engine.close()
+    }
+
     @Test func truncateRemovesEverythingDurably() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
