@@ -8,22 +8,23 @@
 extension ShardEngine {
     /// Up to `limit` changes with a sequence number above `sequence`, in order.
     ///
-    /// Each call reads the segments that hold later changes from their start (they are sealed
-    /// and cached by the OS); `limit` bounds the work per call.
+    /// Each call starts reading at the seek point (one per 256 KiB of log) just before the
+    /// asked-for sequence, so tailing the log costs what it returns plus at most 256 KiB.
     public func changes(after sequence: UInt64, limit: Int) throws(StorageError) -> [Change] {
-        let segments = try state.withLock { (state: inout ShardState) throws(StorageError) -> [(Segment, Int)] in
+        let segments = try state.withLock { (state: inout ShardState) throws(StorageError) -> [(Segment, Int, Int)] in
             if sequence < state.feedFloor {
                 throw .changesCompacted(requestedAfter: sequence, oldestAvailable: state.feedFloor + 1)
             }
             try state.flushPending()
             return state.segmentOrders.compactMap { order in
                 let segment = state.segments[order]!
-                return segment.lastSequence > sequence ? (segment.segment, segment.byteCount) : nil
+                guard segment.lastSequence > sequence else { return nil }
+                return (segment.segment, segment.readStart(after: sequence), segment.byteCount)
             }
         }
         var changes: [Change] = []
-        for (segment, byteCount) in segments where changes.count < limit {
-            let end = try SegmentScanner.scan(segment, to: byteCount) { (offset, record, _) throws(StorageError) -> Bool in
+        for (segment, start, byteCount) in segments where changes.count < limit {
+            let end = try SegmentScanner.scan(segment, from: start, to: byteCount) { (offset, record, _) throws(StorageError) -> Bool in
                 guard record.sequence > sequence else { return true }
                 switch record.kind {
                 case .document:

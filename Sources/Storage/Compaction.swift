@@ -49,7 +49,7 @@ extension ShardEngine {
             }
             if !compacted { break }
         }
-        if report.segmentsCompacted > 0 && options.checkpointOnClose {
+        if report.segmentsCompacted > 0 {
             // The checkpoint names segment generations; write a fresh one so the next open
             // does not replay the whole log.
             try checkpoint()
@@ -136,6 +136,7 @@ extension ShardEngine {
             try FileIO.syncData(descriptor, path: temporaryPath)
         } catch {
             FileIO.close(descriptor)
+            // Best effort: a leftover .tmp is removed on the next open anyway.
             try? FileIO.remove(temporaryPath)
             throw error
         }
@@ -155,7 +156,7 @@ extension ShardEngine {
             var segmentState = SegmentState(segment: replacement, byteCount: output.count)
             for (position, (oldOffset, record)) in kept.enumerated() {
                 let byteCount = record.encodedByteCount
-                segmentState.noteRecord(sequence: record.sequence)
+                segmentState.noteRecord(sequence: record.sequence, offset: newOffsets[position])
                 if record.kind != .document {
                     segmentState.tombstoneByteCount += byteCount
                     continue

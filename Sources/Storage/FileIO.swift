@@ -82,8 +82,16 @@ enum FileIO {
         _ = munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count)
     }
 
+    /// Test seam: paths (by prefix) whose data syncs fail with the given errno, so tests can
+    /// show what a failed `fdatasync` does to the engine. Empty in production.
+    static let injectedSyncFailures = Locked([String: Int32]())
+
     /// Makes the file's data (and its size) durable.
     static func syncData(_ descriptor: Int32, path: String) throws(StorageError) {
+        let injected = injectedSyncFailures.withLock { failures in
+            failures.first { path.hasPrefix($0.key) }?.value
+        }
+        if let injected { throw .systemCall(operation: "fdatasync", path: path, errno: injected) }
         while fdatasync(descriptor) != 0 {
             if errno != EINTR { throw failure("fdatasync", path) }
         }

@@ -91,26 +91,71 @@ enum IndexCatalog {
 extension ShardEngine {
     /// Creates a persistent index and fills it from the documents.
     ///
-    /// Writers of this shard wait while the index is filled (it reads every document).
+    /// Writers are not held up while it fills: the index is registered first and kept up to
+    /// date by every write, the existing documents are read outside the lock from a snapshot
+    /// of their locations, and only the final merge (entries of documents no write touched
+    /// meanwhile, then the unique check) runs under the lock. The index is used, and saved in
+    /// the catalog, only once complete.
+    ///
     /// - Throws: `invalidIndex` for a bad definition or a name in use,
     ///   `uniqueConstraintViolated` when a unique index meets two equal values (nothing is
     ///   created).
     public func createIndex(_ definition: IndexDefinition) throws(StorageError) {
         if let fault = definition.fault { throw .invalidIndex(fault) }
-        try state.withLock { (state: inout ShardState) throws(StorageError) in
+        // 1. Register and take the snapshot.
+        let snapshot = try state.withLock { (state: inout ShardState) throws(StorageError) -> [(String, UInt64, RecordSource)] in
             try state.checkWritable()
-            guard !state.indexes.contains(where: { $0.definition.name == definition.name }) else {
+            let names = state.indexes.map(\.definition.name) + state.indexBuilds.map(\.index.definition.name)
+            guard !names.contains(definition.name) else {
                 throw .invalidIndex("an index named '\(definition.name)' exists")
             }
-            guard state.indexes.count < IndexCatalog.indexCountMax else {
+            guard names.count < IndexCatalog.indexCountMax else {
                 throw .invalidIndex("at most \(IndexCatalog.indexCountMax) indexes per shard")
             }
-            var index = PersistentIndex(definition: definition)
-            try IndexCatalog.fill(&index, from: state)
+            state.indexBuilds.append(IndexBuild(index: PersistentIndex(definition: definition)))
+            var snapshot: [(String, UInt64, RecordSource)] = []
+            snapshot.reserveCapacity(state.documents.count)
+            for chunk in state.keyOrder.chunks {
+                for key in chunk {
+                    let location = state.documents[key]!
+                    snapshot.append((key, location.revision, state.source(of: location)))
+                }
+            }
+            return snapshot
+        }
+        // 2. Read the documents without the lock.
+        let probe = PersistentIndex(definition: definition)
+        var values: [(key: String, revision: UInt64, value: [UInt8]?)] = []
+        values.reserveCapacity(snapshot.count)
+        do {
+            for (key, revision, source) in snapshot {
+                let stored = try Self.readDocument(source, limit: options.documentByteCountMax)
+                values.append((key, revision, probe.value(for: stored.document)))
+            }
+        } catch {
+            state.withLock { $0.indexBuilds.removeAll { $0.index.definition.name == definition.name } }
+            throw error
+        }
+        // 3. Merge, check, publish.
+        try state.withLock { (state: inout ShardState) throws(StorageError) in
+            guard let position = state.indexBuilds.firstIndex(where: { $0.index.definition.name == definition.name }) else {
+                preconditionFailure("index build '\(definition.name)' vanished")
+            }
+            var build = state.indexBuilds.remove(at: position)
+            if !build.truncated {
+                for (key, revision, value) in values where !build.touched.contains(key) {
+                    // Untouched since the snapshot, so the snapshot's version is current.
+                    precondition(state.documents[key]?.revision == revision, "untouched document '\(key)' changed")
+                    build.index.set(key: key, value: value)
+                }
+            }
+            if definition.unique, let (holder, _) = build.index.firstDuplicate() {
+                throw .uniqueConstraintViolated(index: definition.name, conflictingKey: holder)
+            }
             var definitions = state.indexes.map(\.definition) + [definition]
             definitions.sort { $0.name < $1.name }
             try IndexCatalog.save(definitions, directory: state.directory)
-            state.indexes.append(index)
+            state.indexes.append(build.index)
             state.indexes.sort { $0.definition.name < $1.definition.name }
         }
     }

@@ -154,6 +154,18 @@ struct PersistentIndex: Sendable {
         if let value { entries.insert(IndexEntry(value: value, key: key)) }
     }
 
+    /// Two documents with equal values (the first such pair in index order), if any.
+    func firstDuplicate() -> (String, String)? {
+        var previous: IndexEntry?
+        for chunk in entries.chunks {
+            for entry in chunk {
+                if let previous, previous.value == entry.value { return (previous.key, entry.key) }
+                previous = entry
+            }
+        }
+        return nil
+    }
+
     mutating func removeAll() {
         entries.removeAll()
         valueByKey.removeAll()

@@ -55,6 +55,7 @@ enum Recovery {
 
         // The checkpoint, when usable, and the log position it covers.
         var covered: (order: UInt64, byteCount: Int)? = nil
+        var coveredByteCounts: [UInt64: Int] = [:]
         if useCheckpoint, let checkpoint = try loadCheckpoint(directory: directory, orders: orders, report: &report) {
             report.checkpointUsed = true
             state.lastSequence = checkpoint.lastSequence
@@ -67,6 +68,7 @@ enum Recovery {
                 state.keyOrder.insert(key)  // ascending: appends
             }
             if let last = checkpoint.segments.last { covered = (last.order, last.byteCount) }
+            for entry in checkpoint.segments { coveredByteCounts[entry.order] = entry.byteCount }
         }
         func isCovered(_ order: UInt64, _ offset: Int) -> Bool {
             guard let covered else { return false }
@@ -80,8 +82,21 @@ enum Recovery {
             let segment = try Segment(directory: directory, order: order, generation: generation, create: false)
             state.segments[order] = SegmentState(segment: segment, byteCount: 0)
             state.segmentOrders.append(order)
-            let end = try SegmentScanner.scan(segment) { (offset, record, byteCount) throws(StorageError) -> Bool in
-                state.segments[order]!.noteRecord(sequence: record.sequence)
+            // Without verification of the checkpointed part, reading starts where it ends.
+            var start = 0
+            if !options.verifyCheckpointedLogOnOpen, let coveredByteCount = coveredByteCounts[order] {
+                guard try FileIO.size(segment.descriptor, path: segment.path) >= coveredByteCount else {
+                    report.checkpointRejection = "\(segment.fileName) is shorter than the checkpoint says"
+                    return .retryWithoutCheckpoint(report)
+                }
+                start = coveredByteCount
+                // Sequences in the skipped part are unknown: no seek points there (the change
+                // feed reads it from its start), and its last sequence at most the checkpoint's.
+                state.segments[order]!.lastSequence = state.lastSequence
+                if start > 0 { state.segments[order]!.firstSequence = 1 }
+            }
+            let end = try SegmentScanner.scan(segment, from: start) { (offset, record, byteCount) throws(StorageError) -> Bool in
+                state.segments[order]!.noteRecord(sequence: record.sequence, offset: offset)
                 if record.kind != .document { state.segments[order]!.tombstoneByteCount += byteCount }
                 state.lastSequence = max(state.lastSequence, record.sequence)
                 state.clock.observe(record.revision)

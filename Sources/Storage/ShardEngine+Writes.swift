@@ -159,7 +159,7 @@ extension ShardEngine {
             if let expected = options.expectedRevision, expected != existing?.revision {
                 throw .revisionConflict(key: document.key, expected: expected, actual: existing?.revision ?? 0)
             }
-            let indexValues = state.indexes.isEmpty ? [] : try state.indexValues(for: document, key: document.key)
+            let indexValues = state.hasIndexes ? try state.indexValues(for: document, key: document.key) : []
             let revision = Self.nextRevision(&state, forced: options.revision)
             state.lastSequence += 1
             let record = LogRecord(kind: .document, flags: document.flags, revision: revision,

@@ -69,7 +69,16 @@ public final class ShardEngine: @unchecked Sendable {
             return (state.lastSequence, files)
         }
         for segment in files {
-            try FileIO.syncData(segment.descriptor, path: segment.path)
+            do {
+                try FileIO.syncData(segment.descriptor, path: segment.path)
+            } catch {
+                // The kernel may have dropped the dirty pages and cleared the error: nothing
+                // written since the last good sync can be trusted, so no more writes at all.
+                state.withLock { state in
+                    if state.failure == nil { state.failure = .engineFailed("sync failed: \(error)") }
+                }
+                throw error
+            }
         }
         return covered
     }

@@ -25,6 +25,11 @@ public struct ShardOptions: Sendable, Equatable {
     /// is cut at the damaged record, and everything after it is lost. Off by default: the
     /// shard then refuses to open and reports file and offset.
     public var truncateAtCorruption = false
+    /// On open, read and CRC-check every record, also in the part of the log the checkpoint
+    /// covers, so damage anywhere is found before the shard serves (the default). Off, only
+    /// the log after the checkpoint is read; damage before it shows up when a damaged
+    /// document is read (`corruptRecord`) or compacted.
+    public var verifyCheckpointedLogOnOpen = true
     /// Merkle tree size: 2^leafCountLog2 leaves of 16 bytes.
     public var merkleLeafCountLog2 = MerkleTree.leafCountLog2Default
     /// Run the flusher and compaction threads (tests may turn them off to drive every step).

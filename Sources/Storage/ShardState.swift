@@ -22,9 +22,28 @@ struct SegmentState: Sendable {
     var firstSequence: UInt64 = 0
     var lastSequence: UInt64 = 0
 
-    mutating func noteRecord(sequence: UInt64) {
+    /// Every `seekSpacing` bytes, the sequence and offset of a record, so the change feed
+    /// starts reading near the asked-for sequence instead of at the segment's start.
+    var seekPoints: [(sequence: UInt64, offset: Int)] = []
+    static let seekSpacing = 256 << 10
+
+    mutating func noteRecord(sequence: UInt64, offset: Int) {
         if firstSequence == 0 { firstSequence = sequence }
         lastSequence = max(lastSequence, sequence)
+        if seekPoints.isEmpty || offset - seekPoints[seekPoints.count - 1].offset >= Self.seekSpacing {
+            seekPoints.append((sequence, offset))
+        }
+    }
+
+    /// Where to start reading for records with a sequence above `sequence`: the last seek
+    /// point whose record is not after them (records before it all have lower sequences).
+    func readStart(after sequence: UInt64) -> Int {
+        var low = 0, high = seekPoints.count
+        while low < high {
+            let middle = (low + high) / 2
+            if seekPoints[middle].sequence <= sequence { low = middle + 1 } else { high = middle }
+        }
+        return low == 0 ? 0 : seekPoints[low - 1].offset
     }
 }
 
@@ -53,6 +72,9 @@ struct ShardState: Sendable {
     var unsynced: [UInt64: Segment] = [:]
     /// Persistent indexes, sorted by name.
     var indexes: [PersistentIndex] = []
+    /// Indexes being created: writers keep them up to date (without unique checks) while
+    /// `createIndex` fills them from a snapshot outside the lock.
+    var indexBuilds: [IndexBuild] = []
     /// Set after a failed write or sync: the engine accepts no more writes.
     var failure: StorageError?
     var isClosed = false
@@ -91,6 +113,10 @@ struct ShardState: Sendable {
         for position in indexes.indices {
             indexes[position].set(key: key, value: indexValues[position])
         }
+        for position in indexBuilds.indices {
+            indexBuilds[position].index.set(key: key, value: indexValues[indexes.count + position])
+            indexBuilds[position].touched.insert(key)
+        }
     }
 
     /// Removes `key` from every structure.
@@ -99,6 +125,10 @@ struct ShardState: Sendable {
         retire(old, key: key)
         keyOrder.remove(key)
         for position in indexes.indices { indexes[position].set(key: key, value: nil) }
+        for position in indexBuilds.indices {
+            indexBuilds[position].index.set(key: key, value: nil)
+            indexBuilds[position].touched.insert(key)
+        }
     }
 
     /// Forgets an old version: out of the tree and revision order, its bytes dead.
@@ -114,6 +144,10 @@ struct ShardState: Sendable {
         revisionOrder.removeAll()
         tree.removeAll()
         for position in indexes.indices { indexes[position].removeAll() }
+        for position in indexBuilds.indices {
+            indexBuilds[position].index.removeAll()
+            indexBuilds[position].truncated = true
+        }
         for order in segmentOrders { segments[order]!.liveByteCount = 0 }
     }
 
@@ -131,7 +165,7 @@ struct ShardState: Sendable {
         record.encode(into: &pending)
         let byteCount = pending.count - start
         segments[activeOrder]!.byteCount += byteCount
-        segments[activeOrder]!.noteRecord(sequence: record.sequence)
+        segments[activeOrder]!.noteRecord(sequence: record.sequence, offset: offset)
         if record.kind != .document { segments[activeOrder]!.tombstoneByteCount += byteCount }
         operationsSinceCheckpoint += 1
         if pending.count >= options.pendingByteCountMax { try flushPending() }
@@ -188,7 +222,11 @@ struct ShardState: Sendable {
         return .file(segments[location.segmentOrder]!.segment, offset: location.offset, byteCount: location.byteCount)
     }
 
-    /// Index values for a document, in `indexes` order, after checking unique constraints.
+    /// Whether a write must compute index values.
+    var hasIndexes: Bool { !indexes.isEmpty || !indexBuilds.isEmpty }
+
+    /// Index values for a document, in `indexes` order and then `indexBuilds` order, after
+    /// checking the unique constraints of the finished indexes.
     func indexValues(for document: VelocyPackDocument, key: String) throws(StorageError) -> [[UInt8]?] {
         var values: [[UInt8]?] = []
         values.reserveCapacity(indexes.count)
@@ -199,6 +237,7 @@ struct ShardState: Sendable {
             }
             values.append(value)
         }
+        for build in indexBuilds { values.append(build.index.value(for: document.slice)) }
         return values
     }
 }
@@ -207,4 +246,13 @@ struct ShardState: Sendable {
 enum RecordSource: Sendable {
     case memory([UInt8])
     case file(Segment, offset: Int, byteCount: Int)
+}
+
+/// A persistent index under construction (see `ShardEngine.createIndex`).
+struct IndexBuild: Sendable {
+    var index: PersistentIndex
+    /// Keys written or removed since the snapshot: their entries are already current.
+    var touched = Set<String>()
+    /// A truncation happened since the snapshot: none of its entries count.
+    var truncated = false
 }

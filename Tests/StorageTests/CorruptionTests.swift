@@ -125,6 +125,41 @@ struct CorruptionTests {
         #expect(again.count == 120 && again.recoveryReport.checkpointRejection != nil)
     }
 
+    @Test func withoutVerificationOnlyTheTailIsReadAndDamageShowsOnRead() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try Self.populate(directory, count: 300)
+        do {
+            let engine = try ShardEngine(directory: directory.path, options: testOptions(segmentBytes: 4096))
+            for number in 300..<320 { try engine.insert(document("d\(number)", [("n", number)])) }
+            try engine.sync()
+        }
+        let victim = directory.path + "/" + directory.segmentFiles[1]
+        let offset = try Self.recordOffsets(victim)[2]
+        try patchFile(victim, at: offset + 40, with: [0x42])
+        var options = testOptions()
+        options.verifyCheckpointedLogOnOpen = false
+        let engine = try ShardEngine(directory: directory.path, options: options)
+        #expect(engine.recoveryReport.checkpointUsed)
+        #expect(engine.recoveryReport.recordsVerified == 0 && engine.recoveryReport.recordsReplayed == 20)
+        #expect(engine.count == 320)
+        var corrupt = 0
+        for number in 0..<320 {
+            do { _ = try engine.get("d\(number)") } catch {
+                guard case .corruptRecord(let file, let at, _) = error else { Issue.record("\(error)"); continue }
+                #expect(file == victim && at == offset)
+                corrupt += 1
+            }
+        }
+        #expect(corrupt == 1)
+        #expect(throws: StorageError.self, "the feed reads through the damaged record") {
+            try engine.changes(after: 0, limit: 10_000)
+        }
+        try engine.close()
+        // With verification (the default) the same shard refuses to open.
+        #expect(throws: StorageError.self) { try ShardEngine(directory: directory.path, options: testOptions()) }
+    }
+
     @Test func damagedIndexCatalogRefusesToOpen() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

@@ -72,7 +72,7 @@ struct CrashTests {
         var acknowledgedTotal = 0
         for round in 0..<Self.rounds {
             let seed = UInt64(round + 1)
-            let delayMilliseconds = 60 + Int(random.next() % 400)
+            let delayMilliseconds = 5 + Int(random.next() % 300)
             let context = "round \(round), seed \(seed), kill after \(delayMilliseconds) ms"
             let outputPath = directory.path + "-round\(round).out"
             defer { try? FileManager.default.removeItem(atPath: outputPath) }
@@ -85,6 +85,13 @@ struct CrashTests {
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
+            // Kill only once the writer is writing (start-up time varies: sanitizers, load),
+            // then after the round's random delay. Bounded: at most 30 s of waiting.
+            let started = Date()
+            while !(String(decoding: try fileBytes(outputPath), as: UTF8.self).contains("\nA ")),
+                  process.isRunning, Date().timeIntervalSince(started) < 30 {
+                usleep(5_000)
+            }
             usleep(UInt32(delayMilliseconds * 1000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -123,5 +130,36 @@ struct CrashTests {
             try engine.close()
         }
         #expect(acknowledgedTotal > Self.rounds * 10, "the writer got work done before the kills")
+    }
+
+    @Test func storageCheckRefusesDamageAndCutsItOnlyWhenAllowed() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try CorruptionTests.populate(directory, count: 200)
+        let victim = directory.path + "/" + directory.segmentFiles[0]
+        let offset = try CorruptionTests.recordOffsets(victim)[5]
+        try patchFile(victim, at: offset + 29, with: [0x99])
+        func check(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+            let process = Process()
+            process.executableURL = Self.executable
+            process.arguments = ["debug", "storage-check", "--directory", directory.path] + arguments
+            let output = Pipe(), errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text, errorText)
+        }
+        let refused = try check([])
+        #expect(refused.status == 1)
+        #expect(refused.error.contains("error: 1102") && refused.error.contains(victim) && refused.error.contains("offset \(offset)"),
+                "\(refused.error)")
+        let cut = try check(["--truncate-at-corruption"])
+        #expect(cut.status == 0, "\(cut.error)")
+        #expect(cut.output.contains("documents: 5\n") && cut.output.contains("corruption cut:"), "\(cut.output)")
+        let after = try check([])
+        #expect(after.status == 0 && after.output.contains("documents: 5\n"))
     }
 }

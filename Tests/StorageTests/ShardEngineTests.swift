@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 import VelocyPack
 @testable import Storage
 
@@ -132,6 +135,27 @@ struct ShardEngineTests {
         #expect(engine.statistics.segmentCount > 1)
     }
 
+    @Test func changeFeedStartsNearTheAskedSequenceInLargeSegments() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let engine = try ShardEngine(directory: directory.path, options: testOptions(segmentBytes: 4 << 20))
+        var random = SeededGenerator(seed: 8)
+        for number in 0..<3000 {
+            // Random text: Snappy cannot shrink it, so the segment passes several seek points.
+            let text = String((0..<600).map { _ in Character(UnicodeScalar(UInt8(97 + random.next() % 26))) })
+            try engine.insert(document("s\(number)", [("n", number)], text: text))
+        }
+        for after in [0, 1, 999, 1500, 2998, 2999] as [UInt64] {
+            let changes = try engine.changes(after: after, limit: 3)
+            #expect(changes.map(\.sequence) == Array((after + 1)...min(after + 3, 3000)), "after \(after)")
+        }
+        #expect(try engine.changes(after: 3000, limit: 3).isEmpty)
+        try engine.close()
+        let reopened = try ShardEngine(directory: directory.path, options: testOptions())
+        #expect(try reopened.changes(after: 2100, limit: 1).map(\.sequence) == [2101])
+        try reopened.close()
+    }
+
     @Test func reopeningRestoresEverythingWithAndWithoutCheckpoint() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -228,6 +252,39 @@ struct ShardEngineTests {
         try reopened.close()
     }
 
+    @Test func creatingAnIndexWhileWritersWriteMissesNothing() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let engine = try ShardEngine(directory: directory.path, options: testOptions())
+        for number in 0..<3000 { try engine.insert(document("x\(number)", [("n", number)])) }
+        let group = DispatchGroup()
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            for round in 0..<3000 {
+                let key = "x\((round * 7919) % 3000)"
+                if round % 10 == 0 {
+                    _ = try? engine.remove(key)
+                } else if (try? engine.replace(key, with: document(key, [("n", 100_000 + round)]))) == nil {
+                    _ = try? engine.insert(document(key, [("n", 200_000 + round)]))
+                }
+            }
+        }.start()
+        try engine.createIndex(IndexDefinition(name: "byN", fields: ["n"]))
+        group.wait()
+        var expected: [(Int64, String)] = []
+        var after: String? = nil
+        while true {
+            let page = try engine.documentsInKeyOrder(after: after, limit: 500)
+            if page.isEmpty { break }
+            expected += page.map { ($0.document["n"]!.intValue!, $0.key) }
+            after = page.last!.key
+        }
+        expected.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) }
+        #expect(try engine.keysInIndexOrder(index: "byN") == expected.map(\.1))
+        try engine.close()
+    }
+
     @Test func truncateRemovesEverythingDurably() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -284,6 +341,37 @@ struct ShardEngineTests {
         let onDisk = try directory.segmentFiles.reduce(0) { $0 + (try fileBytes(directory.path + "/" + $1).count) }
         #expect(onDisk > 0, "the record is in the file without anyone asking for sync")
         try engine.close()
+    }
+
+    /// After a failed `fdatasync` nothing is known about the page cache: the engine must not
+    /// acknowledge that write or any later one, and a reopen finds every earlier
+    /// acknowledged write.
+    @Test func aFailedSyncFailsTheEngineAndLosesNothingAcknowledged() throws {
+        let directory = TemporaryDirectory()
+        defer {
+            FileIO.injectedSyncFailures.withLock { $0[directory.path] = nil }
+            directory.remove()
+        }
+        var options = testOptions()
+        options.waitForSync = true
+        let engine = try ShardEngine(directory: directory.path, options: options)
+        for number in 0..<20 { try engine.insert(document("ok\(number)")) }
+        FileIO.injectedSyncFailures.withLock { $0[directory.path] = EIO }
+        do {
+            try engine.insert(document("unacknowledged"))
+            Issue.record("a write was acknowledged although its sync failed")
+        } catch {
+            guard case .engineFailed = error else { Issue.record("\(error)"); return }
+        }
+        #expect(throws: StorageError.self) { try engine.insert(document("later"), options: WriteOptions(waitForSync: false)) }
+        #expect(throws: StorageError.self) { try engine.remove("ok1") }
+        #expect(try engine.get("ok1") != nil, "reads still work")
+        FileIO.injectedSyncFailures.withLock { $0[directory.path] = nil }
+        #expect(throws: StorageError.self) { try engine.insert(document("stillFailed")) }
+        let reopened = try ShardEngine(directory: directory.path, options: testOptions())
+        for number in 0..<20 { #expect(try reopened.get("ok\(number)") != nil) }
+        #expect(try reopened.get("later") == nil && reopened.get("stillFailed") == nil)
+        try reopened.close()
     }
 
     @Test func anEngineDroppedWithoutCloseStillWritesItsPendingRecords() throws {
