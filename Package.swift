@@ -42,7 +42,7 @@ let package = Package(
             swiftSettings: strictSwift),
 
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
-        .target(name: "Transport", dependencies: ["CLibUV"], swiftSettings: strictSwift),
+        .target(name: "Transport", dependencies: ["CLibUV", "TesseraPlatform"], swiftSettings: strictSwift),
 
         // Pure layer: the supported subset of AQL (parse, bind, evaluate over documents).
         .target(name: "Query", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
@@ -88,7 +88,7 @@ let package = Package(
             name: "VelocyStreamTests", dependencies: ["VelocyStream", "VelocyPack", "VectorFileSupport"],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "TransportTests", dependencies: ["Transport"],
+            name: "TransportTests", dependencies: ["Transport", "TesseraPlatform"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
@@ -100,7 +100,7 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "Client", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).

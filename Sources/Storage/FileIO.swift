@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TesseraPlatform
 
 /// The one seam through which the engine makes file system calls. Each failure becomes a
 /// `StorageError.systemCall` with the operation, the path and `errno`; short reads and writes

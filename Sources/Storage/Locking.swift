@@ -3,33 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// A value behind a `pthread_mutex_t`.
-///
-/// A copy of the transport's `Locked` (Sources/Transport/Locked.swift), kept here so that the
-/// storage engine does not depend on the network layer: the standard library's `Mutex` locks
-/// with raw futex calls that ThreadSanitizer cannot see and reports every contended use as a
-/// race.
-///
-/// `@unchecked Sendable`: `value` is only touched while `mutex` is held.
-final class Locked<Value>: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-        precondition(pthread_mutex_init(&mutex, nil) == 0, "pthread_mutex_init failed")
-    }
-
-    deinit { pthread_mutex_destroy(&mutex) }
-
-    /// Runs `body` with the value while holding the lock.
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body(&value)
-    }
-}
+import TesseraPlatform
 
 /// A value behind a mutex with a condition variable: threads wait until the value says they
 /// may go on.

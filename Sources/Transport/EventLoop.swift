@@ -1,5 +1,6 @@
 internal import CLibUV
 import Synchronization
+import TesseraPlatform
 
 #if canImport(Glibc)
 import Glibc

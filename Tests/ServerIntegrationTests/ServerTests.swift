@@ -1,6 +1,7 @@
 import Client
 import Foundation
 import Testing
+import TesseraPlatform
 @testable import Transport
 import VelocyPack
 import VelocyStream

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraPlatform
 import VelocyPack
 @testable import Storage
 

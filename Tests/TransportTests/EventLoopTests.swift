@@ -1,4 +1,5 @@
 import Testing
+import TesseraPlatform
 @testable import Transport
 
 /// Waits for `body` to call its completion on the loop, or fails after `seconds`; the
