@@ -24,6 +24,8 @@ library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream")
 # The pure files of Sources/Storage (record, checkpoint and Merkle tree decoding); the rest of
 # Storage does I/O and links libsnappy, which the fuzz build leaves out.
 storage_pure_files=(CRC32C StorageBytes LogRecord DocumentKey DocumentLocation MerkleTree Checkpoint)
+storage_pure_paths=()
+for name in "${storage_pure_files[@]}"; do storage_pure_paths+=("$root/Sources/Storage/$name.swift"); done
 # Copies of the Sources/VelocyStream files without their `import VelocyPack` (see stage_sources).
 staged_dir="$build_dir/staged-sources"
 
@@ -71,9 +73,9 @@ stage_sources() {
         done < <(find "$dir" -name '*.swift' | LC_ALL=C sort)
     done
     mkdir -p "$staged_dir/Storage"
-    local name
-    for name in "${storage_pure_files[@]}"; do
-        cp "$root/Sources/Storage/$name.swift" "$staged_dir/Storage/$name.swift"
+    local path
+    for path in "${storage_pure_paths[@]}"; do
+        cp "$path" "$staged_dir/Storage/"
     done
 }
 
@@ -86,7 +88,7 @@ filter_linker_noise() {
 needs_build() {
     local binary="$build_dir/$1"
     [[ ! -x "$binary" ]] && return 0
-    [[ -n "$(find "${library_dirs[@]}" "$root/Sources/Storage" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
+    [[ -n "$(find "${library_dirs[@]}" "${storage_pure_paths[@]}" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
         -newer "$binary" \( -name '*.swift' -o -name run.sh \) -print -quit)" ]]
 }
 

@@ -53,7 +53,14 @@ public enum Snappy {
     /// - Parameter byteCountLimit: as for the array version.
     /// - Throws: `Snappy.Failure` for corrupt input or a size above the limit.
     public static func uncompress(_ input: UnsafeRawBufferPointer, byteCountLimit: Int) throws(Failure) -> [UInt8] {
-        let source = input.bindMemory(to: CChar.self)
+        // Seen as C `char` only for the calls (no lasting rebinding of the caller's memory).
+        let result: Result<[UInt8], Failure> = input.withMemoryRebound(to: CChar.self) { source in
+            Result { () throws(Failure) in try uncompress(chars: source, byteCountLimit: byteCountLimit) }
+        }
+        return try result.get()
+    }
+
+    private static func uncompress(chars source: UnsafeBufferPointer<CChar>, byteCountLimit: Int) throws(Failure) -> [UInt8] {
         var length = 0
         guard snappy_uncompressed_length(source.baseAddress, source.count, &length) == SNAPPY_OK else {
             throw .invalidInput

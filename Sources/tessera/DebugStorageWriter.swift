@@ -22,7 +22,7 @@ struct DebugCommand: ParsableCommand {
 /// (unbuffered, one `write` per line):
 ///
 /// ```
-/// B <op> <key> <version>      before the call   (op: I insert, R replace, D remove)
+/// B <op> <key> <version>      before the call   (op: I insert, R replace, U update, D remove)
 /// A <op> <key> <version>      after it returned, i.e. acknowledged
 /// ```
 ///
@@ -93,6 +93,17 @@ struct StorageWriter: ParsableCommand {
         return builder.slice
     }
 
+    /// The update that turns any version of the document into `version`.
+    static func patch(key: String, version: Int) -> Slice {
+        var builder = Builder()
+        builder.openObject()
+        builder.add(key: "version", version)
+        let repeats = 1 + (version * 7 + key.utf8.count) % 40
+        builder.add(key: "payload", String(repeating: "\(key)/\(version);", count: repeats))
+        try! builder.close()  // A flat object of two members always closes.
+        return builder.slice
+    }
+
     static func write(engine: ShardEngine, thread: Int, seed: UInt64, operations: Int, prefix: String, output: Locked) {
         var random = Corpus.Generator(state: seed &* 1_000_003 &+ UInt64(thread))
         var live: [(key: String, version: Int)] = []
@@ -108,11 +119,17 @@ struct StorageWriter: ParsableCommand {
                     output.line("A I \(key) 1")
                     live.append((key, 1))
                 } else if choice < 85 {
+                    // Replace or update (merge): both end in the same document for the version.
                     let position = Int(random.next() % UInt64(live.count))
                     let (key, version) = live[position]
-                    output.line("B R \(key) \(version + 1)")
-                    try engine.replace(key, with: document(key: key, version: version + 1))
-                    output.line("A R \(key) \(version + 1)")
+                    let merge = choice >= 75
+                    output.line("B \(merge ? "U" : "R") \(key) \(version + 1)")
+                    if merge {
+                        try engine.update(key, with: patch(key: key, version: version + 1))
+                    } else {
+                        try engine.replace(key, with: document(key: key, version: version + 1))
+                    }
+                    output.line("A \(merge ? "U" : "R") \(key) \(version + 1)")
                     live[position].version = version + 1
                 } else {
                     let position = Int(random.next() % UInt64(live.count))
