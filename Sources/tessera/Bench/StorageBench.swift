@@ -121,79 +121,66 @@ struct StorageBench: ParsableCommand {
 
     // MARK: Phases
 
-    func insertAll(_ documents: [Slice], into engine: ShardEngine, threads: Int, sync: Bool) throws {
-        let group = DispatchGroup()
-        let failures = Failures()
-        for thread in 0..<threads {
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                do {
-                    for index in stride(from: thread, to: documents.count, by: threads) {
-                        try engine.insert(documents[index], options: WriteOptions(waitForSync: sync))
-                    }
-                } catch { failures.add(error) }
-            }.start()
-        }
-        group.wait()
-        try failures.check()
-    }
-
-    func insertFor(_ documents: [Slice], into engine: ShardEngine, threads: Int) throws -> (Int, Double) {
+    /// Runs `body(thread, deadline)` on `threads` threads at once, each returning how many
+    /// operations it did; rethrows the first failure. Returns the total and the seconds taken.
+    func onThreads(_ threads: Int, until deadline: ContinuousClock.Instant?,
+                   _ body: @escaping @Sendable (Int, ContinuousClock.Instant?) throws -> Int) throws -> (Int, Double) {
         let group = DispatchGroup()
         let failures = Failures()
         let counter = Counter()
         let start = ContinuousClock.now
-        let deadline = start.advanced(by: .milliseconds(Int64(seconds * 1000)))
         for thread in 0..<threads {
             group.enter()
             Thread {
                 defer { group.leave() }
-                var done = 0
-                do {
-                    for index in stride(from: thread, to: documents.count, by: threads) {
-                        if ContinuousClock.now >= deadline { break }
-                        try engine.insert(documents[index], options: WriteOptions(waitForSync: true))
-                        done += 1
-                    }
-                } catch { failures.add(error) }
-                counter.add(done)
+                do { counter.add(try body(thread, deadline)) } catch { failures.add(error) }
             }.start()
         }
         group.wait()
         try failures.check()
         return (counter.value, seconds(since: start))
+    }
+
+    var phaseDeadline: ContinuousClock.Instant { ContinuousClock.now.advanced(by: .milliseconds(Int64(seconds * 1000))) }
+
+    func insertAll(_ documents: [Slice], into engine: ShardEngine, threads: Int, sync: Bool) throws {
+        _ = try onThreads(threads, until: nil) { thread, _ in
+            var done = 0
+            for index in stride(from: thread, to: documents.count, by: threads) {
+                try engine.insert(documents[index], options: WriteOptions(waitForSync: sync))
+                done += 1
+            }
+            return done
+        }
+    }
+
+    func insertFor(_ documents: [Slice], into engine: ShardEngine, threads: Int) throws -> (Int, Double) {
+        try onThreads(threads, until: phaseDeadline) { thread, deadline in
+            var done = 0
+            for index in stride(from: thread, to: documents.count, by: threads) {
+                if ContinuousClock.now >= deadline! { break }
+                try engine.insert(documents[index], options: WriteOptions(waitForSync: true))
+                done += 1
+            }
+            return done
+        }
     }
 
     func readFor(engine: ShardEngine, documents: Int, threads: Int) throws -> (Int, Double) {
         let keys = (0..<documents).map { "doc\($0)" }
-        let group = DispatchGroup()
-        let failures = Failures()
-        let counter = Counter()
-        let start = ContinuousClock.now
-        let deadline = start.advanced(by: .milliseconds(Int64(seconds * 1000)))
-        for thread in 0..<threads {
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                var random = Corpus.Generator(state: UInt64(thread) + 7)
-                var done = 0
-                do {
-                    while ContinuousClock.now < deadline {
-                        for _ in 0..<1000 {
-                            guard try engine.get(keys[Int(random.next() % UInt64(keys.count))]) != nil else {
-                                throw ValidationError("a document is missing")
-                            }
-                        }
-                        done += 1000
+        return try onThreads(threads, until: phaseDeadline) { thread, deadline in
+            var random = Corpus.Generator(state: UInt64(thread) + 7)
+            var done = 0
+            while ContinuousClock.now < deadline! {
+                for _ in 0..<1000 {
+                    guard try engine.get(keys[Int(random.next() % UInt64(keys.count))]) != nil else {
+                        throw ValidationError("a document is missing")
                     }
-                } catch { failures.add(error) }
-                counter.add(done)
-            }.start()
+                }
+                done += 1000
+            }
+            return done
         }
-        group.wait()
-        try failures.check()
-        return (counter.value, seconds(since: start))
     }
 
     func snappyFigures(_ documents: [[UInt8]]) throws {
