@@ -57,10 +57,16 @@ let package = Package(
             name: "Client", dependencies: ["Transport", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
+        // Databases, collections and documents with ArangoDB's semantics over shard engines;
+        // query execution and cursors. Shared by every role that stores documents.
+        .target(
+            name: "Documents", dependencies: ["Storage", "Query", "VelocyPack", "VelocyStream", "TesseraPlatform"],
+            swiftSettings: strictSwift),
+
         // The roles' REST handlers and process set-up (single server now; agent, DBServer and
         // coordinator later).
         .target(
-            name: "Roles", dependencies: ["Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            name: "Roles", dependencies: ["Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent

@@ -1,11 +1,11 @@
+public import Documents
 public import Server
 public import Transport
-import VelocyStream
+public import VelocyStream
 
 /// The single-server role: one process that is coordinator and DBServer at once, with no
-/// agency. So far it serves the version, the admin echo and sleep, and authentication; the
-/// document API arrives with the storage engine.
-public enum SingleServer {
+/// agency. It owns the data directory's document store and serves ArangoDB's API over it.
+public final class SingleServer: Sendable {
     public struct Options: Sendable {
         public var endpoint: Endpoint
         public var dataDirectory: String
@@ -24,15 +24,28 @@ public enum SingleServer {
         }
     }
 
+    public let options: Options
+    public let store: DocumentStore
+    let cursors = CursorRegistry()
+
+    /// Opens the document store under `options.dataDirectory` (the caller holds the
+    /// directory's lock).
+    public init(options: Options) throws(ArangoError) {
+        self.options = options
+        store = try DocumentStore(directory: options.dataDirectory + "/documents")
+    }
+
     /// The router of a single server.
-    public static func router(version: String) -> Router {
+    public func router() -> Router {
         var router = Router()
-        AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: version))
+        AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: options.version))
+        let api = DocumentAPI(store: store, cursors: cursors, access: OpenAccess())
+        api.register(in: &router)
         return router
     }
 
-    /// The server configuration for `options`.
-    public static func configuration(_ options: Options) -> ServerConfiguration {
+    /// The server configuration.
+    public func configuration() -> ServerConfiguration {
         var configuration = ServerConfiguration(endpoint: options.endpoint)
         configuration.connectionCountMax = options.connectionCountMax
         configuration.idleTimeoutSeconds = options.idleTimeoutSeconds
@@ -40,6 +53,13 @@ public enum SingleServer {
         if let password = options.rootPassword {
             configuration.authenticator = StaticUsers(["root": password])
         }
+        let store = self.store
+        configuration.databaseExists = { store.databaseExists($0) }
         return configuration
+    }
+
+    /// Closes the document store (after the server stopped taking requests).
+    public func close() throws(ArangoError) {
+        try store.close()
     }
 }

@@ -9,6 +9,17 @@ public enum RouteHandler: Sendable {
     /// the connection goes on serving other requests meanwhile and this answer is sent when
     /// it is ready.
     case async(@Sendable (ServerRequest) async throws(ArangoError) -> ServerResponse)
+    /// Runs on the loop thread and either answers at once or hands blocking work (an fsync,
+    /// a scan) to the loop's thread pool, whose result is then the answer. The cheapest way
+    /// to serve requests that only sometimes block.
+    case deferrable(@Sendable (ServerRequest) throws(ArangoError) -> Reply)
+}
+
+/// A ``RouteHandler/deferrable`` handler's decision.
+public enum Reply: Sendable {
+    case now(ServerResponse)
+    /// Run on a thread-pool thread; its value is the answer.
+    case offload(@Sendable () -> ServerResponse)
 }
 
 /// Maps (method, path) to handlers. Patterns are paths whose segments are literal or
@@ -58,6 +69,12 @@ public struct Router: Sendable {
     public mutating func addAsync(_ method: RequestMethod, _ pattern: String,
                                   _ handler: @escaping @Sendable (ServerRequest) async throws(ArangoError) -> ServerResponse) {
         add(method, pattern, .async(handler))
+    }
+
+    /// Shorthand for a deferrable handler.
+    public mutating func addDeferrable(_ method: RequestMethod, _ pattern: String,
+                                       _ handler: @escaping @Sendable (ServerRequest) throws(ArangoError) -> Reply) {
+        add(method, pattern, .deferrable(handler))
     }
 
     /// The outcome of routing one request.

@@ -21,6 +21,8 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGraceSeconds: Double = 10
     /// `nil` turns authentication off: every request is served without credentials.
     public var authenticator: (any Authenticator)?
+    /// Paths served without authentication (where a client gets its token).
+    public var openPaths: Set<String> = ["/_open/auth"]
     /// The databases requests may name; others get 404 / 1228.
     public var databaseExists: @Sendable (String) -> Bool = { $0 == "_system" }
 

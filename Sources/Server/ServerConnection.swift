@@ -25,6 +25,8 @@ final class ServerConnection: @unchecked Sendable {
     var decoder: VSTDecoder?
     /// The authenticated user; `nil` until an authentication message succeeds.
     var user: String?
+    /// Set while a slow credential check runs; no further message is taken meanwhile.
+    var authenticating = false
     /// Requests whose async handlers have not answered yet.
     var inFlight = 0
     /// Loop clock (ms) of the last byte received or answer sent.
@@ -99,7 +101,7 @@ final class ServerConnection: @unchecked Sendable {
     func processMessages() {
         guard decoder != nil, !closed else { return }
         var completedAny = false
-        while !draining && inFlight < configuration.inFlightRequestCountMax {
+        while !draining && !authenticating && inFlight < configuration.inFlightRequestCountMax {
             if tcp.writeQueueByteCount > tcp.writeQueueByteCountHigh {
                 // Answers pile up unread: take no more requests until they drain.
                 pausedForOutput = true
@@ -118,7 +120,7 @@ final class ServerConnection: @unchecked Sendable {
             completedAny = true
             handle(message)
         }
-        let pausedByServer = inFlight >= configuration.inFlightRequestCountMax || pausedForOutput
+        let pausedByServer = inFlight >= configuration.inFlightRequestCountMax || pausedForOutput || authenticating
         if pausedByServer {
             tcp.stopReading()
         } else if !draining {
@@ -168,11 +170,33 @@ final class ServerConnection: @unchecked Sendable {
             send(received.message.id, Self.authenticationAccepted, json: false)
             return
         }
-        if let name = authenticator.authenticate(credentials) {
-            user = name
-            send(received.message.id, Self.authenticationAccepted, json: false)
+        switch authenticator.authenticate(credentials) {
+        case .accepted(let name):
+            authenticated(received.message.id, as: name)
+        case .refused:
+            authenticated(received.message.id, as: nil)
+        case .check(let work):
+            // Later messages wait until the outcome is known: they may depend on it.
+            authenticating = true
+            inFlight += 1
+            server.inFlightTotal += 1
+            eventLoop.offload(work) { [self] name in
+                authenticating = false
+                inFlight -= 1
+                server.inFlightTotal -= 1
+                authenticated(received.message.id, as: name)
+                afterAsyncAnswer()
+                server.requestFinished()
+            }
+        }
+    }
+
+    func authenticated(_ id: UInt64, as name: String?) {
+        user = name
+        if name != nil {
+            send(id, Self.authenticationAccepted, json: false)
         } else {
-            send(received.message.id, ServerResponse(ArangoError(status: 401, .httpUnauthorized, "wrong credentials")), json: false)
+            send(id, ServerResponse(ArangoError(status: 401, .httpUnauthorized, "wrong credentials")), json: false)
         }
     }
 
@@ -200,7 +224,7 @@ final class ServerConnection: @unchecked Sendable {
             send(id, ServerResponse(.shuttingDown), json: wantsJSON)
             return
         }
-        if configuration.authenticator != nil && user == nil {
+        if configuration.authenticator != nil && user == nil && !configuration.openPaths.contains(header.path) {
             send(id, ServerResponse(.unauthorized), json: wantsJSON)
             return
         }
@@ -244,16 +268,34 @@ final class ServerConnection: @unchecked Sendable {
                     }
                     // The loop only refuses jobs when the process is going down; the answer then
                     // has nowhere to go.
-                    eventLoop.execute { [self] in
-                        inFlight -= 1
-                        server.inFlightTotal -= 1
-                        send(id, response, json: wantsJSON)
-                        afterAsyncAnswer()
-                        server.requestFinished()
-                    }
+                    eventLoop.execute { [self] in finishLater(id, response, json: wantsJSON) }
+                }
+            case .deferrable(let run):
+                let reply: Reply
+                do throws(ArangoError) {
+                    reply = try run(request)
+                } catch {
+                    reply = .now(ServerResponse(error))
+                }
+                switch reply {
+                case .now(let response):
+                    send(id, response, json: wantsJSON)
+                case .offload(let work):
+                    inFlight += 1
+                    server.inFlightTotal += 1
+                    eventLoop.offload(work) { [self] response in finishLater(id, response, json: wantsJSON) }
                 }
             }
         }
+    }
+
+    /// Sends the answer of a request that finished after its handler returned (on the loop).
+    func finishLater(_ id: UInt64, _ response: ServerResponse, json: Bool) {
+        inFlight -= 1
+        server.inFlightTotal -= 1
+        send(id, response, json: json)
+        afterAsyncAnswer()
+        server.requestFinished()
     }
 
     /// The request body as VelocyPack: JSON text parsed when `content-type` says JSON,

@@ -10,7 +10,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidKey(String)
     /// The document has no string `_key` where one is needed (ArangoDB 1221).
     case missingKey
-    /// The document is larger than the shard's limit (ArangoDB 1606 "document too large").
+    /// The document is larger than the shard's limit (ArangoDB 1216 "document too large").
     case documentTooLarge(byteCount: Int, limit: Int)
     /// The bytes are not valid VelocyPack (ArangoDB 600 "invalid VelocyPack").
     case invalidVelocyPack(VPackError)
@@ -47,7 +47,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     public var errorNumber: Int {
         switch self {
         case .invalidKey, .missingKey: 1221
-        case .documentTooLarge: 1606
+        case .documentTooLarge: 1216
         case .invalidVelocyPack: 600
         case .notAnObject: 1227
         case .documentNotFound: 1202

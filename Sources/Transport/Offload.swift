@@ -1,4 +1,9 @@
 internal import CLibUV
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Blocking or CPU-heavy work runs on libuv's thread pool, never on the loop thread; its
 /// result comes back to the loop thread (libuv signals completion through its internal
@@ -23,6 +28,17 @@ extension EventLoop {
             job.complete()
         })
         precondition(result == 0, "uv_queue_work failed: \(result)")
+    }
+
+    /// The thread-pool size servers use unless `UV_THREADPOOL_SIZE` says otherwise: durable
+    /// writes each hold a pool thread while they wait for their group commit, so libuv's
+    /// default of 4 would let only 4 writes share one fsync.
+    public static let serverThreadPoolSize = 64
+
+    /// Sets libuv's pool size for this process (before the first offload; libuv reads the
+    /// variable once). An operator's own `UV_THREADPOOL_SIZE` wins.
+    public static func sizeThreadPool(_ size: Int = serverThreadPoolSize) {
+        setenv("UV_THREADPOOL_SIZE", String(size), 0)
     }
 
     /// Runs `work` on a thread-pool thread and returns its result; callable from any context.

@@ -263,3 +263,16 @@ extension Builder {
         }
     }
 }
+
+extension Builder {
+    /// Closes the innermost compound when the caller knows closing cannot fail: without
+    /// ``Options/checkAttributeUniqueness`` (the default) `close()` never throws, and with it
+    /// the caller vouches that the keys it wrote are distinct.
+    public mutating func closeTrusted() {
+        do {
+            try close()
+        } catch {
+            preconditionFailure("closing a compound with known-distinct keys failed: \(error)")
+        }
+    }
+}

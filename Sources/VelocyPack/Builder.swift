@@ -250,6 +250,14 @@ public struct Builder: Sendable {
         key.withUTF8 { addKey(utf8: $0) }
     }
 
+    /// Appends an object key copied from another object (a string slice, or an integer key
+    /// as ArangoDB's attribute translation writes them), byte for byte.
+    public mutating func add(key: Slice) {
+        precondition(key.isString || key.isInteger, "Builder: an object key must be a string or an integer")
+        beginKey()
+        bytes.append(contentsOf: key.bytes)
+    }
+
     /// Appends an object key given as UTF-8 bytes.
     public mutating func addKey(utf8 key: UnsafeBufferPointer<UInt8>) {
         beginKey()

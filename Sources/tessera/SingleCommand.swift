@@ -63,12 +63,19 @@ struct SingleCommand: AsyncParsableCommand {
         options.connectionCountMax = maxConnections
         options.messageTimeoutSeconds = messageTimeout
 
+        let single: SingleServer
+        do {
+            single = try SingleServer(options: options)
+        } catch {
+            InputOutput.writeStandardError("tessera single: cannot open the data in \(directory.path): \(error.message)")
+            throw ExitCode(1)
+        }
+        EventLoop.sizeThreadPool()
         let loop = EventLoop()
         let server: VSTServer
         do {
             server = try await VSTServer.start(
-                on: loop, configuration: SingleServer.configuration(options),
-                router: SingleServer.router(version: Tessera.version))
+                on: loop, configuration: single.configuration(), router: single.router())
         } catch {
             InputOutput.writeStandardError("tessera single: cannot listen on \(endpoint): \(error)")
             loop.shutdown()
@@ -102,6 +109,11 @@ struct SingleCommand: AsyncParsableCommand {
             }
         }
         loop.shutdown()
+        do {
+            try single.close()
+        } catch {
+            InputOutput.writeStandardError("tessera single: closing the data failed: \(error.message)")
+        }
         withExtendedLifetime(directory) {}
         InputOutput.writeStandardError("tessera single: stopped")
     }

@@ -1,0 +1,74 @@
+public import VelocyStream
+public import Storage
+
+/// The document layer reports faults as ArangoDB errors (status, `errorNum`, message): the
+/// same value travels to a client, or from a DBServer to a coordinator, unchanged.
+public typealias DocumentError = ArangoError
+
+extension ErrorNumber {
+    public static let conflict = ErrorNumber(rawValue: 1200)
+    public static let documentHandleBad = ErrorNumber(rawValue: 1205)
+    public static let duplicateName = ErrorNumber(rawValue: 1207)
+    public static let illegalName = ErrorNumber(rawValue: 1208)
+    public static let uniqueConstraintViolated = ErrorNumber(rawValue: 1210)
+    public static let indexNotFound = ErrorNumber(rawValue: 1212)
+    public static let crossCollectionRequest = ErrorNumber(rawValue: 1213)
+    public static let indexHandleBad = ErrorNumber(rawValue: 1214)
+    public static let documentTooLarge = ErrorNumber(rawValue: 1216)
+    public static let collectionTypeInvalid = ErrorNumber(rawValue: 1218)
+    public static let documentKeyBad = ErrorNumber(rawValue: 1221)
+    public static let documentKeyUnexpected = ErrorNumber(rawValue: 1222)
+    public static let documentTypeInvalid = ErrorNumber(rawValue: 1227)
+    public static let databaseNameInvalid = ErrorNumber(rawValue: 1229)
+    public static let useSystemDatabase = ErrorNumber(rawValue: 1230)
+    public static let invalidEdgeAttribute = ErrorNumber(rawValue: 1233)
+    public static let cursorNotFound = ErrorNumber(rawValue: 1600)
+    public static let userInvalidName = ErrorNumber(rawValue: 1700)
+    public static let userInvalidPassword = ErrorNumber(rawValue: 1701)
+    public static let userDuplicate = ErrorNumber(rawValue: 1702)
+    public static let userNotFound = ErrorNumber(rawValue: 1703)
+    public static let queryKilled = ErrorNumber(rawValue: 1500)
+}
+
+extension ArangoError {
+    public static func badParameter(_ message: String) -> ArangoError {
+        ArangoError(status: 400, .badParameter, message)
+    }
+    public static func collectionNotFound(_ name: String) -> ArangoError {
+        ArangoError(status: 404, .dataSourceNotFound, "collection or view not found: \(name)")
+    }
+    public static func documentNotFound(_ id: String) -> ArangoError {
+        ArangoError(status: 404, .documentNotFound, "document not found: \(id)")
+    }
+    public static func forbidden(_ message: String) -> ArangoError {
+        ArangoError(status: 403, .forbidden, message)
+    }
+    public static func internalError(_ message: String) -> ArangoError {
+        ArangoError(status: 500, .internalError, message)
+    }
+
+    /// The client-facing error for a storage fault. Operating faults of the machine (disk,
+    /// corruption) are 500s whose message names the file, so an operator can act.
+    public init(_ error: StorageError, collection: String) {
+        switch error {
+        case .invalidKey(let reason): self.init(status: 400, .documentKeyBad, "illegal document key: \(reason)")
+        case .missingKey: self.init(status: 400, .documentKeyBad, "illegal document key: missing _key")
+        case .documentTooLarge(let count, let limit):
+            self.init(status: 413, .documentTooLarge, "document of \(count) bytes is larger than the limit of \(limit)")
+        case .invalidVelocyPack(let fault): self.init(status: 400, .corruptedJSON, "invalid VelocyPack: \(fault)")
+        case .notAnObject: self.init(status: 400, .documentTypeInvalid, "invalid document type: not an object")
+        case .documentNotFound(let key): self = .documentNotFound("\(collection)/\(key)")
+        case .documentExists(let key):
+            self.init(status: 409, .uniqueConstraintViolated,
+                      "unique constraint violated - in index primary of type primary over '_key'; conflicting key: \(key)")
+        case .uniqueConstraintViolated(let index, let key):
+            self.init(status: 409, .uniqueConstraintViolated,
+                      "unique constraint violated - in index \(index) of type persistent; conflicting key: \(key)")
+        case .revisionConflict: self.init(status: 409, .conflict, "conflict, _rev values do not match")
+        case .invalidIndex(let reason): self.init(status: 400, .badParameter, "invalid index: \(reason)")
+        case .indexNotFound(let name): self.init(status: 404, .indexNotFound, "index not found: \(name)")
+        case .corruptRecord, .corruptMetadata, .systemCall, .engineFailed, .closed, .changesCompacted:
+            self.init(status: 500, ErrorNumber(rawValue: error.errorNumber), "storage failure in \(collection): \(error)")
+        }
+    }
+}

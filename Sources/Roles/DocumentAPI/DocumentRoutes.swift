@@ -1,0 +1,231 @@
+import Documents
+import Server
+import VelocyPack
+import VelocyStream
+
+/// `/_api/document/{collection}[/{key}]`: single documents and arrays of them.
+extension DocumentAPI {
+    func registerDocuments(in router: inout Router) {
+        let api = self
+        router.add(.get, "/_api/document/:collection/:key") { request throws(ArangoError) in
+            try api.read(request, head: false)
+        }
+        router.add(.head, "/_api/document/:collection/:key") { request throws(ArangoError) in
+            try api.read(request, head: true)
+        }
+        router.addDeferrable(.post, "/_api/document/:collection") { request throws(ArangoError) in
+            try api.write(.insert, request, key: nil)
+        }
+        router.addDeferrable(.put, "/_api/document/:collection") { request throws(ArangoError) in
+            if try request.flag("onlyget") == true { return try api.readMany(request) }
+            return try api.write(.replace, request, key: nil)
+        }
+        router.addDeferrable(.patch, "/_api/document/:collection") { request throws(ArangoError) in
+            try api.write(.update, request, key: nil)
+        }
+        router.addDeferrable(.delete, "/_api/document/:collection") { request throws(ArangoError) in
+            try api.write(.remove, request, key: nil)
+        }
+        router.addDeferrable(.put, "/_api/document/:collection/:key") { request throws(ArangoError) in
+            try api.write(.replace, request, key: request.pathSegment("key"))
+        }
+        router.addDeferrable(.patch, "/_api/document/:collection/:key") { request throws(ArangoError) in
+            try api.write(.update, request, key: request.pathSegment("key"))
+        }
+        router.addDeferrable(.delete, "/_api/document/:collection/:key") { request throws(ArangoError) in
+            try api.write(.remove, request, key: request.pathSegment("key"))
+        }
+    }
+
+    enum Operation: Sendable {
+        case insert, replace, update, remove
+    }
+
+    // MARK: Reads
+
+    func read(_ request: ServerRequest, head: Bool) throws(ArangoError) -> ServerResponse {
+        try access.require(.readOnly, request)
+        let collection = try self.collection(request, parameter: "collection")
+        let key = request.pathSegment("key")
+        guard let (document, revision) = try collection.document(key) else {
+            throw ArangoError.documentNotFound("\(collection.name)/\(key)")
+        }
+        let etag = "\"\(RevisionString.encode(revision))\""
+        if let ifNoneMatch = request.header.meta["if-none-match"], RevisionString.decode(ifNoneMatch) == revision {
+            return ServerResponse(status: 304, meta: ["etag": etag])
+        }
+        if let ifMatch = request.header.meta["if-match"], RevisionString.decode(ifMatch) != revision {
+            throw ArangoError(status: 412, .conflict, "conflict, _rev values do not match")
+        }
+        if head { return ServerResponse(status: 200, meta: ["etag": etag]) }
+        return answer(200, meta: ["etag": etag], body: document)
+    }
+
+    /// `PUT /_api/document/{collection}?onlyget=true`: the documents for an array of keys or
+    /// of objects with `_key`, with an error entry for each one missing.
+    func readMany(_ request: ServerRequest) throws(ArangoError) -> Reply {
+        try access.require(.readOnly, request)
+        let collection = try self.collection(request, parameter: "collection")
+        let body = try request.requireBody()
+        guard body.isArray else { throw ArangoError.badParameter("onlyget expects an array of keys or documents") }
+        let work: @Sendable () -> ServerResponse = {
+            var builder = Builder()
+            var errorCounts: [Int: Int] = [:]
+            builder.openArray()
+            for element in body.arrayElements {
+                let key = element.stringValue ?? element["_key"]?.stringValue
+                do throws(ArangoError) {
+                    guard let key else { throw Collection.badKeyError }
+                    guard let (document, _) = try collection.document(key) else {
+                        throw ArangoError.documentNotFound("\(collection.name)/\(key)")
+                    }
+                    builder.add(document)
+                } catch {
+                    errorCounts[error.number.rawValue, default: 0] += 1
+                    Self.writeItemError(error, into: &builder)
+                }
+            }
+            builder.closeTrusted()
+            return ServerResponse(status: 200, meta: Self.errorCodesMeta(errorCounts), body: builder.bytes)
+        }
+        return body.count > Self.inlineArrayCountMax ? .offload(work) : .now(work())
+    }
+
+    // MARK: Writes
+
+    func write(_ operation: Operation, _ request: ServerRequest, key: String?) throws(ArangoError) -> Reply {
+        try access.require(.readWrite, request)
+        let collection = try self.collection(request, parameter: "collection")
+        var options = try Self.documentOptions(request)
+        let silent = try request.flag("silent") ?? false
+        let body = request.body
+        let sync = options.waitForSync ?? collection.info.waitForSync
+        let status = operation == .remove ? (sync ? 200 : 202) : (sync ? 201 : 202)
+
+        if key == nil, let body, body.isArray {
+            // An array: one result per element, in order; failures are entries, not the answer.
+            options.ifMatch = nil
+            let work: @Sendable () -> ServerResponse = { [options] in
+                var builder = Builder()
+                var errorCounts: [Int: Int] = [:]
+                builder.openArray()
+                for element in body.arrayElements {
+                    do throws(ArangoError) {
+                        let outcome = try Self.apply(operation, element, key: nil, collection: collection, options: options)
+                        if !silent { Self.writeOutcome(outcome, collection: collection.name, into: &builder) }
+                    } catch {
+                        errorCounts[error.number.rawValue, default: 0] += 1
+                        Self.writeItemError(error, into: &builder)
+                    }
+                }
+                builder.closeTrusted()
+                return ServerResponse(status: status, meta: Self.errorCodesMeta(errorCounts), body: builder.bytes)
+            }
+            return sync || body.count > Self.inlineArrayCountMax ? .offload(work) : .now(work())
+        }
+
+        let document: Slice
+        if operation == .remove {
+            document = body ?? Slice(trustedBytes: [0x0a])
+        } else {
+            guard let body else { throw ArangoError.badBody("request body is missing") }
+            guard body.isObject else {
+                throw ArangoError(status: 400, .documentTypeInvalid, "invalid document type: expecting an object or an array")
+            }
+            document = body
+        }
+        let work: @Sendable () -> ServerResponse = { [options] in
+            responding { () throws(ArangoError) in
+                let outcome = try Self.apply(operation, document, key: key, collection: collection, options: options)
+                let etag = ["etag": "\"\(RevisionString.encode(outcome.revision))\""]
+                if silent { return ServerResponse(status: status, meta: etag, body: [0x0a]) }
+                var builder = Builder()
+                Self.writeOutcome(outcome, collection: collection.name, into: &builder)
+                return ServerResponse(status: status, meta: etag, body: builder.bytes)
+            }
+        }
+        return sync ? .offload(work) : .now(work())
+    }
+
+    /// One element's write. Without a key in the path, the key comes from the element
+    /// (`_key`, or for remove a plain string).
+    static func apply(_ operation: Operation, _ element: Slice, key: String?, collection: Collection,
+                      options: DocumentOptions) throws(ArangoError) -> DocumentOutcome {
+        if operation == .insert {
+            return try collection.insert(element, options: options)
+        }
+        let resolved: String
+        if let key {
+            resolved = key
+        } else if operation == .remove, let text = element.stringValue {
+            resolved = text
+        } else if element.isObject, let text = element["_key"]?.stringValue {
+            resolved = text
+        } else if element.isObject || operation == .remove {
+            throw Collection.badKeyError
+        } else {
+            throw ArangoError(status: 400, .documentTypeInvalid, "invalid document type: expecting an object")
+        }
+        switch operation {
+        case .insert: preconditionFailure("handled above")
+        case .replace: return try collection.replace(resolved, with: element, options: options)
+        case .update: return try collection.update(resolved, with: element, options: options)
+        case .remove: return try collection.remove(resolved, options: options, body: element.isObject ? element : nil)
+        }
+    }
+
+    static func documentOptions(_ request: ServerRequest) throws(ArangoError) -> DocumentOptions {
+        var options = DocumentOptions()
+        options.waitForSync = try request.flag("waitForSync")
+        options.ignoreRevs = try request.flag("ignoreRevs") ?? true
+        options.returnNew = try request.flag("returnNew") ?? false
+        options.returnOld = try request.flag("returnOld") ?? false
+        options.keepNull = try request.flag("keepNull") ?? true
+        options.mergeObjects = try request.flag("mergeObjects") ?? true
+        if let mode = request.parameter("overwriteMode") {
+            guard let parsed = OverwriteMode(rawValue: mode) else {
+                throw ArangoError.badParameter("overwriteMode must be one of \(OverwriteMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.overwriteMode = parsed
+        } else if try request.flag("overwrite") == true {
+            options.overwriteMode = .replace
+        }
+        if let ifMatch = request.header.meta["if-match"] {
+            guard let revision = RevisionString.decode(ifMatch) else {
+                throw ArangoError(status: 412, .conflict, "conflict: If-Match does not name a revision")
+            }
+            options.ifMatch = revision
+        }
+        return options
+    }
+
+    static func writeOutcome(_ outcome: DocumentOutcome, collection: String, into builder: inout Builder) {
+        builder.openObject()
+        builder.add(key: "_id", collection + "/" + outcome.key)
+        builder.add(key: "_key", outcome.key)
+        builder.add(key: "_rev", RevisionString.encode(outcome.revision))
+        if let old = outcome.oldRevision { builder.add(key: "_oldRev", RevisionString.encode(old)) }
+        if let new = outcome.new { builder.add(key: "new", new) }
+        if let old = outcome.old { builder.add(key: "old", old) }
+        builder.closeTrusted()
+    }
+
+    static func writeItemError(_ error: ArangoError, into builder: inout Builder) {
+        builder.openObject()
+        builder.add(key: "error", true)
+        builder.add(key: "errorNum", error.number.rawValue)
+        builder.add(key: "errorMessage", error.message)
+        builder.closeTrusted()
+    }
+
+    /// ArangoDB's `x-arango-error-codes` header: how often each error number occurred.
+    static func errorCodesMeta(_ counts: [Int: Int]) -> [String: String] {
+        guard !counts.isEmpty else { return [:] }
+        let text = counts.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
+        return ["x-arango-error-codes": "{\(text)}"]
+    }
+}
+
+extension Collection {
+    static let badKeyError = ArangoError(status: 400, .documentKeyBad, "illegal document key: missing or not a string")
+}
