@@ -306,7 +306,10 @@ final class ServerConnection: @unchecked Sendable {
         let contentType = header.meta["content-type"] ?? ""
         if contentType.hasPrefix("application/json") || contentType.hasPrefix("text/") {
             do throws(VPackError) {
-                return try JSONParser.parse(bytes).slice
+                var options = JSONParser.Options()
+                options.validateUTF8 = true
+                options.rejectDuplicateKeys = true
+                return try JSONParser.parse(bytes, options: options).slice
             } catch {
                 throw .badBody("invalid JSON: \(error)")
             }
@@ -314,6 +317,10 @@ final class ServerConnection: @unchecked Sendable {
         let storage = Array(bytes)
         var options = Validator.Options.default
         options.byteCountMax = limits.messageByteCountMax
+        // Bodies become stored documents: strings must be UTF-8 and no object may repeat a
+        // key (which of two equal keys a reader sees would depend on its lookup path).
+        options.validateUTF8 = true
+        options.checkUniqueKeys = true
         let validator = Validator(options: options)
         do throws(VPackError) {
             try storage.withUnsafeBufferPointer { (buffer) throws(VPackError) in

@@ -31,6 +31,8 @@ struct RouterTests {
             return try! JSONDumper.dumpString(body)
         case .handler(.async, _):
             return "async"
+        case .handler(.deferrable, _):
+            return "deferrable"
         }
     }
 
@@ -68,7 +70,15 @@ struct RouterTests {
     }
 
     @Test func passwordsCompareExactly() {
-        let users = StaticUsers(["root": "secret"])
+        let table = StaticUsers(["root": "secret"])
+        struct Names {
+            let table: StaticUsers
+            func authenticate(_ credentials: Authentication) -> String? {
+                if case .accepted(let user) = table.authenticate(credentials) { return user }
+                return nil
+            }
+        }
+        let users = Names(table: table)
         #expect(users.authenticate(.plain(user: "root", password: "secret")) == "root")
         #expect(users.authenticate(.plain(user: "root", password: "secreT")) == nil)
         #expect(users.authenticate(.plain(user: "root", password: "secret!")) == nil)

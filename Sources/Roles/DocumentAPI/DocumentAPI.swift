@@ -184,7 +184,10 @@ public struct DocumentAPI: Sendable {
                 builder.add(key: "count", statistics.documentCount)
                 builder.add(key: "figures")
                 builder.openObject()
-                builder.add(key: "documentsSize", onDisk)
+                // The log holds every live and dead record (some may still be in memory,
+                // waiting for the next flush); the files are what the disk holds now.
+                builder.add(key: "documentsSize", statistics.logByteCount)
+                builder.add(key: "diskBytes", onDisk)
                 builder.add(key: "liveBytes", statistics.liveByteCount)
                 builder.add(key: "logBytes", statistics.logByteCount)
                 builder.add(key: "segments", statistics.segmentCount)

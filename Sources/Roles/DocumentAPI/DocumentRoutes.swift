@@ -158,9 +158,11 @@ extension DocumentAPI {
         if let key {
             resolved = key
         } else if operation == .remove, let text = element.stringValue {
-            resolved = text
+            resolved = try Self.key(fromKeyOrID: text, collection: collection.name)
         } else if element.isObject, let text = element["_key"]?.stringValue {
             resolved = text
+        } else if element.isObject, let text = element["_id"]?.stringValue {
+            resolved = try Self.key(fromKeyOrID: text, collection: collection.name)
         } else if element.isObject || operation == .remove {
             throw Collection.badKeyError
         } else {
@@ -172,6 +174,15 @@ extension DocumentAPI {
         case .update: return try collection.update(resolved, with: element, options: options)
         case .remove: return try collection.remove(resolved, options: options, body: element.isObject ? element : nil)
         }
+    }
+
+    /// The key in `text`: a key, or a document id `collection/key` of this collection.
+    static func key(fromKeyOrID text: String, collection: String) throws(ArangoError) -> String {
+        guard let slash = text.firstIndex(of: "/") else { return text }
+        guard text[..<slash] == collection else {
+            throw ArangoError(status: 400, .crossCollectionRequest, "cross collection request not allowed: '\(text)' is not in \(collection)")
+        }
+        return String(text[text.index(after: slash)...])
     }
 
     static func documentOptions(_ request: ServerRequest) throws(ArangoError) -> DocumentOptions {
