@@ -1,0 +1,183 @@
+import Documents
+public import Server
+import VelocyPack
+import VelocyStream
+
+/// `POST /_open/auth` and `/_api/user`.
+///
+/// Administrators (users with write access to `_system`) manage every user; a user may read
+/// its own record and grants and change its own password.
+public struct UserRoutes: Sendable {
+    public let users: UserDirectory
+
+    public init(users: UserDirectory) { self.users = users }
+
+    public func register(in router: inout Router) {
+        let users = self.users
+        router.addDeferrable(.post, "/_open/auth") { request throws(ArangoError) in
+            let body = try request.requireBody()
+            guard body.isObject, let name = body["username"]?.stringValue, let password = body["password"]?.stringValue else {
+                throw ArangoError.badParameter("expecting {\"username\": …, \"password\": …}")
+            }
+            return .offload {
+                guard users.checkPassword(name, password) else {
+                    return ServerResponse(ArangoError(status: 401, .httpUnauthorized, "wrong credentials"))
+                }
+                var builder = Builder()
+                builder.openObject()
+                builder.add(key: "jwt", users.token(for: name))
+                builder.closeTrusted()
+                return ServerResponse(status: 200, builder)
+            }
+        }
+        router.add(.get, "/_api/user") { request throws(ArangoError) in
+            let visible = Self.isAdmin(users, request) ? users.all : users.all.filter { $0.name == request.user }
+            return answer(200) { builder in
+                builder.add(key: "result")
+                builder.openArray()
+                for user in visible { Self.write(user, into: &builder, close: true) }
+                builder.closeTrusted()
+            }
+        }
+        router.addDeferrable(.post, "/_api/user") { request throws(ArangoError) in
+            try Self.requireAdmin(users, request)
+            let body = try request.requireBody()
+            guard body.isObject, let name = body["user"]?.stringValue else {
+                throw ArangoError(status: 400, .userInvalidName, "invalid user name: 'user' must be a string")
+            }
+            let password = try Self.password(body) ?? ""
+            let active = body["active"]?.boolValue ?? true
+            let extra = body["extra"]
+            if let extra, !extra.isObject { throw ArangoError.badParameter("'extra' must be an object") }
+            return .offload {
+                responding { () throws(ArangoError) in
+                    try users.create(name, password: password, active: active, extra: extra)
+                    return Self.userAnswer(users.user(name)!, status: 201)
+                }
+            }
+        }
+        router.add(.get, "/_api/user/:user") { request throws(ArangoError) in
+            let name = try Self.requireSelfOrAdmin(users, request)
+            guard let user = users.user(name) else { throw UserDirectory.notFound(name) }
+            return Self.userAnswer(user, status: 200)
+        }
+        for method in [RequestMethod.put, .patch] {
+            router.addDeferrable(method, "/_api/user/:user") { request throws(ArangoError) in
+                let name = try Self.requireSelfOrAdmin(users, request)
+                let admin = Self.isAdmin(users, request)
+                let body = try request.requireBody()
+                guard body.isObject else { throw ArangoError.badParameter("expecting an object") }
+                let password = try Self.password(body)
+                let active = body["active"]?.boolValue
+                let extra = body["extra"]
+                if let extra, !extra.isObject { throw ArangoError.badParameter("'extra' must be an object") }
+                if !admin && (active != nil || extra != nil) {
+                    throw ArangoError.forbidden("only an administrator may change 'active' or 'extra'")
+                }
+                return .offload {
+                    responding { () throws(ArangoError) in
+                        try users.modify(name, password: password ?? (method == .put ? "" : nil)) { user in
+                            if let active { user.active = active }
+                            if let extra {
+                                user.extra = Array(extra.bytes)
+                            } else if method == .put {
+                                user.extra = [0x0a]
+                            }
+                        }
+                        return Self.userAnswer(users.user(name)!, status: 200)
+                    }
+                }
+            }
+        }
+        router.addDeferrable(.delete, "/_api/user/:user") { request throws(ArangoError) in
+            try Self.requireAdmin(users, request)
+            let name = request.pathSegment("user")
+            return .offload {
+                responding { () throws(ArangoError) in
+                    try users.remove(name)
+                    return answer(202) { _ in }
+                }
+            }
+        }
+        router.add(.get, "/_api/user/:user/database") { request throws(ArangoError) in
+            let name = try Self.requireSelfOrAdmin(users, request)
+            guard let user = users.user(name) else { throw UserDirectory.notFound(name) }
+            return answer(200) { builder in
+                builder.add(key: "result")
+                builder.openObject()
+                for (database, level) in user.grants.sorted(by: { $0.key < $1.key }) { builder.add(key: database, level.grant) }
+                builder.closeTrusted()
+            }
+        }
+        router.add(.get, "/_api/user/:user/database/:database") { request throws(ArangoError) in
+            let name = try Self.requireSelfOrAdmin(users, request)
+            guard users.user(name) != nil else { throw UserDirectory.notFound(name) }
+            let level = users.level(of: name, in: request.pathSegment("database"))
+            return answer(200) { $0.add(key: "result", level.grant) }
+        }
+        router.addDeferrable(.put, "/_api/user/:user/database/:database") { request throws(ArangoError) in
+            try Self.requireAdmin(users, request)
+            let name = request.pathSegment("user")
+            let database = request.pathSegment("database")
+            let body = try request.requireBody()
+            guard body.isObject, let level = body["grant"]?.stringValue.flatMap(AccessLevel.init(grant:)) else {
+                throw ArangoError.badParameter("expecting {\"grant\": \"rw\" | \"ro\" | \"none\"}")
+            }
+            guard database == "*" || users.store.databaseExists(database) else { throw ArangoError.databaseNotFound(database) }
+            return .offload {
+                responding { () throws(ArangoError) in
+                    try users.modify(name) { $0.grants[database] = level }
+                    return answer(200) { $0.add(key: database, level.grant) }
+                }
+            }
+        }
+        router.addDeferrable(.delete, "/_api/user/:user/database/:database") { request throws(ArangoError) in
+            try Self.requireAdmin(users, request)
+            let name = request.pathSegment("user")
+            let database = request.pathSegment("database")
+            return .offload {
+                responding { () throws(ArangoError) in
+                    try users.modify(name) { $0.grants[database] = nil }
+                    return answer(202) { _ in }
+                }
+            }
+        }
+    }
+
+    static func isAdmin(_ users: UserDirectory, _ request: ServerRequest) -> Bool {
+        users.level(of: request.user, in: "_system") == .readWrite
+    }
+
+    static func requireAdmin(_ users: UserDirectory, _ request: ServerRequest) throws(ArangoError) {
+        guard isAdmin(users, request) else { throw ArangoError.forbidden("only an administrator may manage users") }
+    }
+
+    /// The user named in the path, when the caller is that user or an administrator.
+    static func requireSelfOrAdmin(_ users: UserDirectory, _ request: ServerRequest) throws(ArangoError) -> String {
+        let name = request.pathSegment("user")
+        guard name == request.user || isAdmin(users, request) else {
+            throw ArangoError.forbidden("not allowed to see or change user '\(name)'")
+        }
+        return name
+    }
+
+    static func password(_ body: Slice) throws(ArangoError) -> String? {
+        guard let value = body["passwd"] else { return nil }
+        guard let text = value.stringValue else {
+            throw ArangoError(status: 400, .userInvalidPassword, "invalid password: 'passwd' must be a string")
+        }
+        return text
+    }
+
+    static func write(_ user: UserDirectory.User, into builder: inout Builder, close: Bool) {
+        if close { builder.openObject() }
+        builder.add(key: "user", user.name)
+        builder.add(key: "active", user.active)
+        builder.add(key: "extra", Slice(trustedBytes: user.extra))
+        if close { builder.closeTrusted() }
+    }
+
+    static func userAnswer(_ user: UserDirectory.User, status: Int) -> ServerResponse {
+        answer(status) { write(user, into: &$0, close: false) }
+    }
+}
