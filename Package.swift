@@ -107,7 +107,8 @@ let package = Package(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "AuthTests", dependencies: ["Auth", "VelocyPack"],
+            name: "AuthTests",
+            dependencies: ["Auth", "VelocyPack", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSwift),
         .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(
