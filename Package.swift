@@ -16,10 +16,12 @@ let package = Package(
         .library(name: "VelocyPack", targets: ["VelocyPack"]),
         .library(name: "VelocyStream", targets: ["VelocyStream"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "Auth", targets: ["Auth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // System libraries, found through pkg-config. `scripts/install-deps` installs them.
@@ -75,6 +77,17 @@ let package = Package(
             name: "Storage", dependencies: ["VelocyPack", "TesseraPlatform"],
             swiftSettings: strictSwift),
 
+        // Passwords (salted PBKDF2 hashes and a cache of verified logins), HS256 JSON Web Tokens
+        // for clients and for cluster-internal traffic, and the cluster's shared secret file.
+        .target(
+            name: "Auth",
+            dependencies: [
+                "VelocyPack", "TesseraPlatform",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSwift),
+
         // The one executable.
         .executableTarget(
             name: "tessera",
@@ -98,6 +111,10 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "AuthTests",
+            dependencies: ["Auth", "VelocyPack", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSwift),
         .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(

@@ -9,7 +9,9 @@
 #
 # Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift,
 # Sources/VelocyStream/**/*.swift (found now, so new library files are included) and the pure
-# Storage files listed in storage_pure_files, as one module. Everything is bounded in time.
+# Storage files listed in storage_pure_files and the pure Auth files in auth_pure_files (token
+# decoding; the rest of Auth needs swift-crypto, which the fuzz build leaves out), as one
+# module. Everything is bounded in time.
 set -euo pipefail
 
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,9 +26,14 @@ library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream")
 # The pure files of Sources/Storage (record, checkpoint and Merkle tree decoding); the rest of
 # Storage does I/O and links libsnappy, which the fuzz build leaves out.
 storage_pure_files=(CRC32C StorageBytes LogRecord DocumentKey DocumentLocation MerkleTree Checkpoint)
-storage_pure_paths=()
-for name in "${storage_pure_files[@]}"; do storage_pure_paths+=("$root/Sources/Storage/$name.swift"); done
-# Copies of the Sources/VelocyStream files without their `import VelocyPack` (see stage_sources).
+# The pure files of other modules compiled in, as paths.
+pure_paths=()
+for name in "${storage_pure_files[@]}"; do pure_paths+=("$root/Sources/Storage/$name.swift"); done
+# The pure files of Sources/Auth (token decoding and claim checks); the rest of Auth needs
+# swift-crypto, which the fuzz build leaves out (FuzzJWT passes its own signature check).
+auth_pure_files=(Base64URL JWTError JSONWebToken)
+for name in "${auth_pure_files[@]}"; do pure_paths+=("$root/Sources/Auth/$name.swift"); done
+# Copies of the VelocyStream files and the pure files without their `import VelocyPack` (see stage_sources).
 staged_dir="$build_dir/staged-sources"
 
 smoke_seconds_default=20
@@ -58,25 +65,24 @@ library_sources() {
 # numbers in diagnostics and crash backtraces are those of the original file.
 stage_sources() {
     rm -rf "$staged_dir"
-    local dir file relative
+    local dir file
     for dir in "${library_dirs[@]:1}"; do
-        while IFS= read -r file; do
-            relative="${file#"$root/Sources/"}"
-            mkdir -p "$staged_dir/$(dirname "$relative")"
-            awk '
-                /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+VelocyPack[ \t]*$/ {
-                    print "// " $0 "  -- removed by Fuzz/run.sh: one module in the fuzz build"
-                    next
-                }
-                { print }
-            ' "$file" >"$staged_dir/$relative"
-        done < <(find "$dir" -name '*.swift' | LC_ALL=C sort)
+        while IFS= read -r file; do stage_file "$file"; done < <(find "$dir" -name '*.swift' | LC_ALL=C sort)
     done
-    mkdir -p "$staged_dir/Storage"
-    local path
-    for path in "${storage_pure_paths[@]}"; do
-        cp "$path" "$staged_dir/Storage/"
-    done
+    for file in "${pure_paths[@]}"; do stage_file "$file"; done
+}
+
+# Copies one file below Sources/ into $staged_dir, `import VelocyPack` lines commented out.
+stage_file() {
+    local file="$1" relative="${1#"$root/Sources/"}"
+    mkdir -p "$staged_dir/$(dirname "$relative")"
+    awk '
+        /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+VelocyPack[ \t]*$/ {
+            print "// " $0 "  -- removed by Fuzz/run.sh: one module in the fuzz build"
+            next
+        }
+        { print }
+    ' "$file" >"$staged_dir/$relative"
 }
 
 # Drops the harmless ld.gold warnings about exporting local symbols.
@@ -88,7 +94,7 @@ filter_linker_noise() {
 needs_build() {
     local binary="$build_dir/$1"
     [[ ! -x "$binary" ]] && return 0
-    [[ -n "$(find "${library_dirs[@]}" "${storage_pure_paths[@]}" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
+    [[ -n "$(find "${library_dirs[@]}" "${pure_paths[@]}" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
         -newer "$binary" \( -name '*.swift' -o -name run.sh \) -print -quit)" ]]
 }
 
