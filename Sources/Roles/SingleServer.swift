@@ -1,15 +1,32 @@
+import Auth
 public import Documents
 public import Server
 public import Transport
 public import VelocyStream
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The single-server role: one process that is coordinator and DBServer at once, with no
-/// agency. It owns the data directory's document store and serves ArangoDB's API over it.
+/// agency. It owns the data directory's document store and users, and serves ArangoDB's API
+/// over them.
+///
+/// Data directory layout:
+/// ```
+/// DIR/LOCK            held while the server runs
+/// DIR/jwt-secret      signs the tokens of POST /_open/auth (mode 0600, made at first start)
+/// DIR/documents/      the DocumentStore (catalog and collections, users in _system/_users)
+/// ```
 public final class SingleServer: Sendable {
     public struct Options: Sendable {
         public var endpoint: Endpoint
         public var dataDirectory: String
-        /// `nil` turns authentication off.
+        /// Off: every request is served without credentials.
+        public var authentication = true
+        /// A root password the operator gave; `nil` keeps the stored one (empty at first start).
         public var rootPassword: String?
         public var version: String
         public var connectionCountMax = 1024
@@ -26,21 +43,67 @@ public final class SingleServer: Sendable {
 
     public let options: Options
     public let store: DocumentStore
+    public let users: UserDirectory
     let cursors = CursorRegistry()
+    /// What the operator should hear about at start (an empty root password).
+    public let warnings: [String]
 
-    /// Opens the document store under `options.dataDirectory` (the caller holds the
-    /// directory's lock).
+    /// Opens the document store and users under `options.dataDirectory` (the caller holds
+    /// the directory's lock).
     public init(options: Options) throws(ArangoError) {
         self.options = options
+        let secret: [UInt8]
+        let secretPath = options.dataDirectory + "/jwt-secret"
+        do {
+            if access(secretPath, F_OK) == 0 {
+                secret = try ClusterSecret.load(path: secretPath).secret.bytes
+            } else {
+                secret = try ClusterSecret.generate(path: secretPath).bytes
+            }
+        } catch {
+            throw ArangoError.internalError("cannot read or make \(secretPath): \(error)")
+        }
         store = try DocumentStore(directory: options.dataDirectory + "/documents")
+        users = try UserDirectory(store: store, tokenSecret: secret, authenticationEnabled: options.authentication,
+                                  now: { Self.wallSeconds() })
+        var warnings: [String] = []
+        if let warning = try users.ensureRoot(password: options.rootPassword), options.authentication {
+            warnings.append(warning)
+        }
+        self.warnings = warnings
+    }
+
+    static func wallSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     /// The router of a single server.
     public func router() -> Router {
         var router = Router()
         AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: options.version))
-        let api = DocumentAPI(store: store, cursors: cursors, access: OpenAccess())
+        var api = DocumentAPI(store: store, cursors: cursors, access: users)
+        let users = self.users
+        api.databaseDropped = { users.forgetDatabase($0) }
+        api.databaseCreated = { (name, creator, requested) throws(ArangoError) in
+            if let creator, creator != UserDirectory.rootName {
+                try users.modify(creator) { $0.grants[name] = .readWrite }
+            }
+            for entry in requested?.arrayElements.map({ $0 }) ?? [] {
+                guard entry.isObject, let user = entry["username"]?.stringValue else {
+                    throw ArangoError.badParameter("each entry of 'users' needs a string 'username'")
+                }
+                if users.user(user) == nil {
+                    try users.create(user, password: entry["passwd"]?.stringValue ?? "",
+                                     active: entry["active"]?.boolValue ?? true, grants: [name: .readWrite])
+                } else {
+                    try users.modify(user) { $0.grants[name] = .readWrite }
+                }
+            }
+        }
         api.register(in: &router)
+        UserRoutes(users: users).register(in: &router)
         return router
     }
 
@@ -50,9 +113,7 @@ public final class SingleServer: Sendable {
         configuration.connectionCountMax = options.connectionCountMax
         configuration.idleTimeoutSeconds = options.idleTimeoutSeconds
         configuration.messageTimeoutSeconds = options.messageTimeoutSeconds
-        if let password = options.rootPassword {
-            configuration.authenticator = StaticUsers(["root": password])
-        }
+        configuration.authenticator = options.authentication ? users : nil
         let store = self.store
         configuration.databaseExists = { store.databaseExists($0) }
         return configuration

@@ -16,8 +16,9 @@ struct SingleCommand: AsyncParsableCommand {
         abstract: "Run a single server.",
         discussion: """
             Listens until SIGINT or SIGTERM, then finishes the requests in flight and exits. \
-            Authentication is on: user root, password from TESSERA_ROOT_PASSWORD (empty when \
-            unset), unless --no-authentication.
+            Authentication is on unless --no-authentication: users live in the database; root's \
+            password comes from --root-password or TESSERA_ROOT_PASSWORD (empty at first start \
+            when neither is given, with a warning).
             """)
 
     @Option(help: "Where to listen (loopback by default; port 0 picks a free port).")
@@ -25,6 +26,11 @@ struct SingleCommand: AsyncParsableCommand {
 
     @Option(help: "The data directory (created when missing, locked while the server runs).")
     var data: String = "tessera-data/single"
+
+    @Option(help: ArgumentHelp(
+        "Set root's password (default: the TESSERA_ROOT_PASSWORD environment variable; when neither is given the stored password stays, empty at first start).",
+        valueName: "password"))
+    var rootPassword: String?
 
     @Flag(help: "Serve every request without credentials.")
     var noAuthentication = false
@@ -57,8 +63,9 @@ struct SingleCommand: AsyncParsableCommand {
         }
         var options = SingleServer.Options(
             endpoint: Endpoint(endpoint)!, dataDirectory: directory.path,
-            rootPassword: noAuthentication ? nil : (getenv("TESSERA_ROOT_PASSWORD").map { String(cString: $0) } ?? ""),
+            rootPassword: rootPassword ?? getenv("TESSERA_ROOT_PASSWORD").map { String(cString: $0) },
             version: Tessera.version)
+        options.authentication = !noAuthentication
         options.idleTimeoutSeconds = idleTimeout
         options.connectionCountMax = maxConnections
         options.messageTimeoutSeconds = messageTimeout
@@ -70,6 +77,7 @@ struct SingleCommand: AsyncParsableCommand {
             InputOutput.writeStandardError("tessera single: cannot open the data in \(directory.path): \(error.message)")
             throw ExitCode(1)
         }
+        for warning in single.warnings { InputOutput.writeStandardError("tessera single: warning: \(warning)") }
         EventLoop.sizeThreadPool()
         let loop = EventLoop()
         let server: VSTServer
