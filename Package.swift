@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "VelocyPack", targets: ["VelocyPack"]),
         .library(name: "VelocyStream", targets: ["VelocyStream"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "AgencyStore", targets: ["AgencyStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,6 +41,10 @@ let package = Package(
         .target(
             name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy"],
             swiftSettings: strictSwift),
+
+        // Pure layer: the agency's configuration tree as a Raft state machine (transactions,
+        // preconditions, TTL, client ids, poll history, observers, snapshots).
+        .target(name: "AgencyStore", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
         .target(name: "Transport", dependencies: ["CLibUV", "TesseraPlatform"], swiftSettings: strictSwift),
@@ -92,6 +97,9 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "TesseraPlatformTests", dependencies: ["TesseraPlatform"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "AgencyStoreTests", dependencies: ["AgencyStore", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(
