@@ -63,8 +63,10 @@ public enum AgencyLimits {
     public static let urlByteCountMax = 1024
     /// Most VelocyPack nesting levels in a request, log entry or snapshot.
     public static let nestingMax = 128
-    /// Most bytes in one request body or log entry payload.
+    /// Most bytes in one request body.
     public static let requestByteCountMax = 16 << 20
+    /// Most bytes in one log entry payload: a request body and the entry's small wrapper.
+    public static let logEntryByteCountMax = requestByteCountMax + 64
     /// Most bytes in one snapshot.
     public static let snapshotByteCountMax = 1 << 30
     /// Longest `ttl`, in seconds (ten years): keeps expiry arithmetic far from overflow.
@@ -82,9 +84,9 @@ extension Validator.Options {
     /// unique, no tags, custom values or externals), a nesting limit and a byte limit. Without
     /// tags and custom values every accepted value is plain JSON data, which is what the value
     /// comparison of preconditions and array operations understands.
-    static func agency(byteCountMax: Int) -> Validator.Options {
+    static func agency(byteCountMax: Int, nestingLimit: Int = AgencyLimits.nestingMax) -> Validator.Options {
         var options = Validator.Options.strict
-        options.nestingLimit = AgencyLimits.nestingMax
+        options.nestingLimit = nestingLimit
         options.byteCountMax = byteCountMax
         return options
     }

@@ -64,7 +64,9 @@ public enum AgencyLogEntry: Sendable {
     public static func decode(_ payload: [UInt8]) throws(AgencyError) -> AgencyLogEntry {
         let slice: Slice
         do {
-            slice = try Slice(validating: payload, options: .agency(byteCountMax: AgencyLimits.requestByteCountMax))
+            // The entry wraps a request in one object: one level and a few bytes more.
+            slice = try Slice(validating: payload, options: .agency(
+                byteCountMax: AgencyLimits.logEntryByteCountMax, nestingLimit: AgencyLimits.nestingMax + 1))
         } catch {
             throw AgencyError(error, in: "log entry")
         }

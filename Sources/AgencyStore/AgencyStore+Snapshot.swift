@@ -74,9 +74,8 @@ extension AgencyStore {
     /// - Throws: ``AgencyError`` with ``AgencyError/Code/invalidVelocyPack``,
     ///   ``AgencyError/Code/malformedSnapshot`` or ``AgencyError/Code/limitExceeded``.
     public init(restoring bytes: [UInt8]) throws(AgencyError) {
-        var options = Validator.Options.agency(byteCountMax: AgencyLimits.snapshotByteCountMax)
         // The tree nests deeper than a request: a value set at a deep path.
-        options.nestingLimit = Self.snapshotNestingMax
+        let options = Validator.Options.agency(byteCountMax: AgencyLimits.snapshotByteCountMax, nestingLimit: Self.snapshotNestingMax)
         let slice: Slice
         do {
             slice = try Slice(validating: bytes, options: options)

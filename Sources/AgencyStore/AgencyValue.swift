@@ -6,7 +6,7 @@ public import VelocyPack
 /// `in`, `erase` and `replace`: numbers by numeric value whatever their encoding (`1`,
 /// `1.0` and a UInt 1 are equal), strings by their bytes, arrays member by member, objects
 /// by their key/value pairs regardless of order and layout. Foreign bytes are validated
-/// without tags and custom types (``Validator/Options/agency(byteCountMax:)``), so no other
+/// without tags and custom types (``Validator/Options/agency(byteCountMax:nestingLimit:)``), so no other
 /// kinds need meaning; anything else compares by its bytes.
 public enum AgencyValue {
     /// Whether `a` and `b` are equal as data.
