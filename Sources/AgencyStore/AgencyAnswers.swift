@@ -37,12 +37,7 @@ public struct AgencyApplyOutcome: Sendable {
     public func writeAnswer() -> [UInt8] {
         AgencyValue.bytes { builder in
             builder.openObject()
-            builder.add(key: "results")
-            builder.openArray()
-            for result in results {
-                if case .applied(let index) = result { builder.add(index) } else { builder.add(UInt64(0)) }
-            }
-            builder.closeBuilt()
+            builder.addIndexes(key: "results", results.map { if case .applied(let index) = $0 { index } else { 0 } })
             builder.closeBuilt()
         }
     }
@@ -85,19 +80,9 @@ public enum AgencyInquiry: Sendable, Equatable {
     public static func answer(_ inquiries: [AgencyInquiry]) -> [UInt8] {
         AgencyValue.bytes { builder in
             builder.openObject()
-            builder.add(key: "results")
-            builder.openArray()
-            for inquiry in inquiries {
-                if case .applied(let index) = inquiry { builder.add(index) } else { builder.add(UInt64(0)) }
-            }
-            builder.closeBuilt()
+            builder.addIndexes(key: "results", inquiries.map { if case .applied(let index) = $0 { index } else { 0 } })
             builder.add(key: "inquired", true)
-            builder.add(key: "preconditionFailed")
-            builder.openArray()
-            for inquiry in inquiries {
-                if case .preconditionFailed(let index) = inquiry { builder.add(index) } else { builder.add(UInt64(0)) }
-            }
-            builder.closeBuilt()
+            builder.addIndexes(key: "preconditionFailed", inquiries.map { if case .preconditionFailed(let index) = $0 { index } else { 0 } })
             builder.closeBuilt()
         }
     }
@@ -183,4 +168,14 @@ public struct AgencyHistoryEntry: Sendable, Equatable {
 
     /// The entry's size for the history bound.
     var byteCount: Int { transactions.reduce(0) { $0 + $1.count } }
+}
+
+extension Builder {
+    /// Adds `key` with an array of log indexes (0 standing for "none", as ArangoDB answers).
+    mutating func addIndexes(key: String, _ indexes: [UInt64]) {
+        add(key: key)
+        openArray()
+        for index in indexes { add(index) }
+        closeBuilt()
+    }
 }

@@ -176,11 +176,13 @@ public struct AgencyStore: Sendable {
 
     // MARK: TTL
 
-    /// The keys whose TTL has passed by `now` (milliseconds since the epoch), in path order.
+    /// The keys whose TTL has passed by `now` (milliseconds since the epoch), in path order;
+    /// at most ``AgencyLimits/pathsPerElementMax`` of them, as many as one expiry entry takes
+    /// (the rest come with the next call).
     ///
     /// The leader proposes ``AgencyLogEntry/expiryPayload(timeMilliseconds:paths:)`` for them.
     public func expiredKeys(now: Int64) -> [AgencyPath] {
-        expiries.filter { $0.value <= now }.keys.sorted()
+        Array(expiries.filter { $0.value <= now }.keys.sorted().prefix(AgencyLimits.pathsPerElementMax))
     }
 
     /// The expiry time of the key at `path`, when it was set with a `ttl`.
