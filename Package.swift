@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "VelocyStream", targets: ["VelocyStream"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "Auth", targets: ["Auth"]),
+        .library(name: "AgencyStore", targets: ["AgencyStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -42,6 +43,10 @@ let package = Package(
         .target(
             name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy"],
             swiftSettings: strictSwift),
+
+        // Pure layer: the agency's configuration tree as a Raft state machine (transactions,
+        // preconditions, TTL, client ids, poll history, observers, snapshots).
+        .target(name: "AgencyStore", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
         .target(name: "Transport", dependencies: ["CLibUV", "TesseraPlatform"], swiftSettings: strictSwift),
@@ -115,6 +120,9 @@ let package = Package(
         .testTarget(
             name: "AuthTests",
             dependencies: ["Auth", "VelocyPack", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "AgencyStoreTests", dependencies: ["AgencyStore", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(
