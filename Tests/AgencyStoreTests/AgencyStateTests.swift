@@ -27,7 +27,7 @@ struct AgencyStateTests {
         #expect(expired.count == 2)
         // Before the expiry entry commits, /a is set again without a ttl and /b is replaced.
         try store.write(#"[[{"/a": 10, "/b": {"d": 3}}]]"#, time: 900)
-        store.apply(index: store.index + 1, payload: AgencyLogEntry.expiryPayload(timeMilliseconds: 1_000, paths: expired))
+        _ = store.apply(index: store.index + 1, payload: AgencyLogEntry.expiryPayload(timeMilliseconds: 1_000, paths: expired))
         #expect(store.treeJSON == #"{"a":10,"b":{"d":3}}"#)
         #expect(store.expiredKeys(now: .max).isEmpty)
     }
@@ -96,7 +96,7 @@ struct AgencyStateTests {
             #"[[{"/l": {"op": "prepend", "new": 0}, "/n": {"op": "decrement", "step": 5}}]]"#,
         ]
         for body in bodies { try leader.write(body, time: 100) }
-        leader.apply(index: leader.index + 1, payload: AgencyLogEntry.expiryPayload(timeMilliseconds: 5_000, paths: leader.expiredKeys(now: 5_000)))
+        _ = leader.apply(index: leader.index + 1, payload: AgencyLogEntry.expiryPayload(timeMilliseconds: 5_000, paths: leader.expiredKeys(now: 5_000)))
         guard case .log(_, _, let entries) = leader.poll(from: cache.index + 1) else {
             Issue.record("expected a log")
             return
@@ -113,7 +113,7 @@ struct AgencyStateTests {
                 }
                 builder.closeBuilt()
             }
-            cache.apply(index: entry.index, payload: AgencyLogEntry.payload(timeMilliseconds: entry.timeMilliseconds, envelope: Slice(trustedBytes: envelope)))
+            _ = cache.apply(index: entry.index, payload: AgencyLogEntry.payload(timeMilliseconds: entry.timeMilliseconds, envelope: Slice(trustedBytes: envelope)))
         }
         #expect(cache.treeJSON == leader.treeJSON)
         #expect(cache.treeJSON == #"{"a":{},"l":[0,[1]],"n":-4}"#)

@@ -53,7 +53,11 @@ struct DocumentAPITests {
             try await api.expectError(400, 10, .post, "/_api/collection", #"{"name": "x", "keyOptions": {"type": "random"}}"#)
 
             let list = try await api.expect(200, .get, "/_api/collection")
-            #expect(Set(list["result"]?.arrayElements.compactMap { $0["name"]?.stringValue } ?? []) == ["people", "knows"])
+            #expect(Set(list["result"]?.arrayElements.compactMap { $0["name"]?.stringValue } ?? []) == ["people", "knows", "_users"])
+            let userCollections = try await api.expect(200, .get, "/_api/collection", nil, ["excludeSystem": "true"])
+            #expect(Set(userCollections["result"]?.arrayElements.compactMap { $0["name"]?.stringValue } ?? []) == ["people", "knows"])
+            try await api.expectError(403, 11, .delete, "/_api/collection/_users")
+            try await api.expectError(403, 11, .put, "/_api/collection/_users/rename", #"{"name": "x"}"#)
             try await api.expect(200, .get, "/_api/collection/people")
             try await api.expectError(404, 1203, .get, "/_api/collection/nobody")
             try await api.expectError(404, 1203, .get, "/_api/collection/nobody/count")
