@@ -22,7 +22,7 @@ seeds_dir="$fuzz_dir/seeds"
 vectors_dir="$root/Protocol/vectors/vpack"
 vst_vectors_dir="$root/Protocol/vectors/vst"
 # The pure library modules compiled into every target, lowest layer first.
-library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream" "$root/Sources/AgencyStore")
+library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream" "$root/Sources/AgencyStore" "$root/Sources/Query")
 # The pure files of Sources/Storage (record, checkpoint and Merkle tree decoding); the rest of
 # Storage does I/O and links libsnappy, which the fuzz build leaves out.
 storage_pure_files=(CRC32C StorageBytes LogRecord DocumentKey DocumentLocation MerkleTree Checkpoint)
