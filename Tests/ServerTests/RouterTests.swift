@@ -31,6 +31,8 @@ struct RouterTests {
             return try! JSONDumper.dumpString(body)
         case .handler(.async, _):
             return "async"
+        case .handler(.deferrable, _):
+            return "deferrable"
         }
     }
 
@@ -67,13 +69,22 @@ struct RouterTests {
         #expect(ArangoError(status: 200, body: Slice(trustedBytes: try JSONParser.parse(#"{"error":false}"#).bytes)) == nil)
     }
 
+    /// The user a decision accepts, running a deferred check as the server's pool would.
+    static func user(_ decision: AuthenticationDecision) -> String? {
+        switch decision {
+        case .accepted(let user): user
+        case .refused: nil
+        case .check(let check): check()
+        }
+    }
+
     @Test func passwordsCompareExactly() {
         let users = StaticUsers(["root": "secret"])
-        #expect(users.authenticate(.plain(user: "root", password: "secret")) == "root")
-        #expect(users.authenticate(.plain(user: "root", password: "secreT")) == nil)
-        #expect(users.authenticate(.plain(user: "root", password: "secret!")) == nil)
-        #expect(users.authenticate(.plain(user: "root", password: "")) == nil)
-        #expect(users.authenticate(.plain(user: "admin", password: "secret")) == nil)
-        #expect(users.authenticate(.jwt(token: "a.b.c")) == nil)
+        #expect(Self.user(users.authenticate(.plain(user: "root", password: "secret"))) == "root")
+        #expect(Self.user(users.authenticate(.plain(user: "root", password: "secreT"))) == nil)
+        #expect(Self.user(users.authenticate(.plain(user: "root", password: "secret!"))) == nil)
+        #expect(Self.user(users.authenticate(.plain(user: "root", password: ""))) == nil)
+        #expect(Self.user(users.authenticate(.plain(user: "admin", password: "secret"))) == nil)
+        #expect(Self.user(users.authenticate(.jwt(token: "a.b.c"))) == nil)
     }
 }
