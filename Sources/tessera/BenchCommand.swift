@@ -5,6 +5,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark and print its figures.",
-        subcommands: [VersionBench.self, StorageBench.self, VPackBench.self]
+        subcommands: [VersionBench.self, InsertBench.self, ReadBench.self, UpdateBench.self, MixedBench.self,
+                      StorageBench.self, VPackBench.self]
     )
 }

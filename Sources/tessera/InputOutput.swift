@@ -14,32 +14,59 @@ enum InputOutput {
 
     /// Reads all of `path`, or standard input when `path` is nil or "-".
     static func readAll(_ path: String?) throws -> [UInt8] {
-        let descriptor: Int32
-        if let path, path != "-" {
-            descriptor = open(path, O_RDONLY)
-            guard descriptor >= 0 else {
-                throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
-            }
-        } else {
-            descriptor = STDIN_FILENO
-        }
-        defer { if descriptor != STDIN_FILENO { close(descriptor) } }
+        let reader = try FileReader(path)
+        defer { reader.close() }
         var bytes: [UInt8] = []
-        var stats = stat()
-        if fstat(descriptor, &stats) == 0 && (stats.st_mode & S_IFMT) == S_IFREG {
-            bytes.reserveCapacity(Int(stats.st_size) + 1)
-        }
-        let chunk = 1 << 20
-        while true {
-            let before = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: chunk))
-            let got = bytes.withUnsafeMutableBufferPointer { read(descriptor, $0.baseAddress! + before, chunk) }
-            if got < 0 {
-                if errno == EINTR { bytes.removeSubrange(before...); continue }
-                throw Failure(description: "cannot read \(path ?? "standard input"): \(String(cString: strerror(errno)))")
+        if let size = reader.regularFileByteCount { bytes.reserveCapacity(size + 1) }
+        while try reader.read(appendingTo: &bytes, upTo: 1 << 20) > 0 {}
+        return bytes
+    }
+
+    /// Whether standard error is a terminal (progress bars go there; logs get plain lines).
+    static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+
+    /// A file or standard input read in chunks, for input too large to hold at once.
+    struct FileReader {
+        let descriptor: Int32
+        let name: String
+        /// The file's size when it is a regular file (for progress); nil for pipes and terminals.
+        let regularFileByteCount: Int?
+
+        /// Opens `path`, or standard input when `path` is nil or "-".
+        init(_ path: String?) throws {
+            if let path, path != "-" {
+                descriptor = open(path, O_RDONLY)
+                guard descriptor >= 0 else {
+                    throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
+                }
+                name = path
+            } else {
+                descriptor = STDIN_FILENO
+                name = "standard input"
             }
-            bytes.removeSubrange((before + got)...)
-            if got == 0 { return bytes }
+            var stats = stat()
+            let isRegular = fstat(descriptor, &stats) == 0 && (stats.st_mode & S_IFMT) == S_IFREG
+            regularFileByteCount = isRegular ? Int(stats.st_size) : nil
+        }
+
+        /// Appends up to `count` bytes to `bytes`; returns how many (0 at the end of input).
+        func read(appendingTo bytes: inout [UInt8], upTo count: Int) throws -> Int {
+            let before = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: count))
+            while true {
+                let got = bytes.withUnsafeMutableBufferPointer { systemRead(descriptor, $0.baseAddress! + before, count) }
+                if got < 0 && errno == EINTR { continue }
+                guard got >= 0 else {
+                    bytes.removeSubrange(before...)
+                    throw Failure(description: "cannot read \(name): \(String(cString: strerror(errno)))")
+                }
+                bytes.removeSubrange((before + got)...)
+                return got
+            }
+        }
+
+        func close() {
+            if descriptor != STDIN_FILENO { _ = systemClose(descriptor) }
         }
     }
 
@@ -64,4 +91,13 @@ enum InputOutput {
             written += result
         }
     }
+}
+
+// The C library's `read` and `close`, reachable from types that have methods of those names.
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
+
+private func systemClose(_ descriptor: Int32) -> Int32 {
+    close(descriptor)
 }

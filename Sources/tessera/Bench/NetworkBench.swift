@@ -41,11 +41,22 @@ struct LoadOptions: ParsableArguments {
 }
 
 /// What one benchmark sends: a request message (header and body, already encoded) per
-/// request, and whether an answer counts as a success.
+/// request, and whether an answer counts as a success; with set-up before the load and
+/// tear-down after it, neither measured.
 protocol BenchWorkload: Sendable {
     var name: String { get }
+    /// Prepares what the requests need (a collection, documents to read).
+    func setUp(_ client: VSTClient) async throws
+    /// The request with number `sequence` (counted over all connections, warm-up included).
     func message(connection: Int, sequence: Int) -> [UInt8]
     func succeeded(_ response: ClientResponse) -> Bool
+    /// Removes what set-up made; runs also when set-up or the load failed.
+    func tearDown(_ client: VSTClient) async throws
+}
+
+extension BenchWorkload {
+    func setUp(_ client: VSTClient) async throws {}
+    func tearDown(_ client: VSTClient) async throws {}
 }
 
 /// The figures of one run.
@@ -245,14 +256,36 @@ struct VersionBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let runner = BenchRunner(options: load, client: client, workload: Workload(database: client.database))
-        let result: BenchResult
+        try await BenchRunner.runAndReport(Workload(database: client.database), load: load, client: client, command: "version")
+    }
+}
+
+extension BenchRunner {
+    /// Set-up, load and tear-down of `workload`, then its figures on standard output. A
+    /// failure of any step prints one line and exits 2 (tear-down still runs).
+    static func runAndReport(_ workload: any BenchWorkload, load: LoadOptions, client: ClientOptions,
+                             command: String) async throws {
+        // Set-up and tear-down go through the async driver; the load through the runner's own
+        // loop. The driver opens connections on demand, so a workload without set-up opens none.
+        let helper = VSTClient(configuration: client.clientConfiguration(poolSize: 4))
+        var outcome: Result<BenchResult, any Error>
         do {
-            result = try await runner.run()
+            try await workload.setUp(helper)
+            outcome = .success(try await BenchRunner(options: load, client: client, workload: workload).run())
         } catch {
-            InputOutput.writeStandardError("tessera bench version: \(error)")
+            outcome = .failure(error)
+        }
+        do {
+            try await workload.tearDown(helper)
+        } catch {
+            if case .success = outcome { outcome = .failure(error) }  // the first failure is the one to tell
+        }
+        await helper.shutdown()
+        switch outcome {
+        case .success(let result): print(result.report(json: load.json))
+        case .failure(let error):
+            InputOutput.writeStandardError("tessera bench \(command): \(error)")
             throw ExitCode(2)
         }
-        print(result.report(json: load.json))
     }
 }
