@@ -41,6 +41,10 @@ let package = Package(
             name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy"],
             swiftSettings: strictSwift),
 
+        // Pure layer: Raft consensus as a state machine (messages and ticks in, actions out) and
+        // the VelocyPack encoding of its messages.
+        .target(name: "Raft", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
+
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
         .target(name: "Transport", dependencies: ["CLibUV", "TesseraPlatform"], swiftSettings: strictSwift),
 
