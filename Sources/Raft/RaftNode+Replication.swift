@@ -22,6 +22,8 @@ struct Progress: Sendable, Equatable {
     var probeSent = false
     /// Replicate: the last index of each append in flight, oldest first.
     var inFlight: [LogIndex] = []
+    /// The match index when the previous heartbeat answer arrived (to see a stalled pipeline).
+    var matchAtLastHeartbeat: LogIndex = 0
     /// Ticks since the snapshot was sent (snapshot state).
     var snapshotElapsed = 0
     /// The follower answered since the last quorum check.
@@ -262,9 +264,15 @@ extension RaftNode {
             // reject, which sends the leader back to probing.
             progress[peer]!.inFlight.removeFirst()
         }
-        if progress[peer]!.matchIndex < log.lastIndex {
-            sendAppend(to: peer, allowEmpty: progress[peer]!.state == .probe)
+        let follower = progress[peer]!
+        if follower.matchIndex < log.lastIndex {
+            // Replicating, but no progress since the last heartbeat answer: the appends in
+            // flight were probably lost past the end of what it holds. An append without
+            // entries makes the follower report the gap (it rejects), and probing takes over.
+            let stalled = follower.state == .replicate && follower.matchIndex == follower.matchAtLastHeartbeat
+            sendAppend(to: peer, allowEmpty: follower.state == .probe || stalled)
         }
+        progress[peer]!.matchAtLastHeartbeat = follower.matchIndex
         if context != 0 { acknowledgeReads(from: peer, context: context) }
     }
 

@@ -60,7 +60,10 @@ public struct SimulationSettings: Sendable, CustomStringConvertible {
         }
         func probability(_ max: Double) -> Double { Double(draw(0...1000)) / 1000 * max }
         self.seed = seed
-        self.nodeCount = nodeCount ?? (random.next() % 2 == 0 ? 3 : 5)
+        // Every draw happens whatever the caller pins, so that pinning a value to what the
+        // seed gives replays the run exactly.
+        let drawnNodeCount = random.next() % 2 == 0 ? 3 : 5
+        self.nodeCount = nodeCount ?? drawnNodeCount
         tickMilliseconds = 50
         electionTimeoutTicksMin = draw(4...8)
         electionTimeoutTicksMax = electionTimeoutTicksMin + draw(2...8)
@@ -84,7 +87,8 @@ public struct SimulationSettings: Sendable, CustomStringConvertible {
         writeIntervalMilliseconds = draw(5...200)
         readIntervalMilliseconds = draw(20...500)
         payloadPaddingMax = draw(0...300)
-        self.faultMilliseconds = faultMilliseconds ?? draw(3000...12_000)
+        let drawnFaultMilliseconds = draw(3000...12_000)
+        self.faultMilliseconds = faultMilliseconds ?? drawnFaultMilliseconds
         convergenceMillisecondsMax = 20_000
     }
 
