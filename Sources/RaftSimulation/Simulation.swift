@@ -386,7 +386,10 @@ public final class Simulation {
         machine.digest = mix(mix(mix(machine.digest, entry.index), entry.term), hash(entry.payload))
         if entry.kind == .command {
             let id = readLittleEndian(entry.payload[...])
-            if machine.writeIDs.insert(id).inserted, pendingWrites[id]?.agent == index {
+            machine.writeIDs.insert(id)
+            // Acknowledged by the agent the client last proposed it to, even when a retry
+            // applied it a second time there (the first copy may have been proposed elsewhere).
+            if pendingWrites[id]?.agent == index {
                 pendingWrites[id] = nil
                 acknowledgedWriteIDs.append(id)
                 report.writesAcknowledged += 1
