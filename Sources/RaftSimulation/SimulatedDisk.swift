@@ -53,6 +53,13 @@ public struct SimulatedDisk: Sendable {
             kept = Int(random.next(upperBound: UInt64(unsynced)))
             tornWriteCount += 1
         }
+        cutUnsynced(keeping: kept)
+    }
+
+    /// Drops all but `kept` bytes of the unsynced suffix (a crash that tore the write there).
+    mutating func cutUnsynced(keeping kept: Int) {
+        let unsynced = bytes.count - syncedByteCount
+        precondition(kept <= unsynced, "keeping \(kept) of \(unsynced) unsynced bytes")
         bytes.removeLast(unsynced - kept)
         syncedByteCount = bytes.count
     }
