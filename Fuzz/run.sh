@@ -8,7 +8,8 @@
 #   Fuzz/run.sh repro                  run the saved crash-* inputs with every waiver off
 #
 # Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift,
-# Sources/VelocyStream/**/*.swift (found now, so new library files are included) and the pure
+# Sources/VelocyStream/**/*.swift, Sources/Raft/**/*.swift (found now, so new library files are
+# included) and the pure
 # Storage files listed in storage_pure_files, as one module. Everything is bounded in time.
 set -euo pipefail
 
@@ -20,13 +21,14 @@ seeds_dir="$fuzz_dir/seeds"
 vectors_dir="$root/Protocol/vectors/vpack"
 vst_vectors_dir="$root/Protocol/vectors/vst"
 # The pure library modules compiled into every target, lowest layer first.
-library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream")
+library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream" "$root/Sources/Raft")
 # The pure files of Sources/Storage (record, checkpoint and Merkle tree decoding); the rest of
 # Storage does I/O and links libsnappy, which the fuzz build leaves out.
 storage_pure_files=(CRC32C StorageBytes LogRecord DocumentKey DocumentLocation MerkleTree Checkpoint)
 storage_pure_paths=()
 for name in "${storage_pure_files[@]}"; do storage_pure_paths+=("$root/Sources/Storage/$name.swift"); done
-# Copies of the Sources/VelocyStream files without their `import VelocyPack` (see stage_sources).
+# Copies of the Sources/VelocyStream and Sources/Raft files without their `import VelocyPack`
+# (see stage_sources).
 staged_dir="$build_dir/staged-sources"
 
 smoke_seconds_default=20
