@@ -170,15 +170,7 @@ public enum RaftCodec {
 
     /// Validates and decodes one entry.
     public static func decodeEntry(_ bytes: [UInt8], byteCountMax: Int = RaftCodecLimits.default.messageByteCountMax) throws(RaftCodecError) -> LogEntry {
-        var options = Validator.Options.strict
-        options.byteCountMax = byteCountMax
-        let slice: Slice
-        do throws(VPackError) {
-            slice = try Slice(validating: bytes, options: options)
-        } catch {
-            throw RaftCodecError(.invalidVelocyPack, "\(error)")
-        }
-        return try entry(slice)
+        try entry(validated(bytes, byteCountMax: byteCountMax))
     }
 
     /// The bytes of a hard state: `{term, votedFor, commitIndex}` (votedFor 0 = nobody).
@@ -213,15 +205,20 @@ public enum RaftCodec {
         builder.closeOwnCompound()
     }
 
-    private static func validatedObject(_ bytes: [UInt8], byteCountMax: Int) throws(RaftCodecError) -> Slice {
+    /// Validates untrusted bytes strictly (UTF-8, unique keys, no tags or custom types) as
+    /// one value of at most `byteCountMax` bytes.
+    private static func validated(_ bytes: [UInt8], byteCountMax: Int) throws(RaftCodecError) -> Slice {
         var options = Validator.Options.strict
         options.byteCountMax = byteCountMax
-        let slice: Slice
         do throws(VPackError) {
-            slice = try Slice(validating: bytes, options: options)
+            return try Slice(validating: bytes, options: options)
         } catch {
             throw RaftCodecError(.invalidVelocyPack, "\(error)")
         }
+    }
+
+    private static func validatedObject(_ bytes: [UInt8], byteCountMax: Int) throws(RaftCodecError) -> Slice {
+        let slice = try validated(bytes, byteCountMax: byteCountMax)
         guard slice.isObject else { throw RaftCodecError(.malformed, "a message must be an object, not \(slice.type)") }
         return slice
     }

@@ -1,4 +1,4 @@
-import Raft
+public import Raft
 
 /// Every setting of one simulated run, all drawn from its seed (except what the caller
 /// pins, such as the node count).
@@ -9,13 +9,8 @@ public struct SimulationSettings: Sendable, CustomStringConvertible {
     public var nodeCount: Int
     /// Simulated milliseconds between two ticks of a node.
     public var tickMilliseconds: Int
-    /// Raft settings shared by all nodes (each gets its own seed).
-    public var electionTimeoutTicksMin: Int
-    public var electionTimeoutTicksMax: Int
-    public var heartbeatIntervalTicks: Int
-    public var appendEntryCountMax: Int
-    public var appendByteCountMax: Int
-    public var inFlightAppendCountMax: Int
+    /// The Raft settings every node shares; each node gets its own id, members and seed.
+    public var raft: RaftConfiguration
     /// One-way network delay range, in milliseconds.
     public var delayMillisecondsMin: Int
     public var delayMillisecondsMax: Int
@@ -65,12 +60,15 @@ public struct SimulationSettings: Sendable, CustomStringConvertible {
         let drawnNodeCount = random.next() % 2 == 0 ? 3 : 5
         self.nodeCount = nodeCount ?? drawnNodeCount
         tickMilliseconds = 50
-        electionTimeoutTicksMin = draw(4...8)
-        electionTimeoutTicksMax = electionTimeoutTicksMin + draw(2...8)
-        heartbeatIntervalTicks = draw(1...max(1, electionTimeoutTicksMin / 3))
-        appendEntryCountMax = [1, 2, 8, 64][draw(0...3)]
-        appendByteCountMax = [64, 1024, 1 << 20][draw(0...2)]
-        inFlightAppendCountMax = draw(1...4)
+        let electionTimeoutTicksMin = draw(4...8)
+        let electionTimeoutTicksMax = electionTimeoutTicksMin + draw(2...8)
+        let heartbeatIntervalTicks = draw(1...max(1, electionTimeoutTicksMin / 3))
+        raft = RaftConfiguration(
+            id: NodeID(1), members: [NodeID(1)],
+            electionTimeoutTicksMin: electionTimeoutTicksMin, electionTimeoutTicksMax: electionTimeoutTicksMax,
+            heartbeatIntervalTicks: heartbeatIntervalTicks,
+            appendEntryCountMax: [1, 2, 8, 64][draw(0...3)], appendByteCountMax: [64, 1024, 1 << 20][draw(0...2)],
+            inFlightAppendCountMax: draw(1...4))
         delayMillisecondsMin = draw(1...5)
         delayMillisecondsMax = delayMillisecondsMin + draw(0...40)
         longDelayProbability = probability(0.05)
@@ -94,18 +92,17 @@ public struct SimulationSettings: Sendable, CustomStringConvertible {
 
     /// The Raft configuration of member `id`.
     func configuration(for id: NodeID, members: [NodeID], incarnation: Int) -> RaftConfiguration {
-        RaftConfiguration(
-            id: id, members: members,
-            electionTimeoutTicksMin: electionTimeoutTicksMin, electionTimeoutTicksMax: electionTimeoutTicksMax,
-            heartbeatIntervalTicks: heartbeatIntervalTicks, appendEntryCountMax: appendEntryCountMax,
-            appendByteCountMax: appendByteCountMax, inFlightAppendCountMax: inFlightAppendCountMax,
-            // A restarted node draws different timeouts, as a real one would.
-            seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ id.rawValue &* 1_000_003 &+ UInt64(incarnation))
+        var configuration = raft
+        configuration.id = id
+        configuration.members = members
+        // A restarted node draws different timeouts, as a real one would.
+        configuration.seed = seed &* 0x9E37_79B9_7F4A_7C15 &+ id.rawValue &* 1_000_003 &+ UInt64(incarnation)
+        return configuration
     }
 
     public var description: String {
-        "seed \(seed): \(nodeCount) nodes, tick \(tickMilliseconds) ms, election \(electionTimeoutTicksMin)..<\(electionTimeoutTicksMax) ticks, "
-            + "heartbeat \(heartbeatIntervalTicks), append \(appendEntryCountMax) entries/\(appendByteCountMax) B, in flight \(inFlightAppendCountMax); "
+        "seed \(seed): \(nodeCount) nodes, tick \(tickMilliseconds) ms, election \(raft.electionTimeoutTicksMin)..<\(raft.electionTimeoutTicksMax) ticks, "
+            + "heartbeat \(raft.heartbeatIntervalTicks), append \(raft.appendEntryCountMax) entries/\(raft.appendByteCountMax) B, in flight \(raft.inFlightAppendCountMax); "
             + "delay \(delayMillisecondsMin)-\(delayMillisecondsMax) ms (long \(longDelayProbability) up to \(longDelayMillisecondsMax)), "
             + "drop \(dropProbability), duplicate \(duplicateProbability); partition every ~\(partitionIntervalMilliseconds) ms up to \(partitionMillisecondsMax); "
             + "crash every ~\(crashIntervalMilliseconds) ms down up to \(downMillisecondsMax), crash before sync \(crashBeforeSyncProbability), torn \(tornWriteProbability); "

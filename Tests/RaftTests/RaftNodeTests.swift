@@ -248,6 +248,22 @@ struct ReplicationTests {
         #expect(cluster.nodes[leader].commitIndex == cluster.nodes[leader].log.lastIndex)
     }
 
+    /// Found by the simulator: every pipelined append to a follower was lost, the window was
+    /// not full, and nothing was left to send, so replication stalled for good.
+    @Test func aPipelineWhoseAppendsWereAllLostRecovers() throws {
+        var cluster = TestCluster(count: 3) { $0.inFlightAppendCountMax = 3 }
+        let elected = cluster.electLeader()
+        let leader = try #require(elected)
+        cluster.tick(times: 2)
+        let follower = cluster.nodes[(leader + 1) % 3].id
+        for value in 0..<2 { _ = cluster.nodes[leader].propose([UInt8(value)]) }
+        cluster.process(leader)
+        cluster.inFlight.removeAll { $0.to == follower }
+        cluster.tick(times: 6)
+        #expect(cluster.nodes[TestCluster.position(follower)].log.lastIndex == cluster.nodes[leader].log.lastIndex)
+        #expect(cluster.nodes[TestCluster.position(follower)].commitIndex == cluster.nodes[leader].commitIndex)
+    }
+
     @Test func batchedProposalsTravelInOneAppend() throws {
         var cluster = TestCluster(count: 3)
         let leaderElected = cluster.electLeader()
