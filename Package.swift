@@ -48,6 +48,21 @@ let package = Package(
         // preconditions, TTL, client ids, poll history, observers, snapshots).
         .target(name: "AgencyStore", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
+        // Pure layer: Raft consensus as a state machine (messages and ticks in, actions out) and
+        // the VelocyPack encoding of its messages.
+        .target(name: "Raft", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
+
+        // Test support: a deterministic simulator that runs a Raft group in one thread with a
+        // simulated network, disks, crashes and clients, all from one seed, and checks safety
+        // and liveness after every step. Used by RaftTests and by `raft-simulate`.
+        .target(name: "RaftSimulation", dependencies: ["Raft"], swiftSettings: strictSwift),
+
+        // Runs the Raft simulator over random seeds for as long as asked.
+        .executableTarget(
+            name: "raft-simulate",
+            dependencies: ["RaftSimulation", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/RaftSimulate",
+            swiftSettings: strictSwift),
+
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
         .target(name: "Transport", dependencies: ["CLibUV", "TesseraPlatform"], swiftSettings: strictSwift),
 
@@ -137,6 +152,9 @@ let package = Package(
         // crash tests (depends on it for build order).
         .testTarget(
             name: "StorageTests", dependencies: ["Storage", "VelocyPack", "TesseraPlatform", "tessera"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],
             swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(
