@@ -61,17 +61,17 @@ public final class Collection: Sendable {
     /// turned out to be taken.
     static let attemptsMax = 16
 
-    init(info: CollectionInfo, engine: ShardEngine) throws(StorageError) {
+    init(info: CollectionInfo, engine: ShardEngine) {
         id = info.id
         self.engine = engine
         var keys = KeyGenerator(options: info.keyOptions, lastValue: info.lastKeyValue)
         // Keys written after the catalog was last saved must not be handed out again.
         var after: String?
         while true {
-            let page = try engine.documentsInKeyOrder(after: after, limit: 4096)
-            for document in page { keys.track(document.key) }
+            let page = engine.keys(after: after, limit: 4096)
+            for key in page { keys.track(key) }
             guard let last = page.last, page.count == 4096 else { break }
-            after = last.key
+            after = last
         }
         state = Locked(State(info: info, keys: keys))
     }

@@ -53,7 +53,7 @@ public final class DocumentStore: Sendable {
             for name in catalog.databases { collections[name] = [:] }
             for info in catalog.collections {
                 let engine = try ShardEngine(directory: Self.path(directory, info.id), options: Self.shardOptions(options, info))
-                let collection = try Collection(info: info, engine: engine)
+                let collection = Collection(info: info, engine: engine)
                 let indexes = try collection.reconcileIndexes()
                 if indexes != info.indexes, let index = catalog.collections.firstIndex(where: { $0.id == info.id }) {
                     catalog.collections[index].indexes = indexes
@@ -203,7 +203,7 @@ public final class DocumentStore: Sendable {
                 // not ours to keep.
                 try MetadataFiles.removeTree(path)
                 let engine = try ShardEngine(directory: path, options: Self.shardOptions(options, info))
-                collection = try Collection(info: info, engine: engine)
+                collection = Collection(info: info, engine: engine)
             } catch {
                 throw DocumentError(error, collection: settings.name)
             }

@@ -207,6 +207,11 @@ public final class ShardEngine: @unchecked Sendable {
         return try readDocuments(sources)
     }
 
+    /// Up to `limit` keys in key order (bytewise) after `key`, without reading documents.
+    public func keys(after key: String? = nil, limit: Int) -> [String] {
+        state.withLock { state in Array(state.keyOrder.elements(from: key, inclusive: key == nil, limit: limit)) }
+    }
+
     /// Up to `limit` (revision, key) pairs in revision order whose revision lies in `range`.
     public func revisions(in range: ClosedRange<UInt64>, limit: Int) -> [(revision: UInt64, key: String)] {
         state.withLock { state in
