@@ -36,6 +36,9 @@ public struct DocumentOutcome: Sendable {
     public var oldRevision: UInt64?
     public var old: Slice?
     public var new: Slice?
+    /// The engine's sequence of the write (0 when nothing was written), for
+    /// ``ShardEngine/whenDurable(_:_:)``.
+    public var sequence: UInt64 = 0
 }
 
 /// One collection of a database: its catalog entry, its key generator and the shard engine
@@ -147,7 +150,8 @@ public final class Collection: Sendable {
                 let result = try engine.insert(stored, options: WriteOptions(waitForSync: options.waitForSync ?? collectionSync))
                 return DocumentOutcome(
                     key: key, revision: result.revision, oldRevision: nil, old: nil,
-                    new: options.returnNew ? decorated(stored, key: key, revision: result.revision, collection: collection) : nil)
+                    new: options.returnNew ? decorated(stored, key: key, revision: result.revision, collection: collection) : nil,
+                    sequence: result.sequence)
             } catch .documentExists where generated {
                 // Someone took the generated key (a user key past our counter raced us).
                 key = nextKey()
@@ -247,7 +251,7 @@ public final class Collection: Sendable {
             do {
                 let result = try write(current)
                 var outcome = DocumentOutcome(key: key, revision: result.revision, oldRevision: result.previousRevision,
-                                              old: nil, new: nil)
+                                              old: nil, new: nil, sequence: result.sequence)
                 if let current { outcome.old = decorated(current.document, key: key, revision: current.revision, collection: collection) }
                 finish(&outcome, document)
                 return outcome

@@ -20,6 +20,10 @@ public enum Reply: Sendable {
     case now(ServerResponse)
     /// Run on a thread-pool thread; its value is the answer.
     case offload(@Sendable () -> ServerResponse)
+    /// Called at once on the loop thread with a `respond` function that takes the answer
+    /// later, from any thread, exactly once (for work that completes through a callback,
+    /// such as a durable write waiting for its group commit, without holding a thread).
+    case later(@Sendable (_ respond: @escaping @Sendable (ServerResponse) -> Void) -> Void)
 }
 
 /// Maps (method, path) to handlers. Patterns are paths whose segments are literal or

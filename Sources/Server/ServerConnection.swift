@@ -284,6 +284,14 @@ final class ServerConnection: @unchecked Sendable {
                     inFlight += 1
                     server.inFlightTotal += 1
                     eventLoop.offload(work) { [self] response in finishLater(id, response, json: wantsJSON) }
+                case .later(let start):
+                    inFlight += 1
+                    server.inFlightTotal += 1
+                    let eventLoop = self.eventLoop
+                    start { [self] response in
+                        // The loop only refuses jobs when the process is going down.
+                        eventLoop.execute { [self] in finishLater(id, response, json: wantsJSON) }
+                    }
                 }
             }
         }

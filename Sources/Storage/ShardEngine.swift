@@ -90,9 +90,19 @@ public final class ShardEngine: @unchecked Sendable {
         worker = nil
         let alreadyClosed = state.withLock { $0.isClosed }
         if alreadyClosed { return }
+        defer { groupCommit.stopSyncer() }
         try sync()
         if options.checkpointOnClose { try checkpoint() }
         state.withLock { $0.isClosed = true }
+    }
+
+    /// Calls `completion` when every write up to `sequence` (a ``WriteResult/sequence``) is
+    /// durable, with nil, or with the failure that stopped the engine. Never blocks: a write
+    /// made with `waitForSync: false` plus this call is a durable write that holds no thread
+    /// while it waits. `completion` runs on the engine's syncing thread or, when the answer
+    /// is known already, on the caller's.
+    public func whenDurable(_ sequence: UInt64, _ completion: @escaping @Sendable (StorageError?) -> Void) {
+        groupCommit.whenDurable(sequence, completion)
     }
 
     /// Makes every write so far durable (one group-commit sync).

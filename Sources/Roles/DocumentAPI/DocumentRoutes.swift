@@ -134,17 +134,28 @@ extension DocumentAPI {
             }
             document = body
         }
-        let work: @Sendable () -> ServerResponse = { [options] in
-            responding { () throws(ArangoError) in
-                let outcome = try Self.apply(operation, document, key: key, collection: collection, options: options)
-                let etag = ["etag": "\"\(RevisionString.encode(outcome.revision))\""]
-                if silent { return ServerResponse(status: status, meta: etag, body: [0x0a]) }
-                var builder = Builder()
-                Self.writeOutcome(outcome, collection: collection.name, into: &builder)
-                return ServerResponse(status: status, meta: etag, body: builder.bytes)
+        // A durable write is made here like any other, then answered when its group commit
+        // has synced it: no thread waits meanwhile, and one sync answers every writer queued
+        // behind it.
+        var inline = options
+        inline.waitForSync = false
+        let outcome = try Self.apply(operation, document, key: key, collection: collection, options: inline)
+        let etag = ["etag": "\"\(RevisionString.encode(outcome.revision))\""]
+        let response: ServerResponse
+        if silent {
+            response = ServerResponse(status: status, meta: etag, body: [0x0a])
+        } else {
+            var builder = Builder()
+            Self.writeOutcome(outcome, collection: collection.name, into: &builder)
+            response = ServerResponse(status: status, meta: etag, body: builder.bytes)
+        }
+        guard sync, outcome.sequence > 0 else { return .now(response) }
+        let name = collection.name
+        return .later { respond in
+            collection.engine.whenDurable(outcome.sequence) { failure in
+                respond(failure.map { ServerResponse(ArangoError($0, collection: name)) } ?? response)
             }
         }
-        return sync ? .offload(work) : .now(work())
     }
 
     /// One element's write. Without a key in the path, the key comes from the element
