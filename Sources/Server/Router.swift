@@ -43,6 +43,9 @@ public struct Router: Sendable {
     var routes: [Route] = []
     /// Exact paths without parameters, for a lookup without splitting (the common case).
     var exact: [String: Int] = [:]
+    /// Routes with parameters by their number of segments: a path is only compared with
+    /// patterns of its own length.
+    var bySegmentCount: [Int: [Int]] = [:]
 
     public init() {}
 
@@ -60,6 +63,8 @@ public struct Router: Sendable {
         routes.append(Route(segments: segments, handlers: [method: handler]))
         if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
             exact[Self.normalized(pattern)] = routes.count - 1
+        } else {
+            bySegmentCount[segments.count, default: []].append(routes.count - 1)
         }
     }
 
@@ -95,27 +100,28 @@ public struct Router: Sendable {
             return .methodNotAllowed
         }
         let parts = Self.split(path)
-        var best: (route: Route, parameters: [String: String], literals: Int)?
-        for route in routes where route.segments.count == parts.count {
-            var parameters: [String: String] = [:]
+        guard let candidates = bySegmentCount[parts.count] else { return .notFound }
+        var best: (route: Int, literals: Int)?
+        for index in candidates {
             var literals = 0
             var matches = true
-            for (segment, part) in zip(route.segments, parts) {
-                switch segment {
-                case .literal(let text):
-                    if text != part { matches = false } else { literals += 1 }
-                case .parameter(let name):
-                    parameters[name] = String(part)
+            for (segment, part) in zip(routes[index].segments, parts) {
+                // Byte comparison: String equality would normalize Unicode on every request.
+                if case .literal(let text) = segment {
+                    guard text.utf8.elementsEqual(part.utf8) else { matches = false; break }
+                    literals += 1
                 }
-                if !matches { break }
             }
-            if matches && (best == nil || literals > best!.literals) {
-                best = (route, parameters, literals)
-            }
+            if matches && (best == nil || literals > best!.literals) { best = (index, literals) }
         }
         guard let best else { return .notFound }
-        guard let handler = best.route.handlers[method] else { return .methodNotAllowed }
-        return .handler(handler, pathParameters: best.parameters)
+        let route = routes[best.route]
+        guard let handler = route.handlers[method] else { return .methodNotAllowed }
+        var parameters: [String: String] = [:]
+        for (segment, part) in zip(route.segments, parts) {
+            if case .parameter(let name) = segment { parameters[name] = String(part) }
+        }
+        return .handler(handler, pathParameters: parameters)
     }
 
     static func split(_ path: String) -> [Substring] {
