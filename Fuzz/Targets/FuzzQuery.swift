@@ -81,15 +81,7 @@ enum QueryFuzz {
                 let actual = found ? value : Slice(trustedBytes: [0x18])
                 let holds: Bool
                 if condition.values.isEmpty {
-                    let order = AQLOrder.compare(actual, Slice(trustedBytes: condition.value))
-                    switch condition.op {
-                    case .equal: holds = order == 0
-                    case .notEqual: holds = order != 0
-                    case .less: holds = order < 0
-                    case .lessOrEqual: holds = order <= 0
-                    case .greater: holds = order > 0
-                    case .greaterOrEqual: holds = order >= 0
-                    }
+                    holds = condition.op.holds(forOrder: AQLOrder.compare(actual, Slice(trustedBytes: condition.value)))
                 } else {
                     holds = condition.values.contains { AQLOrder.compare(actual, Slice(trustedBytes: $0)) == 0 }
                 }

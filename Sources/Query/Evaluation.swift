@@ -203,16 +203,7 @@ public struct BoundQuery: Sendable {
             return value
         case let .comparison(op, left, right):
             let order = AQLOrder.compare(evaluate(left, document), evaluate(right, document))
-            let result: Bool
-            switch op {
-            case .equal: result = order == 0
-            case .notEqual: result = order != 0
-            case .less: result = order < 0
-            case .lessOrEqual: result = order <= 0
-            case .greater: result = order > 0
-            case .greaterOrEqual: result = order >= 0
-            }
-            return result ? Self.trueSlice : Self.falseSlice
+            return op.holds(forOrder: order) ? Self.trueSlice : Self.falseSlice
         case let .membership(value, list, negated):
             let list = evaluate(list, document)
             let needle = evaluate(value, document)

@@ -9,6 +9,19 @@ public enum PathStep: Sendable, Equatable {
 public enum ComparisonOperator: String, Sendable, CaseIterable {
     case equal = "==", notEqual = "!=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
 
+    /// Whether `a OP b` is true when comparing `a` with `b` gave `order` (negative, zero or
+    /// positive, as ``AQLOrder/compare(_:_:)`` returns).
+    public func holds(forOrder order: Int) -> Bool {
+        switch self {
+        case .equal: order == 0
+        case .notEqual: order != 0
+        case .less: order < 0
+        case .lessOrEqual: order <= 0
+        case .greater: order > 0
+        case .greaterOrEqual: order >= 0
+        }
+    }
+
     /// The operator with its sides swapped (`5 < d.a` is `d.a > 5`).
     var mirrored: ComparisonOperator {
         switch self {

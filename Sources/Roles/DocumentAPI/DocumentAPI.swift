@@ -44,22 +44,10 @@ public struct DocumentAPI: Sendable {
         router.add(.get, "/_api/database") { request throws(ArangoError) in
             try api.requireSystem(request)
             try api.access.require(.readOnly, request)
-            let names = api.store.databaseNames
-            return answer(200) { builder in
-                builder.add(key: "result")
-                builder.openArray()
-                for name in names { builder.add(name) }
-                builder.closeTrusted()
-            }
+            return Self.namesAnswer(api.store.databaseNames)
         }
         router.add(.get, "/_api/database/user") { request throws(ArangoError) in
-            let names = api.store.databaseNames.filter { api.access.level(of: request.user, in: $0) > .none }
-            return answer(200) { builder in
-                builder.add(key: "result")
-                builder.openArray()
-                for name in names { builder.add(name) }
-                builder.closeTrusted()
-            }
+            Self.namesAnswer(api.store.databaseNames.filter { api.access.level(of: request.user, in: $0) > .none })
         }
         router.add(.get, "/_api/database/current") { request throws(ArangoError) in
             try api.access.require(.readOnly, request)
@@ -106,6 +94,16 @@ public struct DocumentAPI: Sendable {
                     return answer(200) { $0.add(key: "result", true) }
                 }
             }
+        }
+    }
+
+    /// `{"result": [names]}`.
+    static func namesAnswer(_ names: [String]) -> ServerResponse {
+        answer(200) { builder in
+            builder.add(key: "result")
+            builder.openArray()
+            for name in names { builder.add(name) }
+            builder.closeTrusted()
         }
     }
 
