@@ -78,45 +78,8 @@ struct SingleCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         for warning in single.warnings { InputOutput.writeStandardError("tessera single: warning: \(warning)") }
-        EventLoop.sizeThreadPool()
-        let loop = EventLoop()
-        let server: VSTServer
-        do {
-            server = try await VSTServer.start(
-                on: loop, configuration: single.configuration(), router: single.router())
-        } catch {
-            InputOutput.writeStandardError("tessera single: cannot listen on \(endpoint): \(error)")
-            loop.shutdown()
-            throw ExitCode(1)
-        }
-        let port = await withCheckedContinuation { continuation in
-            loop.execute { continuation.resume(returning: server.port) }
-        }
-        var listening = Endpoint(endpoint)!
-        listening.port = port
-        // Tests and scripts wait for this line (and read the port from it).
-        print("tessera single: listening on \(listening), data \(directory.path)")
-        fflush(nil)  // flushes stdout (naming the C global is not concurrency-safe)
-
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            loop.execute {
-                var watchers: [SignalWatcher] = []
-                var stopping = false
-                for signal in [SIGINT, SIGTERM] {
-                    let watcher = try? SignalWatcher(on: loop, signal: signal) { number in
-                        guard !stopping else { return }
-                        stopping = true
-                        InputOutput.writeStandardError("tessera single: signal \(number), finishing requests in flight")
-                        server.shutdown {
-                            for watcher in watchers { watcher.close() }
-                            continuation.resume()
-                        }
-                    }
-                    if let watcher { watchers.append(watcher) }
-                }
-            }
-        }
-        loop.shutdown()
+        try await ServeUntilSignal.run(role: "single", endpoint: endpoint, detail: "data \(directory.path)",
+                                       configuration: single.configuration(), router: single.router())
         do {
             try single.close()
         } catch {
