@@ -1,4 +1,5 @@
 import Auth
+import TesseraPlatform
 public import Documents
 public import Server
 public import Transport
@@ -65,18 +66,12 @@ public final class SingleServer: Sendable {
         }
         store = try DocumentStore(directory: options.dataDirectory + "/documents")
         users = try UserDirectory(store: store, tokenSecret: secret, authenticationEnabled: options.authentication,
-                                  now: { Self.wallSeconds() })
+                                  now: { WallClock.seconds() })
         var warnings: [String] = []
         if let warning = try users.ensureRoot(password: options.rootPassword), options.authentication {
             warnings.append(warning)
         }
         self.warnings = warnings
-    }
-
-    static func wallSeconds() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_REALTIME, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     /// The router of a single server.

@@ -72,11 +72,7 @@ final class Monitor<Value>: @unchecked Sendable {
 
 /// Milliseconds since 1970 (revisions) and a monotonic nanosecond clock (delays, figures).
 enum Clock {
-    static func wallMilliseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000
-    }
+    static func wallMilliseconds() -> UInt64 { UInt64(max(0, WallClock.milliseconds())) }
 
     static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()

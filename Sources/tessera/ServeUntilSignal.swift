@@ -11,14 +11,18 @@ import Darwin
 /// What every server role does once its router is ready: listen, print the line tests and
 /// scripts wait for, serve until SIGINT or SIGTERM, then finish the requests in flight.
 enum ServeUntilSignal {
+    /// A new event loop, with libuv's thread pool sized for a server first.
+    static func makeLoop() -> EventLoop {
+        EventLoop.sizeThreadPool()
+        return EventLoop()
+    }
+
     /// Listens on `endpoint` with `configuration` and `router` until a signal; `started`
     /// runs on the loop thread once listening, `stopping` on the loop thread when the signal
     /// came (before in-flight requests are finished). Returns after the loop has stopped.
-    static func run(role: String, endpoint: String, detail: String, configuration: ServerConfiguration, router: Router,
-                    started: @escaping @Sendable (EventLoop) -> Void = { _ in },
+    static func run(role: String, on loop: EventLoop, endpoint: String, detail: String, configuration: ServerConfiguration,
+                    router: Router, started: @escaping @Sendable (EventLoop) -> Void = { _ in },
                     stopping: @escaping @Sendable () -> Void = {}) async throws {
-        EventLoop.sizeThreadPool()
-        let loop = EventLoop()
         let server: VSTServer
         do {
             server = try await VSTServer.start(on: loop, configuration: configuration, router: router)

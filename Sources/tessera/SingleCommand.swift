@@ -78,7 +78,7 @@ struct SingleCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         for warning in single.warnings { InputOutput.writeStandardError("tessera single: warning: \(warning)") }
-        try await ServeUntilSignal.run(role: "single", endpoint: endpoint, detail: "data \(directory.path)",
+        try await ServeUntilSignal.run(role: "single", on: ServeUntilSignal.makeLoop(), endpoint: endpoint, detail: "data \(directory.path)",
                                        configuration: single.configuration(), router: single.router())
         do {
             try single.close()

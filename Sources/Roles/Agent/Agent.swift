@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AgencyStore
+import TesseraPlatform
 import Client
 public import Raft
 import Server
@@ -330,11 +326,7 @@ public final class Agent: @unchecked Sendable {
 
     func endpoint(of id: NodeID) -> Endpoint? { options.members.first { $0.id == id }?.endpoint }
 
-    static func wallMilliseconds() -> Int64 {
-        var time = timespec()
-        clock_gettime(CLOCK_REALTIME, &time)
-        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
-    }
+    static func wallMilliseconds() -> Int64 { WallClock.milliseconds() }
 }
 
 /// The connection to one peer: Raft messages go out as `POST /_api/agency_priv/raft`
