@@ -101,7 +101,16 @@ public struct AgencyStore: Sendable {
     }
 
     /// Checks the preconditions, then applies every operation in order: all or nothing.
+    ///
+    /// A transaction whose client id already applied is not applied again: it answers with
+    /// the index where it did. So a client that retries a write after losing the answer (a
+    /// timeout, a leader change) can never apply it twice, whether or not it asked `inquire`
+    /// first. (A retry of one whose preconditions failed is evaluated again: it never applied.)
     private mutating func applyTransaction(_ transaction: AgencyWriteTransaction, changes: inout EntryChanges) -> AgencyElementResult {
+        if let clientId = transaction.clientId, case .applied(let earlier)? = clientRecords[clientId] {
+            rememberClientId(clientId, as: .applied(index: earlier))  // a recent use: kept longer
+            return .applied(index: earlier)
+        }
         let failed = transaction.preconditions.filter { !$0.holds(for: root.node(at: $0.path.components[...])) }
         if !failed.isEmpty {
             rememberClientId(transaction.clientId, as: .preconditionFailed(index: index))

@@ -54,6 +54,20 @@ struct AgencyStateTests {
         #expect(throws: AgencyError.self) { try AgencyInquiry.parseRequest(vpack("[1]")) }
     }
 
+    @Test func aRetriedWriteWithTheSameClientIdAppliesOnce() throws {
+        var store = AgencyStore()
+        try store.write(#"[[{"/n": {"op": "increment"}}, {}, "retry-1"]]"#)
+        let again = try store.transact(#"[[{"/n": {"op": "increment"}}, {}, "retry-1"]]"#)
+        #expect(again.results == [.applied(index: 1)])
+        #expect(store.valueJSON("/n") == "1")
+        // A retry of a write whose precondition failed is evaluated again.
+        try store.write(#"[[{"/m": 1}, {"/go": true}, "retry-2"]]"#)
+        try store.write(#"[[{"/go": true}]]"#)
+        try store.write(#"[[{"/m": 1}, {"/go": true}, "retry-2"]]"#)
+        #expect(store.valueJSON("/m") == "1")
+        #expect(store.inquire(["retry-2"]) == [.applied(index: 5)])
+    }
+
     @Test func clientIdsAreForgottenOldestFirstBeyondTheRetentionBound() throws {
         var store = AgencyStore()
         let limit = AgencyLimits.clientIdRetentionCount
