@@ -76,7 +76,7 @@ let package = Package(
 
         // The Swift client driver: multiplexed connections, a small pool, async/await.
         .target(
-            name: "Client", dependencies: ["Transport", "VelocyStream", "VelocyPack"],
+            name: "Client", dependencies: ["Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // Databases, collections and documents with ArangoDB's semantics over shard engines;
