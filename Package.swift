@@ -113,6 +113,7 @@ let package = Package(
             name: "tessera",
             dependencies: [
                 "VelocyPack", "VelocyStream", "TesseraPlatform", "Transport", "Server", "Client", "Roles", "Storage", "CSnappy",
+                "Auth", "Raft",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

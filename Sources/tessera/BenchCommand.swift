@@ -6,6 +6,6 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run a benchmark and print its figures.",
         subcommands: [VersionBench.self, InsertBench.self, ReadBench.self, UpdateBench.self, MixedBench.self,
-                      StorageBench.self, VPackBench.self]
+                      AgencyWriteBench.self, AgencyReadBench.self, StorageBench.self, VPackBench.self]
     )
 }

@@ -1,4 +1,7 @@
 import ArgumentParser
+import Auth
+import Roles
+import TesseraPlatform
 import Client
 import Transport
 import VelocyStream
@@ -26,6 +29,9 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Seconds to wait for each answer.")
     var timeout: Double = 60
 
+    @Option(help: "Authenticate with a cluster token signed with the secret in this file instead of a user and password (agents and internal APIs).")
+    var secretFile: String?
+
     func validate() throws {
         guard Endpoint(endpoint) != nil else {
             throw ValidationError("--endpoint must look like tcp://127.0.0.1:8529, not '\(endpoint)'")
@@ -41,7 +47,18 @@ struct ClientOptions: ParsableArguments {
         return ""
     }
 
-    var credentials: Authentication { .plain(user: user, password: resolvedPassword) }
+    /// A user and password, or with `--secret-file` a cluster token (loaded once per call).
+    var credentials: Authentication {
+        guard let secretFile else { return .plain(user: user, password: resolvedPassword) }
+        do {
+            let secret = try ClusterSecret.load(path: secretFile).secret.bytes
+            return .jwt(token: ClusterAuthenticator.token(serverID: "CLI-\(getpid())", secret: secret, now: WallClock.seconds()))
+        } catch {
+            InputOutput.writeStandardError("tessera: cannot read the cluster secret: \(error)")
+            // An empty token is refused by every server: the command then reports 401.
+            return .jwt(token: "")
+        }
+    }
 
     func clientConfiguration(poolSize: Int = 1) -> VSTClient.Configuration {
         var configuration = VSTClient.Configuration(endpoint: parsedEndpoint, credentials: credentials)

@@ -16,7 +16,7 @@ struct Tessera: AsyncParsableCommand {
             """,
         version: "tessera \(version) (libuv \(LibUV.versionString))",
         subcommands: [SingleCommand.self, CallCommand.self, ImportCommand.self, ExportCommand.self, BenchCommand.self,
-                      VPackCommand.self, DebugCommand.self]
+                      AgencyCommand.self, VPackCommand.self, DebugCommand.self]
     )
 
     /// ArgumentParser's own `main`, except that usage errors of `import` and `export` exit 2:
