@@ -27,13 +27,21 @@ final class ServerProcess: @unchecked Sendable {  // used from one test at a tim
     }
 
     /// Starts `tessera single` on `port` (0: any free port) and waits until it listens.
-    init(port: UInt16 = 0, dataDirectory: String? = nil, arguments: [String] = [],
-         environment: [String: String] = [:]) throws {
-        self.dataDirectory = dataDirectory ?? Self.temporaryDirectory() + "/data"
+    convenience init(port: UInt16 = 0, dataDirectory: String? = nil, arguments: [String] = [],
+                     environment: [String: String] = [:]) throws {
+        let directory = dataDirectory ?? Self.temporaryDirectory() + "/data"
+        try self.init(command: ["single", "--endpoint", "tcp://127.0.0.1:\(port)", "--data", directory] + arguments,
+                      dataDirectory: directory, environment: environment)
+    }
+
+    /// Starts `tessera COMMAND…` (a server role that prints "listening on") and waits until
+    /// it listens.
+    init(command: [String], dataDirectory: String, environment: [String: String] = [:]) throws {
+        self.dataDirectory = dataDirectory
         outputPath = Self.temporaryDirectory() + "/server.out"
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         process.executableURL = Self.executable
-        process.arguments = ["single", "--endpoint", "tcp://127.0.0.1:\(port)", "--data", self.dataDirectory] + arguments
+        process.arguments = command
         var fullEnvironment = ProcessInfo.processInfo.environment
         fullEnvironment.merge(environment) { $1 }
         process.environment = fullEnvironment
@@ -56,7 +64,7 @@ final class ServerProcess: @unchecked Sendable {  // used from one test at a tim
             usleep(20_000)
         }
         stop()
-        throw Failure(description: "tessera single did not start: \(self.output)")
+        throw Failure(description: "tessera \(command.first ?? "") did not start: \(self.output)")
     }
 
     struct Failure: Error, CustomStringConvertible { let description: String }
