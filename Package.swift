@@ -52,6 +52,12 @@ let package = Package(
         // the VelocyPack encoding of its messages.
         .target(name: "Raft", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
+        // An agent's durable Raft state: checksummed log segments, the hard state and the
+        // snapshot, with crash recovery (`Protocol/AgentStorage.md`).
+        .target(
+            name: "AgentStorage", dependencies: ["Raft", "Storage", "VelocyPack"],
+            swiftSettings: strictSwift),
+
         // Test support: a deterministic simulator that runs a Raft group in one thread with a
         // simulated network, disks, crashes and clients, all from one seed, and checks safety
         // and liveness after every step. Used by RaftTests and by `raft-simulate`.
@@ -113,7 +119,7 @@ let package = Package(
             name: "tessera",
             dependencies: [
                 "VelocyPack", "VelocyStream", "TesseraPlatform", "Transport", "Server", "Client", "Roles", "Storage", "CSnappy",
-                "Auth", "Raft",
+                "Auth", "AgentStorage", "Raft",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -156,6 +162,11 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],
+            swiftSettings: strictSwift),
+        // Also runs `tessera debug raft-disk-writer` as a real process for the crash test
+        // (depends on it for build order).
+        .testTarget(
+            name: "AgentStorageTests", dependencies: ["AgentStorage", "Raft", "Storage", "VelocyPack", "tessera"],
             swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(

@@ -106,7 +106,7 @@ build_one() {
     local status=0
     timeout --kill-after=10 "$build_seconds_max" \
         swiftc -sanitize=fuzzer,address -parse-as-library -O -g \
-        -swift-version 6 \
+        -swift-version 6 -package-name TesseraFuzz \
         -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault \
         -module-name "$target" -module-cache-path "$build_dir/module-cache" \
         "${sources[@]}" "$fuzz_dir/Targets/$target.swift" \

@@ -8,13 +8,15 @@ import TesseraPlatform
 /// The one seam through which the engine makes file system calls. Each failure becomes a
 /// `StorageError.systemCall` with the operation, the path and `errno`; short reads and writes
 /// are retried until done.
-enum FileIO {
-    static func failure(_ operation: String, _ path: String) -> StorageError {
+///
+/// `package`: the agent's Raft disk (`AgentStorage`) writes its files through the same seam.
+package enum FileIO {
+    package static func failure(_ operation: String, _ path: String) -> StorageError {
         .systemCall(operation: operation, path: path, errno: errno)
     }
 
     /// Opens (and with `create`, creates) a file for reading and writing.
-    static func open(_ path: String, create: Bool) throws(StorageError) -> Int32 {
+    package static func open(_ path: String, create: Bool) throws(StorageError) -> Int32 {
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
         while true {
             let descriptor = Glibc.open(path, flags, 0o644)
@@ -23,12 +25,12 @@ enum FileIO {
         }
     }
 
-    static func close(_ descriptor: Int32) {
+    package static func close(_ descriptor: Int32) {
         _ = Glibc.close(descriptor)
     }
 
     /// Writes all of `bytes` at `offset`.
-    static func write(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StorageError) {
+    package static func write(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StorageError) {
         var done = 0
         while done < bytes.count {
             let written = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
@@ -40,7 +42,7 @@ enum FileIO {
         }
     }
 
-    static func write(_ descriptor: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(StorageError) {
+    package static func write(_ descriptor: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(StorageError) {
         let result: Result<Void, StorageError> = bytes.withUnsafeBytes { buffer in
             Result { () throws(StorageError) in try write(descriptor, buffer, at: offset, path: path) }
         }
@@ -48,7 +50,7 @@ enum FileIO {
     }
 
     /// Reads up to `count` bytes at `offset` (fewer only at the end of the file).
-    static func read(_ descriptor: Int32, count: Int, at offset: Int, path: String) throws(StorageError) -> [UInt8] {
+    package static func read(_ descriptor: Int32, count: Int, at offset: Int, path: String) throws(StorageError) -> [UInt8] {
         var failed = false
         // Uninitialized: the buffer is filled by pread, and only what it filled counts.
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initializedCount in
@@ -70,7 +72,7 @@ enum FileIO {
     }
 
     /// Maps the whole file read-only (nil for an empty file).
-    static func mapReadOnly(_ descriptor: Int32, path: String) throws(StorageError) -> UnsafeRawBufferPointer? {
+    package static func mapReadOnly(_ descriptor: Int32, path: String) throws(StorageError) -> UnsafeRawBufferPointer? {
         let size = try self.size(descriptor, path: path)
         guard size > 0 else { return nil }
         guard let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), address != MAP_FAILED else {
@@ -79,7 +81,7 @@ enum FileIO {
         return UnsafeRawBufferPointer(start: address, count: size)
     }
 
-    static func unmap(_ mapping: UnsafeRawBufferPointer) {
+    package static func unmap(_ mapping: UnsafeRawBufferPointer) {
         _ = munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count)
     }
 
@@ -88,7 +90,7 @@ enum FileIO {
     static let injectedSyncFailures = Locked([String: Int32]())
 
     /// Makes the file's data (and its size) durable.
-    static func syncData(_ descriptor: Int32, path: String) throws(StorageError) {
+    package static func syncData(_ descriptor: Int32, path: String) throws(StorageError) {
         let injected = injectedSyncFailures.withLock { failures in
             failures.first { path.hasPrefix($0.key) }?.value
         }
@@ -100,7 +102,7 @@ enum FileIO {
 
     /// Makes the directory's entries durable: needed after a file is created, renamed or
     /// removed in it.
-    static func syncDirectory(_ path: String) throws(StorageError) {
+    package static func syncDirectory(_ path: String) throws(StorageError) {
         let descriptor = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { throw failure("open directory", path) }
         defer { _ = Glibc.close(descriptor) }
@@ -109,30 +111,30 @@ enum FileIO {
         }
     }
 
-    static func size(_ descriptor: Int32, path: String) throws(StorageError) -> Int {
+    package static func size(_ descriptor: Int32, path: String) throws(StorageError) -> Int {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw failure("fstat", path) }
         return Int(status.st_size)
     }
 
-    static func truncate(_ descriptor: Int32, to byteCount: Int, path: String) throws(StorageError) {
+    package static func truncate(_ descriptor: Int32, to byteCount: Int, path: String) throws(StorageError) {
         guard ftruncate(descriptor, off_t(byteCount)) == 0 else { throw failure("ftruncate", path) }
     }
 
-    static func rename(_ from: String, _ to: String) throws(StorageError) {
+    package static func rename(_ from: String, _ to: String) throws(StorageError) {
         guard Glibc.rename(from, to) == 0 else { throw failure("rename to \(to)", from) }
     }
 
-    static func remove(_ path: String) throws(StorageError) {
+    package static func remove(_ path: String) throws(StorageError) {
         guard unlink(path) == 0 || errno == ENOENT else { throw failure("unlink", path) }
     }
 
-    static func fileExists(_ path: String) -> Bool {
+    package static func fileExists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 
     /// Creates the directory and its parents when missing.
-    static func makeDirectory(_ path: String) throws(StorageError) {
+    package static func makeDirectory(_ path: String) throws(StorageError) {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component + "/"
@@ -141,7 +143,7 @@ enum FileIO {
     }
 
     /// The names in a directory (without `.` and `..`), sorted.
-    static func list(_ path: String) throws(StorageError) -> [String] {
+    package static func list(_ path: String) throws(StorageError) -> [String] {
         guard let directory = opendir(path) else { throw failure("opendir", path) }
         defer { closedir(directory) }
         var names: [String] = []
@@ -155,7 +157,7 @@ enum FileIO {
     }
 
     /// Writes a whole small file atomically: temporary file, data sync, rename, directory sync.
-    static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(StorageError) {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(StorageError) {
         let temporary = path + ".tmp"
         let descriptor = try open(temporary, create: true)
         do {
@@ -172,7 +174,7 @@ enum FileIO {
     }
 
     /// The whole content of a file, at most `byteCountMax` bytes (more is an error).
-    static func readWholeFile(_ path: String, byteCountMax: Int) throws(StorageError) -> [UInt8] {
+    package static func readWholeFile(_ path: String, byteCountMax: Int) throws(StorageError) -> [UInt8] {
         let descriptor = try open(path, create: false)
         defer { close(descriptor) }
         let size = try self.size(descriptor, path: path)
@@ -180,5 +182,19 @@ enum FileIO {
             throw .corruptMetadata(file: path, reason: "\(size) bytes, more than the limit \(byteCountMax)")
         }
         return try read(descriptor, count: size, at: 0, path: path)
+    }
+
+    /// Opens (creating it) `path` and takes an exclusive `flock` on it without waiting; nil
+    /// when another open file description holds it. The lock lasts until the descriptor is
+    /// closed, however the process ends.
+    package static func lockExclusively(_ path: String) throws(StorageError) -> Int32? {
+        let descriptor = try open(path, create: true)
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(descriptor)
+            if code == EWOULDBLOCK { return nil }
+            throw .systemCall(operation: "flock", path: path, errno: code)
+        }
+        return descriptor
     }
 }

@@ -56,7 +56,7 @@ public enum MetadataFiles {
         return names.reduce(0) { $0 + byteCount(below: path + "/" + $1) }
     }
 
-    static func parent(of path: String) -> String {
+    package static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
