@@ -76,6 +76,7 @@ public final class Agent: @unchecked Sendable {
     /// Long polls waiting for the store to pass an index.
     var polls: [PendingPoll] = []
     var lastSnapshotIndex: LogIndex = 0
+    var driveScheduled = false
 
     struct PendingWrite {
         let term: Term
@@ -151,7 +152,19 @@ public final class Agent: @unchecked Sendable {
     func receive(_ message: RaftMessage) {
         guard !stopped, failure == nil else { return }
         node.step(message)
-        drive()
+        scheduleDrive()
+    }
+
+    /// Drives once after the inputs that arrive in this turn of the loop: every proposal and
+    /// message read from the sockets in one turn share one Ready, so one fsync covers them
+    /// all (group commit for the agency's log).
+    func scheduleDrive() {
+        guard !driveScheduled else { return }
+        driveScheduled = true
+        eventLoop.execute { [self] in
+            driveScheduled = false
+            drive()
+        }
     }
 
     /// Proposes a log entry; `complete` runs on the loop thread with the apply outcome.
@@ -161,7 +174,7 @@ public final class Agent: @unchecked Sendable {
         case let .accepted(index, term):
             pendingWrites[index] = PendingWrite(term: term, deadline: eventLoop.nowMilliseconds + options.requestTimeoutMilliseconds,
                                                 complete: complete)
-            drive()
+            scheduleDrive()
         case .notLeader(let hint):
             complete(.failure(.notLeader(hint)))
         }
@@ -176,7 +189,7 @@ public final class Agent: @unchecked Sendable {
         nextReadID += 1
         pendingReads[id] = PendingRead(deadline: eventLoop.nowMilliseconds + options.requestTimeoutMilliseconds, complete: complete)
         node.readIndex(requestID: id)
-        drive()
+        scheduleDrive()
     }
 
     /// Runs `complete` once the store has applied an index above `index` or the timeout passed.
