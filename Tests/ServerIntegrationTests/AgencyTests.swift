@@ -1,5 +1,7 @@
 import Auth
 import Client
+import Server
+import TesseraPlatform
 import Foundation
 import Testing
 import Transport
@@ -166,6 +168,58 @@ struct AgencyTests {
         for index in 0..<120 { #expect(Self.value(answer, "s\(index)") == index) }
         await single.shutdown()
         await client.shutdown()
+    }
+
+    @Test("observers are notified after commit; poll and TTL work through the log")
+    func observersPollAndTTL() async throws {
+        let agency = try Agency()
+        defer { agency.stopAll() }
+        // A receiver for the callbacks, in this process.
+        let received = Locked([String]())
+        var router = Router()
+        router.add(.post, "/callback") { request in
+            received.withLock { $0.append((request.body?.json ?? "") + " " + (request.parameter("tag") ?? "")) }
+            return ServerResponse(status: 200)
+        }
+        let loop = EventLoop()
+        defer { loop.shutdown() }
+        let receiver = try await VSTServer.start(on: loop, configuration: ServerConfiguration(endpoint: Endpoint("tcp://127.0.0.1:0")!),
+                                                 router: router)
+        let port = await withCheckedContinuation { continuation in loop.execute { continuation.resume(returning: receiver.port) } }
+        let client = agency.client()
+        let url = "tcp://127.0.0.1:\(port)/callback?tag=t1"
+        _ = try await client.write(operations: Self.operations(#"{"/arango/Plan": {"op": "observe", "url": "\#(url)"}}"#))
+        let change = try await client.write(operations: Self.operations(#"{"/arango/Plan/Version": {"op": "increment"}}"#))
+        var notes: [String] = []
+        for _ in 0..<100 where notes.isEmpty {
+            notes = received.withLock { $0 }
+            if notes.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(notes.count == 1)
+        #expect(notes.first?.contains(#""index":\#(change.index)"#) == true, "\(notes)")
+        #expect(notes.first?.contains("/arango/Plan/Version") == true)
+        #expect(notes.first?.hasSuffix(" t1") == true)
+
+        // poll from an index: the changes after it.
+        var poll = VSTClient.Configuration(endpoint: client.knownLeader!, credentials: agency.client().configuration.credentials)
+        poll.requestTimeoutSeconds = 10
+        let poller = VSTClient(configuration: poll)
+        let answer = try await poller.request(.get, "/_api/agency/poll", parameters: ["index": ["\(change.index)"], "timeout": ["2"]])
+        #expect(answer.status == 200, "\(answer.json)")
+        #expect(answer.json.contains("Version"), "\(answer.json)")
+
+        // A key with a TTL goes away through a log entry the leader proposes.
+        _ = try await client.write(operations: Self.operations(#"{"/k/short": {"op": "set", "new": 1, "ttl": 1}}"#))
+        #expect(Self.value(try await client.read([["/k"]]), "short") == 1)
+        var gone = false
+        for _ in 0..<60 where !gone {
+            gone = Self.value(try await client.read([["/k"]]), "short") == nil
+            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(gone)
+        await poller.shutdown()
+        await client.shutdown()
+        await withCheckedContinuation { continuation in loop.execute { receiver.shutdown { continuation.resume() } } }
     }
 
     @Test("a minority cannot commit; requests without the cluster token get 401")

@@ -77,6 +77,8 @@ public final class Agent: @unchecked Sendable {
     var polls: [PendingPoll] = []
     var lastSnapshotIndex: LogIndex = 0
     var driveScheduled = false
+    /// Connections to observers' endpoints, by endpoint.
+    var callbacks: [String: Peer] = [:]
 
     struct PendingWrite {
         let term: Term
@@ -115,7 +117,7 @@ public final class Agent: @unchecked Sendable {
         node = RaftNode(configuration: configuration, restoring: durable)
         lastSnapshotIndex = durable.snapshot?.index ?? 0
         for member in options.members where member.id != options.id {
-            peers[member.id] = Peer(member: member, agent: self)
+            peers[member.id] = Peer(endpoint: member.endpoint, agent: self)
         }
     }
 
@@ -134,6 +136,7 @@ public final class Agent: @unchecked Sendable {
         timer?.close()
         timer = nil
         for peer in peers.values { peer.close() }
+        for callback in callbacks.values { callback.close() }
         failAll(.failed("the agent is shutting down"))
     }
 
@@ -258,6 +261,7 @@ public final class Agent: @unchecked Sendable {
         var outcome: AgencyApplyOutcome?
         if entry.kind == .command {
             outcome = store.apply(index: entry.index, payload: entry.payload)
+            if let notifications = outcome?.notifications, !notifications.isEmpty { notify(notifications) }
         }
         if let pending = pendingWrites.removeValue(forKey: entry.index) {
             if pending.term == entry.term, let outcome {
@@ -271,6 +275,40 @@ public final class Agent: @unchecked Sendable {
             polls.removeAll { store.index > $0.after }
             for poll in ready { poll.complete() }
         }
+    }
+
+    /// Observers hear of changes from the leader only (every agent applies the entry; one
+    /// notification per observer is enough). URLs look like `tcp://host:port/path?query`;
+    /// the POST carries the cluster token. Delivery is best effort, as in ArangoDB: an
+    /// observer that was away reads the tree (or polls) when it comes back.
+    func notify(_ notifications: [AgencyNotification]) {
+        guard node.role == .leader else { return }
+        for notification in notifications {
+            guard let target = Self.parseCallback(notification.url) else { continue }
+            let key = target.endpoint.description
+            let connection = callbacks[key] ?? Peer(endpoint: target.endpoint, agent: self)
+            callbacks[key] = connection
+            connection.post(target.path, parameters: target.parameters, body: notification.body(term: node.term))
+        }
+    }
+
+    /// `tcp://host:port/path?a=b&c=d` → endpoint, path, parameters.
+    static func parseCallback(_ url: String) -> (endpoint: Endpoint, path: String, parameters: [String: [String]])? {
+        guard url.hasPrefix("tcp://") else { return nil }
+        let rest = url.dropFirst("tcp://".count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        guard let endpoint = Endpoint("tcp://" + rest[..<slash]) else { return nil }
+        let target = rest[slash...]
+        let pathPart = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = pathPart.first.map { $0.isEmpty ? "/" : String($0) } ?? "/"
+        var parameters: [String: [String]] = [:]
+        if pathPart.count == 2 {
+            for pair in pathPart[1].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                parameters[String(parts[0]), default: []].append(parts.count == 2 ? String(parts[1]) : "")
+            }
+        }
+        return (endpoint, path, parameters)
     }
 
     func answerAppliedReads() {
@@ -342,29 +380,40 @@ public final class Agent: @unchecked Sendable {
     static func wallMilliseconds() -> Int64 { WallClock.milliseconds() }
 }
 
-/// The connection to one peer: Raft messages go out as `POST /_api/agency_priv/raft`
+/// The connection to one peer (or observer): Raft messages go out as `POST /_api/agency_priv/raft`
 /// requests whose answers carry nothing. A message that cannot be sent now is dropped (Raft
 /// retries by itself); the connection is re-opened at most every 200 ms.
 final class Peer: @unchecked Sendable {
-    let member: Agent.Member
+    let endpoint: Endpoint
     unowned let agent: Agent
     var connection: VSTConnection?
     var connecting = false
     var lastAttempt: UInt64 = 0
+    var waiting: [(RequestHeader, [UInt8])] = []
     static let reconnectMilliseconds: UInt64 = 200
+    static let waitingCountMax = 64
 
-    init(member: Agent.Member, agent: Agent) {
-        self.member = member
+    init(endpoint: Endpoint, agent: Agent) {
+        self.endpoint = endpoint
         self.agent = agent
     }
 
     func send(_ message: RaftMessage) {
+        post("/_api/agency_priv/raft", parameters: [:], body: RaftCodec.encode(message))
+    }
+
+    /// Sends a POST without waiting for its answer; dropped when not connected (a reconnect
+    /// starts).
+    func post(_ path: String, parameters: [String: [String]], body: [UInt8]) {
+        let header = RequestHeader(database: "_system", method: .post, path: path, parameters: parameters)
         guard let connection, connection.isConnected else {
+            // Kept for the connection being opened (a few: Raft resends anyway, and an
+            // observer's first notification must not be lost to the connect).
+            if waiting.count < Self.waitingCountMax { waiting.append((header, body)) }
             connect()
             return
         }
-        let header = RequestHeader(database: "_system", method: .post, path: "/_api/agency_priv/raft")
-        connection.send(header, body: RaftCodec.encode(message), timeoutSeconds: 5) { _ in }
+        connection.send(header, body: body, timeoutSeconds: 5) { _ in }
     }
 
     func connect() {
@@ -374,12 +423,18 @@ final class Peer: @unchecked Sendable {
         lastAttempt = now
         var options = VSTConnection.Options(credentials: agent.options.peerCredentials)
         options.connectTimeoutSeconds = 1
-        VSTConnection.connect(on: agent.eventLoop, to: member.endpoint, options: options) { [self] result in
+        VSTConnection.connect(on: agent.eventLoop, to: endpoint, options: options) { [self] result in
             connecting = false
             if case .success(let opened) = result {
                 if agent.stopped { opened.close(); return }
                 connection?.close()
                 connection = opened
+                let queued = waiting
+                waiting = []
+                for (header, body) in queued { opened.send(header, body: body, timeoutSeconds: 5) { _ in } }
+            } else if !connecting {
+                // Unreachable: what waited is dropped; the next post tries again.
+                waiting = []
             }
         }
     }
