@@ -9,7 +9,7 @@ struct DebugCommand: ParsableCommand {
         commandName: "debug",
         abstract: "Tools for Tessera's own tests.",
         shouldDisplay: false,
-        subcommands: [StorageWriter.self, StorageCheck.self]
+        subcommands: [StorageWriter.self, StorageCheck.self, RaftDiskWriter.self]
     )
 }
 
