@@ -64,7 +64,7 @@ struct RaftDiskWriter: ParsableCommand {
             }
             try disk.persist(snapshot: snapshot, logWrite: RaftReady.LogWrite(truncateFrom: batch[0].index, entries: batch),
                              hardState: hardState, sync: true)
-            Self.line("A \(last) \(term)")
+            writeLineToStandardOutput("A \(last) \(term)")
         }
     }
 
@@ -73,16 +73,5 @@ struct RaftDiskWriter: ParsableCommand {
         if let entry = durable.entries.first(where: { $0.index == index }) { return entry.term }
         if let snapshot = durable.snapshot, snapshot.index == index { return snapshot.term }
         return currentTerm
-    }
-
-    /// Writes one whole line to standard output with one `write` (unbuffered).
-    static func line(_ text: String) {
-        var bytes = Array((text + "\n").utf8)
-        var done = 0
-        while done < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Foundation.write(1, $0.baseAddress! + done, $0.count - done) }
-            if written <= 0 { return }
-            done += written
-        }
     }
 }

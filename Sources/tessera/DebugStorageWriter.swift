@@ -13,6 +13,18 @@ struct DebugCommand: ParsableCommand {
     )
 }
 
+/// Writes `text` and a newline to standard output, unbuffered, so that a line printed before
+/// a `kill -9` is there for the crash tests to read.
+func writeLineToStandardOutput(_ text: String) {
+    var bytes = Array((text + "\n").utf8)
+    var done = 0
+    while done < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { Foundation.write(1, $0.baseAddress! + done, $0.count - done) }
+        if written <= 0 { return }
+        done += written
+    }
+}
+
 /// `tessera debug storage-writer`: the victim of the storage crash tests.
 ///
 /// Opens (or creates) a shard and runs `--threads` writers that insert, replace and remove
@@ -72,13 +84,7 @@ struct StorageWriter: ParsableCommand {
         func line(_ text: String) {
             lock.lock()
             defer { lock.unlock() }
-            var bytes = Array((text + "\n").utf8)
-            var done = 0
-            while done < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { Foundation.write(1, $0.baseAddress! + done, $0.count - done) }
-                if written <= 0 { return }
-                done += written
-            }
+            writeLineToStandardOutput(text)
         }
     }
 
