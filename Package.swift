@@ -163,6 +163,11 @@ let package = Package(
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],
             swiftSettings: strictSwift),
+        // Also runs `tessera debug raft-disk-writer` as a real process for the crash test
+        // (depends on it for build order).
+        .testTarget(
+            name: "AgentStorageTests", dependencies: ["AgentStorage", "Raft", "Storage", "VelocyPack", "tessera"],
+            swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(
             name: "TesseraCLITests", dependencies: ["tessera"],

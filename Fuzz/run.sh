@@ -9,9 +9,10 @@
 #
 # Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift,
 # Sources/VelocyStream, Sources/AgencyStore, Sources/Query and Sources/Raft (found now, so new
-# library files are included), the pure Storage files listed in storage_pure_files and the pure
+# library files are included), the pure Storage files listed in storage_pure_files, the pure
 # Auth files in auth_pure_files (token decoding; the rest of Auth needs swift-crypto, which the
-# fuzz build leaves out), as one module. Everything is bounded in time.
+# fuzz build leaves out) and the pure AgentStorage files in agent_storage_pure_files, as one
+# module (with -package-name, for the `package` helpers of Storage). Everything is bounded in time.
 set -euo pipefail
 
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,7 +34,12 @@ for name in "${storage_pure_files[@]}"; do pure_paths+=("$root/Sources/Storage/$
 # swift-crypto, which the fuzz build leaves out (FuzzJWT passes its own signature check).
 auth_pure_files=(Base64URL JWTError JSONWebToken)
 for name in "${auth_pure_files[@]}"; do pure_paths+=("$root/Sources/Auth/$name.swift"); done
-# Copies of the VelocyStream files and the pure files without their `import VelocyPack` (see stage_sources).
+# The pure files of Sources/AgentStorage (the Raft disk's segment, hard-state and snapshot
+# decoders; they use the Raft and pure Storage files above); the rest does I/O.
+agent_storage_pure_files=(RaftDiskError RaftDiskFormat)
+for name in "${agent_storage_pure_files[@]}"; do pure_paths+=("$root/Sources/AgentStorage/$name.swift"); done
+# Copies of the VelocyStream files and the pure files without their imports of modules that
+# are part of the one fuzz module (see stage_sources).
 staged_dir="$build_dir/staged-sources"
 
 smoke_seconds_default=20
@@ -59,9 +65,9 @@ library_sources() {
     find "$staged_dir" -name '*.swift' | LC_ALL=C sort
 }
 
-# Everything is one module, so an `import VelocyPack` in a higher module would name a module
-# that does not exist. Copies the files of every library module but the first into
-# $staged_dir with such import lines turned into comments; nothing else changes, so line
+# Everything is one module, so an `import VelocyPack` (or `import Raft`, `import Storage`) in a
+# higher module would name a module that does not exist. Copies the files of every library
+# module but the first into $staged_dir with such import lines turned into comments; nothing else changes, so line
 # numbers in diagnostics and crash backtraces are those of the original file.
 stage_sources() {
     rm -rf "$staged_dir"
@@ -72,12 +78,13 @@ stage_sources() {
     for file in "${pure_paths[@]}"; do stage_file "$file"; done
 }
 
-# Copies one file below Sources/ into $staged_dir, `import VelocyPack` lines commented out.
+# Copies one file below Sources/ into $staged_dir, imports of VelocyPack, Raft and Storage
+# commented out.
 stage_file() {
     local file="$1" relative="${1#"$root/Sources/"}"
     mkdir -p "$staged_dir/$(dirname "$relative")"
     awk '
-        /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+VelocyPack[ \t]*$/ {
+        /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+(VelocyPack|Raft|Storage)[ \t]*$/ {
             print "// " $0 "  -- removed by Fuzz/run.sh: one module in the fuzz build"
             next
         }

@@ -9,8 +9,20 @@ struct DebugCommand: ParsableCommand {
         commandName: "debug",
         abstract: "Tools for Tessera's own tests.",
         shouldDisplay: false,
-        subcommands: [StorageWriter.self, StorageCheck.self, AgencyWriter.self]
+        subcommands: [StorageWriter.self, StorageCheck.self, RaftDiskWriter.self, AgencyWriter.self]
     )
+}
+
+/// Writes `text` and a newline to standard output, unbuffered, so that a line printed before
+/// a `kill -9` is there for the crash tests to read.
+func writeLineToStandardOutput(_ text: String) {
+    var bytes = Array((text + "\n").utf8)
+    var done = 0
+    while done < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { Foundation.write(1, $0.baseAddress! + done, $0.count - done) }
+        if written <= 0 { return }
+        done += written
+    }
 }
 
 /// `tessera debug storage-writer`: the victim of the storage crash tests.
@@ -72,13 +84,7 @@ struct StorageWriter: ParsableCommand {
         func line(_ text: String) {
             lock.lock()
             defer { lock.unlock() }
-            var bytes = Array((text + "\n").utf8)
-            var done = 0
-            while done < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { Foundation.write(1, $0.baseAddress! + done, $0.count - done) }
-                if written <= 0 { return }
-                done += written
-            }
+            writeLineToStandardOutput(text)
         }
     }
 
