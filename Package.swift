@@ -127,6 +127,8 @@ let package = Package(
 
         // Reads the golden-vector files for the suites that walk them.
         .target(name: "VectorFileSupport", path: "Tests/VectorFileSupport", swiftSettings: strictSwift),
+        // Finds the built `tessera` and runs it for the suites that need a real process.
+        .target(name: "TesseraProcessSupport", path: "Tests/TesseraProcessSupport", swiftSettings: strictSwift),
         .testTarget(
             name: "VelocyPackTests", dependencies: ["VelocyPack", "VectorFileSupport"],
             swiftSettings: strictSwift),
@@ -153,12 +155,12 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).
         .testTarget(
-            name: "StorageTests", dependencies: ["Storage", "VelocyPack", "TesseraPlatform", "tessera"],
+            name: "StorageTests", dependencies: ["TesseraProcessSupport", "Storage", "VelocyPack", "TesseraPlatform", "tessera"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],
@@ -166,11 +168,11 @@ let package = Package(
         // Also runs `tessera debug raft-disk-writer` as a real process for the crash test
         // (depends on it for build order).
         .testTarget(
-            name: "AgentStorageTests", dependencies: ["AgentStorage", "Raft", "Storage", "VelocyPack", "tessera"],
+            name: "AgentStorageTests", dependencies: ["TesseraProcessSupport", "AgentStorage", "Raft", "Storage", "VelocyPack", "tessera"],
             swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(
-            name: "TesseraCLITests", dependencies: ["tessera"],
+            name: "TesseraCLITests", dependencies: ["TesseraProcessSupport", "tessera"],
             swiftSettings: strictSwift),
     ],
     swiftLanguageModes: [.v6]

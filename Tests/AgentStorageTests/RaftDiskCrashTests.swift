@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraProcessSupport
 import AgentStorage
 import Raft
 
@@ -14,15 +15,6 @@ import Raft
 struct RaftDiskCrashTests {
     static let rounds = 8
 
-    static let executable: URL = {
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var folder = bundle.deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("tessera").path),
-              folder.path != "/" {
-            folder = folder.deletingLastPathComponent()
-        }
-        return folder.appendingPathComponent("tessera")
-    }()
 
     /// The writer's payload for entry `index` of `term` (see `RaftDiskWriter.payload`).
     static func payload(index: LogIndex, term: Term) -> [UInt8] {
@@ -41,27 +33,11 @@ struct RaftDiskCrashTests {
             let context = "round \(round), kill after \(delayMilliseconds) ms"
             let outputPath = directory.path + "-round\(round).out"
             defer { try? FileManager.default.removeItem(atPath: outputPath) }
-            _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-            let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-            let process = Process()
-            process.executableURL = Self.executable
-            process.arguments = ["debug", "raft-disk-writer", "--directory", directory.path,
-                                 "--segment-bytes", "4096", "--snapshot-every", "200"]
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // Kill only once the writer acknowledges (start-up time varies), then after the
-            // round's delay. Bounded: at most 30 s of waiting.
-            let started = Date()
-            while !(String(decoding: try fileBytes(outputPath), as: UTF8.self).contains("A ")),
-                  process.isRunning, Date().timeIntervalSince(started) < 30 {
-                usleep(5_000)
-            }
-            usleep(UInt32(delayMilliseconds * 1000))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            try output.close()
-            #expect(process.terminationReason == .uncaughtSignal, "\(context): the writer was not killed")
+            let ending = try CrashRun.runAndKill(["debug", "raft-disk-writer", "--directory", directory.path,
+                                 "--segment-bytes", "4096", "--snapshot-every", "200"],
+                                                 outputPath: outputPath, acknowledgement: "A ",
+                                                 delayMilliseconds: delayMilliseconds)
+            #expect(ending == .uncaughtSignal, "\(context): the writer was not killed")
 
             // Batches of one run are contiguous: "A last term" acknowledges everything up to
             // `last` in `term` after the run's first index.

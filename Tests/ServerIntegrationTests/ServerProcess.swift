@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraProcessSupport
 import Transport
 
 /// A real `tessera single` process on loopback, for tests that drive it from outside.
@@ -11,14 +12,7 @@ final class ServerProcess: @unchecked Sendable {  // used from one test at a tim
 
     var endpoint: Endpoint { Endpoint(host: "127.0.0.1", port: port) }
 
-    static let executable: URL = {
-        // The test bundle and the executable live in the same build products folder.
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("tessera").path), folder.path != "/" {
-            folder = folder.deletingLastPathComponent()
-        }
-        return folder.appendingPathComponent("tessera")
-    }()
+    static var executable: URL { TesseraExecutable.url }
 
     static func temporaryDirectory() -> String {
         let path = NSTemporaryDirectory() + "tessera-test-" + UUID().uuidString

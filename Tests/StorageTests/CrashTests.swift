@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraProcessSupport
 import VelocyPack
 @testable import Storage
 
@@ -14,15 +15,6 @@ import VelocyPack
 struct CrashTests {
     static let rounds = 14
 
-    static let executable: URL = {
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var folder = bundle.deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("tessera").path),
-              folder.path != "/" {
-            folder = folder.deletingLastPathComponent()
-        }
-        return folder.appendingPathComponent("tessera")
-    }()
 
     /// What a key may look like after a crash.
     enum KeyState: Equatable {
@@ -76,27 +68,11 @@ struct CrashTests {
             let context = "round \(round), seed \(seed), kill after \(delayMilliseconds) ms"
             let outputPath = directory.path + "-round\(round).out"
             defer { try? FileManager.default.removeItem(atPath: outputPath) }
-            _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-            let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-            let process = Process()
-            process.executableURL = Self.executable
-            process.arguments = ["debug", "storage-writer", "--directory", directory.path, "--seed", "\(seed)",
-                                 "--threads", "4", "--operations", "100000", "--prefix", "r\(round)"]
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // Kill only once the writer is writing (start-up time varies: sanitizers, load),
-            // then after the round's random delay. Bounded: at most 30 s of waiting.
-            let started = Date()
-            while !(String(decoding: try fileBytes(outputPath), as: UTF8.self).contains("\nA ")),
-                  process.isRunning, Date().timeIntervalSince(started) < 30 {
-                usleep(5_000)
-            }
-            usleep(UInt32(delayMilliseconds * 1000))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            try output.close()
-            #expect(process.terminationReason == .uncaughtSignal, "\(context): the writer was still running")
+            let ending = try CrashRun.runAndKill(["debug", "storage-writer", "--directory", directory.path, "--seed", "\(seed)",
+                                 "--threads", "4", "--operations", "100000", "--prefix", "r\(round)"],
+                                                 outputPath: outputPath, acknowledgement: "\nA ",
+                                                 delayMilliseconds: delayMilliseconds)
+            #expect(ending == .uncaughtSignal, "\(context): the writer was still running")
 
             let text = String(decoding: try fileBytes(outputPath), as: UTF8.self)
             try Self.parse(text, into: &histories)
@@ -141,7 +117,7 @@ struct CrashTests {
         try patchFile(victim, at: offset + 29, with: [0x99])
         func check(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
             let process = Process()
-            process.executableURL = Self.executable
+            process.executableURL = TesseraExecutable.url
             process.arguments = ["debug", "storage-check", "--directory", directory.path] + arguments
             let output = Pipe(), errors = Pipe()
             process.standardOutput = output

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraProcessSupport
 
 /// Runs the `tessera` executable built next to this test bundle.
 struct Tessera {
@@ -10,21 +11,10 @@ struct Tessera {
         var text: String { String(decoding: standardOutput, as: UTF8.self) }
     }
 
-    static let executable: URL = {
-        // The test bundle and the executable live in the same build products folder.
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var folder = bundle.deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("tessera").path),
-              folder.path != "/" {
-            folder = folder.deletingLastPathComponent()
-        }
-        return folder.appendingPathComponent("tessera")
-    }()
-
     /// Runs `tessera arguments…` with `input` on standard input.
     static func run(_ arguments: [String], input: [UInt8] = []) throws -> Outcome {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = TesseraExecutable.url
         process.arguments = arguments
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
         process.standardInput = stdin
