@@ -127,6 +127,17 @@ public final class AgencyClient: Sendable {
         return body["results"]?[0]?.uintValue
     }
 
+    /// `/_api/agency/poll`: the changes from `index` on (a `log`), or the whole tree (a
+    /// `readDB`) when `index` is 0 or older than the leader's history; waits up to
+    /// `timeoutSeconds` when nothing new exists yet.
+    public func poll(from index: UInt64, timeoutSeconds: Double) async throws(ClientError) -> Slice {
+        let wait = max(0, min(timeoutSeconds, configuration.requestTimeoutSeconds - 1))
+        let response = try await send(.get, "/_api/agency/poll", body: [], idempotent: true,
+                                      parameters: ["index": [String(index)], "timeout": [String(wait)]])
+        guard let body = try response.checked().body else { throw .protocolViolation("agency poll without a body") }
+        return body
+    }
+
     /// `/_api/agency/config` of whichever agent answers.
     public func config() async throws(ClientError) -> Slice {
         let response = try await send(.get, "/_api/agency/config", body: [], idempotent: true, followLeader: false)
@@ -144,7 +155,7 @@ public final class AgencyClient: Sendable {
     /// retried when `idempotent`; otherwise the error goes to the caller, who knows how to
     /// find out what happened.
     func send(_ method: RequestMethod, _ path: String, body: [UInt8], idempotent: Bool,
-              followLeader: Bool = true) async throws(ClientError) -> ClientResponse {
+              followLeader: Bool = true, parameters: [String: [String]] = [:]) async throws(ClientError) -> ClientResponse {
         let deadline = Self.now() + configuration.deadlineSeconds
         var attempt = 0
         var lastError = ClientError.timeout(seconds: configuration.deadlineSeconds)
@@ -153,7 +164,7 @@ public final class AgencyClient: Sendable {
                 ?? configuration.endpoints[attempt % configuration.endpoints.count]
             attempt += 1
             do throws(ClientError) {
-                let response = try await client(for: endpoint).request(method, path, body: body,
+                let response = try await client(for: endpoint).request(method, path, parameters: parameters, body: body,
                                                                        timeoutSeconds: configuration.requestTimeoutSeconds)
                 if response.status == 307, let location = response.meta["location"], let next = Endpoint(location) {
                     leader.withLock { $0 = next }
