@@ -1,5 +1,6 @@
 import Auth
 import Client
+import Roles
 import Server
 import TesseraPlatform
 import Foundation
@@ -220,6 +221,29 @@ struct AgencyTests {
         await poller.shutdown()
         await client.shutdown()
         await withCheckedContinuation { continuation in loop.execute { receiver.shutdown { continuation.resume() } } }
+    }
+
+    @Test("a server's agency cache follows the tree through long polls, across a leader change")
+    func cache() async throws {
+        let agency = try Agency()
+        defer { agency.stopAll() }
+        let client = agency.client()
+        _ = try await client.write(operations: Self.operations(#"{"/arango/Plan/Version": 1}"#))
+        let cache = AgencyCache(client: agency.client(), pollSeconds: 1)
+        cache.start()
+        defer { cache.stop() }
+        let first = try await client.write(operations: Self.operations(#"{"/arango/Plan/Version": {"op": "increment"}, "/arango/Current/x": [1, 2]}"#))
+        #expect(await cache.waitFor(index: first.index, timeoutSeconds: 10))
+        #expect(cache.value(at: "/arango/Plan/Version")?.intValue == 2)
+        #expect(cache.value(at: "/arango/Current/x")?.count == 2)
+        let leader = try #require(try await agency.leader(using: client))
+        agency.stop(leader, signal: SIGKILL)
+        let second = try await client.write(operations: Self.operations(#"{"/arango/Plan/Version": {"op": "increment"}, "/arango/Current/x": {"op": "delete"}}"#))
+        #expect(await cache.waitFor(index: second.index, timeoutSeconds: 15))
+        #expect(cache.value(at: "/arango/Plan/Version")?.intValue == 3)
+        #expect(cache.value(at: "/arango/Current/x") == nil)
+        #expect(await cache.waitFor(index: second.index + 1000, timeoutSeconds: 1) == false)
+        await client.shutdown()
     }
 
     @Test("a minority cannot commit; requests without the cluster token get 401")
