@@ -1,5 +1,6 @@
 public import VelocyStream
 public import VelocyPack
+import TesseraPlatform
 
 /// How a collection makes `_key` values for documents that come without one
 /// (ArangoDB's `keyOptions`).
@@ -95,7 +96,7 @@ struct KeyGenerator: Sendable {
             lastValue += 1
             return Self.padded(lastValue)
         case .uuid:
-            return Self.uuid(using: &random)
+            return RandomUUID.string(using: &random)
         }
     }
 
@@ -122,17 +123,5 @@ struct KeyGenerator: Sendable {
     static func padded(_ value: UInt64) -> String {
         let hex = String(value, radix: 16)
         return String(repeating: "0", count: 16 - hex.utf8.count) + hex
-    }
-
-    static func uuid<R: RandomNumberGenerator>(using random: inout R) -> String {
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
-        bytes[6] = (bytes[6] & 0x0f) | 0x40  // version 4
-        bytes[8] = (bytes[8] & 0x3f) | 0x80  // RFC 4122 variant
-        let hex = bytes.map { byte -> String in
-            let text = String(byte, radix: 16)
-            return byte < 16 ? "0" + text : text
-        }
-        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]]
-            .map { $0.joined() }.joined(separator: "-")
     }
 }
