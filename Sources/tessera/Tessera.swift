@@ -15,7 +15,7 @@ struct Tessera: AsyncParsableCommand {
             `tessera export`. `tessera vpack` converts and checks VelocyPack.
             """,
         version: "tessera \(version) (libuv \(LibUV.versionString))",
-        subcommands: [SingleCommand.self, AgentCommand.self, CallCommand.self, ImportCommand.self, ExportCommand.self, BenchCommand.self,
+        subcommands: [StartCommand.self, SingleCommand.self, AgentCommand.self, CallCommand.self, ImportCommand.self, ExportCommand.self, BenchCommand.self,
                       AgencyCommand.self, VPackCommand.self, DebugCommand.self]
     )
 

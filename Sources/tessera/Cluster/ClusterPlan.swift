@@ -127,6 +127,8 @@ struct ClusterPlan: Equatable {
         guard FileManager.default.createFile(atPath: temporary, contents: Data(encoded())) else {
             throw Invalid(description: "cannot write \(temporary)")
         }
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            throw Invalid(description: "cannot replace \(path): errno \(errno)")
+        }
     }
 }
