@@ -11,11 +11,18 @@ import Transport
 /// the plan) are ever signalled.
 struct ClusterLauncher {
     var plan: ClusterPlan
+
+    init(plan: ClusterPlan, rootPassword: String?, planPath: String? = nil) {
+        self.plan = plan
+        self.rootPassword = rootPassword
+        self.planPath = planPath ?? plan.directory + "/cluster.json"
+    }
     /// For coordinators: root's password (`--root-password`, else `TESSERA_ROOT_PASSWORD`).
     var rootPassword: String?
 
     static let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    var planPath: String { plan.directory + "/cluster.json" }
+    /// Where the plan with the pids is kept.
+    var planPath: String
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
