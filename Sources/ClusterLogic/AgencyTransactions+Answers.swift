@@ -59,18 +59,22 @@ extension AgencyTransactions {
 
     /// The error to report when ``createCollection(_:database:clientId:)`` did not apply,
     /// from the current values its answer carries for the failed preconditions: ArangoDB's
-    /// 1228 (database not found) or 1207 (duplicate name), as `(errorNum, message)`.
+    /// 1207 (duplicate name), 1453 (collection id exists) or 1228 (database not found), as
+    /// `(errorNum, message)`.
     /// `nil` when the answer says the write applied.
     public static func createCollectionFailure(answer: Slice, database: String, name: String) -> (errorNum: Int, message: String)? {
         guard answer.isArray, let result = answer[0]?.untagged, !result.isNumber else { return nil }
-        if AgencyLayout.value(at: AgencyLayout.planDatabase(database), inReadAnswer: result) == nil {
-            return (1228, "database not found: \(database)")
-        }
+        // The answer holds the current values at the paths whose preconditions failed: a
+        // taken name or id shows its value; a missing database shows nothing.
         if AgencyLayout.value(at: AgencyLayout.planCollectionName(database: database, name: name), inReadAnswer: result) != nil {
             return (1207, "duplicate name: \(name)")
         }
-        // Only the id was taken: the ids come from Sync/LatestID, so this is a reused id.
-        return (1453, "collection id already exists")
+        if let collections = AgencyLayout.value(at: AgencyLayout.planCollections(database), inReadAnswer: result),
+           collections.isObject, collections.count > 0 {
+            // The ids come from Sync/LatestID, so a taken id means an id was reused.
+            return (1453, "collection id already exists")
+        }
+        return (1228, "database not found: \(database)")
     }
 
     static func writeThenRead(_ answer: Slice, context: String) throws(ClusterError) -> (Slice, Slice) {

@@ -76,15 +76,17 @@ public struct ClusterCurrent: Sendable, Equatable {
         collections[database]?[collectionId]?[shard]
     }
 
-    /// Decodes the value of `/arango/Current`. Empty collection nodes (left when the last
-    /// shard report was removed) decode as no shards.
+    /// Decodes the value of `/arango/Current`. Empty nodes (left when the last report under
+    /// them was removed) decode as no shards, and as no database.
     ///
     /// - Throws: ``ClusterError`` for the first invalid entry.
     public init(decoding current: Slice) throws(ClusterError) {
         let fields = try FieldReader(current, context: "Current")
         self.init(version: UInt64(try fields.int("Version", in: 0...Int.max, default: 0)))
         for (database, servers) in try ClusterPlan.members(fields.optional("Databases"), context: "Current/Databases") {
-            databases[database] = Set(try ClusterPlan.members(servers, context: "Current/Databases/\(database)").map(\.0))
+            let reporters = Set(try ClusterPlan.members(servers, context: "Current/Databases/\(database)").map(\.0))
+            // An empty node is what removing the last report leaves behind: no database.
+            if !reporters.isEmpty { databases[database] = reporters }
         }
         for (database, value) in try ClusterPlan.members(fields.optional("Collections"), context: "Current/Collections") {
             var byId: [String: [String: CurrentShard]] = [:]
