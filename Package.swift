@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "Auth", targets: ["Auth"]),
         .library(name: "AgencyStore", targets: ["AgencyStore"]),
+        .library(name: "ClusterLogic", targets: ["ClusterLogic"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,6 +48,11 @@ let package = Package(
         // Pure layer: the agency's configuration tree as a Raft state machine (transactions,
         // preconditions, TTL, client ids, poll history, observers, snapshots).
         .target(name: "AgencyStore", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
+
+        // Pure layer: the decisions the cluster roles call: the agency layout and transaction
+        // bodies, the Plan/Current model, shard placement and routing, the Maintenance diff and
+        // health classification (`Protocol/Cluster.md`).
+        .target(name: "ClusterLogic", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
         // Pure layer: Raft consensus as a state machine (messages and ticks in, actions out) and
         // the VelocyPack encoding of its messages.
@@ -147,6 +153,9 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "AgencyStoreTests", dependencies: ["AgencyStore", "VelocyPack"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "ClusterLogicTests", dependencies: ["ClusterLogic", "AgencyStore", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(

@@ -1,0 +1,207 @@
+/// What a DBServer holds of one shard.
+public struct LocalShard: Sendable, Equatable {
+    /// The ids of the indexes the shard has.
+    public var indexIds: Set<String>
+
+    public init(indexIds: Set<String>) { self.indexIds = indexIds }
+}
+
+/// What a DBServer holds: database → shard name → shard. A database without shards maps to
+/// an empty dictionary.
+public typealias LocalDatabases = [String: [String: LocalShard]]
+
+/// One step of Maintenance. The local steps come first, in the order the driver runs them;
+/// the Current steps report the outcome.
+public enum MaintenanceAction: Sendable, Equatable {
+    case createDatabase(database: String)
+    /// Create the shard with the collection's settings and all its planned indexes.
+    /// `leader` is the planned leader (this server when it leads).
+    case createShard(database: String, collection: PlanCollection, shard: String, leader: String)
+    case ensureIndex(database: String, shard: String, index: IndexDefinition)
+    case dropIndex(database: String, shard: String, indexId: String)
+    case dropShard(database: String, shard: String)
+    case dropDatabase(database: String)
+    /// Write `Current/Databases/<db>/<me>`.
+    case reportDatabase(database: String)
+    /// Write the leader's report of a shard, under the precondition that Plan still lists
+    /// `planServers`.
+    case reportShard(database: String, collectionId: String, shard: String, report: CurrentShard, planServers: [String])
+    case removeShardFromCurrent(database: String, collectionId: String, shard: String)
+    case removeDatabaseFromCurrent(database: String)
+
+    /// Whether the step changes the agency (Current) rather than the local store.
+    public var isCurrentAction: Bool {
+        switch self {
+        case .reportDatabase, .reportShard, .removeShardFromCurrent, .removeDatabaseFromCurrent: true
+        default: false
+        }
+    }
+
+    /// The agency `write` body of a Current step, or `nil` for a local step.
+    public func agencyBody(serverId: String, clientId: String? = nil) -> [UInt8]? {
+        switch self {
+        case .reportDatabase(let database):
+            AgencyTransactions.reportDatabase(database, serverId: serverId, clientId: clientId)
+        case let .reportShard(database, collectionId, shard, report, planServers):
+            AgencyTransactions.reportShard(database: database, collectionId: collectionId, shard: shard, report: report,
+                                           planServers: planServers, clientId: clientId)
+        case let .removeShardFromCurrent(database, collectionId, shard):
+            AgencyTransactions.removeShardFromCurrent(database: database, collectionId: collectionId, shard: shard, clientId: clientId)
+        case .removeDatabaseFromCurrent(let database):
+            AgencyTransactions.removeDatabaseFromCurrent(database, serverId: serverId, clientId: clientId)
+        default:
+            nil
+        }
+    }
+}
+
+/// ArangoDB's Maintenance (reference §6) as a pure diff: Plan vs. what this server holds
+/// (phase 1: local steps), then what it holds vs. what Current says of it (phase 2: reports).
+///
+/// Driver contract: run the local steps in order; a step that fails is not retried blindly:
+/// for a failed `createShard` the driver reports ``CurrentShard/failure(server:errorNum:errorMessage:)``
+/// instead of the planned report, so a waiting coordinator sees the error. Then it sends the
+/// Current steps' ``MaintenanceAction/agencyBody(serverId:clientId:)``; a precondition
+/// failure means Plan moved on and the next run (on the next Plan or Current version, or
+/// the heartbeat-interval fallback) recomputes. After every step succeeded a new run
+/// returns no steps.
+public enum MaintenancePlanner {
+    /// Both phases: the local steps, then the Current steps for the state the local steps
+    /// produce.
+    public static func actions(serverId: String, plan: ClusterPlan, local: LocalDatabases,
+                               current: ClusterCurrent) -> [MaintenanceAction] {
+        let localSteps = localActions(serverId: serverId, plan: plan, local: local)
+        var after = local
+        for step in localSteps { apply(step, to: &after) }
+        return localSteps + currentActions(serverId: serverId, plan: plan, local: after, current: current)
+    }
+
+    /// Phase 1: create planned databases and my shards, fix their indexes, drop what Plan
+    /// no longer has. Ordered: create databases, create shards, ensure indexes, drop
+    /// indexes, drop shards, drop databases; within a kind by database name, collection id
+    /// and shard id.
+    public static func localActions(serverId: String, plan: ClusterPlan, local: LocalDatabases) -> [MaintenanceAction] {
+        var creates: [MaintenanceAction] = [], shardCreates: [MaintenanceAction] = []
+        var ensures: [MaintenanceAction] = [], indexDrops: [MaintenanceAction] = []
+        var shardDrops: [MaintenanceAction] = [], databaseDrops: [MaintenanceAction] = []
+        let mine = plannedShards(of: serverId, plan: plan)
+        for database in plan.databases.keys.sorted() {
+            if local[database] == nil { creates.append(.createDatabase(database: database)) }
+            for planned in mine[database] ?? [] {
+                guard let held = local[database]?[planned.shard] else {
+                    shardCreates.append(.createShard(database: database, collection: planned.collection,
+                                                     shard: planned.shard, leader: planned.servers[0]))
+                    continue
+                }
+                let plannedIds = Set(planned.collection.indexes.map(\.id))
+                for index in planned.collection.indexes where !index.isBuiltIn && !held.indexIds.contains(index.id) {
+                    ensures.append(.ensureIndex(database: database, shard: planned.shard, index: index))
+                }
+                // The primary index ("0") exists with every shard and is never dropped.
+                for id in sortedNumerically(held.indexIds) where !plannedIds.contains(id) && id != IndexDefinition.primary.id {
+                    indexDrops.append(.dropIndex(database: database, shard: planned.shard, indexId: id))
+                }
+            }
+        }
+        for database in local.keys.sorted() {
+            guard plan.databases[database] != nil else {
+                // Dropping the database drops its shards with it.
+                databaseDrops.append(.dropDatabase(database: database))
+                continue
+            }
+            let plannedNames = Set((mine[database] ?? []).map(\.shard))
+            for shard in ShardName.sorted((local[database] ?? [:]).keys) where !plannedNames.contains(shard) {
+                shardDrops.append(.dropShard(database: database, shard: shard))
+            }
+        }
+        return creates + shardCreates + ensures + indexDrops + shardDrops + databaseDrops
+    }
+
+    /// Phase 2: report planned databases I hold and the shards I lead and hold (servers:
+    /// me; indexes: the planned ones, which phase 1 made sure of) where Current differs;
+    /// remove my reports of what Plan dropped. Ordered: database reports, shard reports,
+    /// shard removals, database removals.
+    public static func currentActions(serverId: String, plan: ClusterPlan, local: LocalDatabases,
+                                      current: ClusterCurrent) -> [MaintenanceAction] {
+        var databaseReports: [MaintenanceAction] = [], shardReports: [MaintenanceAction] = []
+        var shardRemovals: [MaintenanceAction] = [], databaseRemovals: [MaintenanceAction] = []
+        let mine = plannedShards(of: serverId, plan: plan)
+        for database in plan.databases.keys.sorted() where local[database] != nil {
+            if current.databases[database]?.contains(serverId) != true {
+                databaseReports.append(.reportDatabase(database: database))
+            }
+            for planned in mine[database] ?? [] where planned.servers[0] == serverId {
+                guard let held = local[database]?[planned.shard] else { continue }
+                // Report what the shard really has of the planned indexes.
+                let report = CurrentShard(servers: [serverId],
+                                          indexes: planned.collection.indexes.filter { $0.isBuiltIn || held.indexIds.contains($0.id) })
+                if current.shard(database: database, collectionId: planned.collection.id, shard: planned.shard) != report {
+                    shardReports.append(.reportShard(database: database, collectionId: planned.collection.id,
+                                                     shard: planned.shard, report: report, planServers: planned.servers))
+                }
+            }
+        }
+        for database in current.collections.keys.sorted() {
+            let collections = current.collections[database] ?? [:]
+            for collectionId in sortedNumerically(collections.keys) {
+                let reports = collections[collectionId] ?? [:]
+                for shard in ShardName.sorted(reports.keys) {
+                    guard let leader = reports[shard]?.servers.first,
+                          leader == serverId || leader == "_" + serverId,
+                          plan.collections[database]?[collectionId]?.shards[shard] == nil else { continue }
+                    shardRemovals.append(.removeShardFromCurrent(database: database, collectionId: collectionId, shard: shard))
+                }
+            }
+        }
+        for database in current.databases.keys.sorted()
+        where plan.databases[database] == nil && current.databases[database]?.contains(serverId) == true {
+            databaseRemovals.append(.removeDatabaseFromCurrent(database: database))
+        }
+        return databaseReports + shardReports + shardRemovals + databaseRemovals
+    }
+
+    /// The local state after a local step succeeded (Current steps change nothing here).
+    public static func apply(_ action: MaintenanceAction, to local: inout LocalDatabases) {
+        switch action {
+        case .createDatabase(let database):
+            local[database, default: [:]] = local[database] ?? [:]
+        case let .createShard(database, collection, shard, _):
+            local[database, default: [:]][shard] = LocalShard(indexIds: Set(collection.indexes.map(\.id)))
+        case let .ensureIndex(database, shard, index):
+            local[database]?[shard]?.indexIds.insert(index.id)
+        case let .dropIndex(database, shard, indexId):
+            local[database]?[shard]?.indexIds.remove(indexId)
+        case let .dropShard(database, shard):
+            local[database]?[shard] = nil
+        case .dropDatabase(let database):
+            local[database] = nil
+        case .reportDatabase, .reportShard, .removeShardFromCurrent, .removeDatabaseFromCurrent:
+            break
+        }
+    }
+
+    struct PlannedShard {
+        let collection: PlanCollection
+        let shard: String
+        let servers: [String]
+    }
+
+    /// Database → the shards that list `serverId` (or `_serverId`, a resigning leader), in
+    /// collection-id then shard order.
+    static func plannedShards(of serverId: String, plan: ClusterPlan) -> [String: [PlannedShard]] {
+        var result: [String: [PlannedShard]] = [:]
+        for (database, collections) in plan.collections where plan.databases[database] != nil {
+            var shards: [PlannedShard] = []
+            for id in sortedNumerically(collections.keys) {
+                guard let collection = collections[id] else { continue }
+                for shard in collection.sortedShardNames {
+                    guard let servers = collection.shards[shard],
+                          servers.contains(serverId) || servers.contains("_" + serverId) else { continue }
+                    shards.append(PlannedShard(collection: collection, shard: shard, servers: servers))
+                }
+            }
+            result[database] = shards
+        }
+        return result
+    }
+}

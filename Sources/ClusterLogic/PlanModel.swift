@@ -1,0 +1,363 @@
+public import VelocyPack
+
+/// A database in `Plan/Databases/<name>`: `{id, name}`.
+public struct PlanDatabase: Sendable, Equatable {
+    public var id: String
+    public var name: String
+
+    public init(id: String, name: String) {
+        self.id = id
+        self.name = name
+    }
+
+    public var vpack: [UInt8] {
+        vpackBytes { builder in
+            builder.openObject()
+            builder.add(key: "id", id)
+            builder.add(key: "name", name)
+            builder.closeTrusted()
+        }
+    }
+
+    /// Decodes the entry stored under `name`; the stored name must agree with the key.
+    public init(name: String, decoding slice: Slice) throws(ClusterError) {
+        let fields = try FieldReader(slice, context: "Plan/Databases/\(name)")
+        let storedName = try fields.string("name")
+        guard storedName == name else { throw fields.invalid("name", "is '\(storedName)' under key '\(name)'") }
+        self.init(id: try fields.string("id"), name: name)
+    }
+}
+
+/// ArangoDB's collection types.
+public enum CollectionType: Int, Sendable {
+    case document = 2
+    case edge = 3
+}
+
+/// How `_key`s are made: `{type, allowUserKeys}`. Only the cluster-unique `traditional`
+/// generator is offered in a cluster (ids reserved from `Sync/LatestID`).
+public struct KeyOptions: Sendable, Equatable {
+    public var type: String
+    public var allowUserKeys: Bool
+
+    public init(type: String = "traditional", allowUserKeys: Bool = true) {
+        self.type = type
+        self.allowUserKeys = allowUserKeys
+    }
+}
+
+/// An index definition as Plan lists it: `{id, type, name, fields, unique, sparse}`.
+public struct IndexDefinition: Sendable, Equatable {
+    /// The index id, unique within the collection (`"0"` is the primary index).
+    public var id: String
+    /// `primary`, `edge`, `persistent`, …
+    public var type: String
+    public var name: String
+    /// Attribute paths, in order.
+    public var fields: [String]
+    public var unique: Bool
+    public var sparse: Bool
+
+    public init(id: String, type: String, name: String, fields: [String], unique: Bool, sparse: Bool) {
+        self.id = id
+        self.type = type
+        self.name = name
+        self.fields = fields
+        self.unique = unique
+        self.sparse = sparse
+    }
+
+    /// The primary index every collection has.
+    public static let primary = IndexDefinition(id: "0", type: "primary", name: "primary", fields: ["_key"], unique: true, sparse: false)
+
+    /// Whether the storage engine makes the index by itself with the collection (primary,
+    /// edge): Maintenance never ensures or drops it.
+    public var isBuiltIn: Bool { type == "primary" || type == "edge" }
+
+    func encode(into builder: inout Builder) {
+        builder.openObject()
+        builder.add(key: "fields", strings: fields)
+        builder.add(key: "id", id)
+        builder.add(key: "name", name)
+        builder.add(key: "sparse", sparse)
+        builder.add(key: "type", type)
+        builder.add(key: "unique", unique)
+        builder.closeTrusted()
+    }
+
+    init(decoding slice: Slice, context: String) throws(ClusterError) {
+        let fields = try FieldReader(slice, context: context)
+        let id = try fields.string("id")
+        self.init(id: id, type: try fields.string("type"), name: try fields.optionalString("name") ?? "idx_\(id)",
+                  fields: try fields.stringArray("fields"), unique: try fields.bool("unique", default: false),
+                  sparse: try fields.bool("sparse", default: false))
+    }
+
+    static func encode(_ indexes: [IndexDefinition], into builder: inout Builder) {
+        builder.openArray()
+        for index in indexes { index.encode(into: &builder) }
+        builder.closeTrusted()
+    }
+
+    static func decodeList(_ slice: Slice?, context: String) throws(ClusterError) -> [IndexDefinition] {
+        guard let slice else { return [] }
+        guard slice.isArray else { throw ClusterError(.agencyDataInvalid, "\(context): 'indexes' must be an array") }
+        var indexes: [IndexDefinition] = []
+        for (position, member) in slice.arrayElements.enumerated() {
+            indexes.append(try IndexDefinition(decoding: member.untagged, context: "\(context)/indexes[\(position)]"))
+        }
+        return indexes
+    }
+}
+
+/// Shard names, ArangoDB's `s<id>`.
+public enum ShardName {
+    /// The name of the shard with numeric id `id`.
+    public static func make(_ id: UInt64) -> String { "s\(id)" }
+
+    /// The numeric id of a shard name, or `nil` when it is not `s` followed by decimal digits.
+    public static func id(_ name: String) -> UInt64? {
+        guard name.hasPrefix("s"), name.count > 1 else { return nil }
+        let digits = name.dropFirst()
+        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return UInt64(digits)
+    }
+
+    /// `names` in numeric order (`s9` before `s10`), which is the order routing indexes into.
+    /// Names that are not `s<digits>` sort after all others, by bytes.
+    public static func sorted(_ names: some Sequence<String>) -> [String] { sortedNumerically(names, by: id) }
+}
+
+/// `names` ordered by the number `number` finds in each, then by bytes; names without a
+/// number come last. Dictionary keys must be ordered before they drive behaviour.
+func sortedNumerically(_ names: some Sequence<String>, by number: (String) -> UInt64? = { UInt64($0) }) -> [String] {
+    names.sorted { lhs, rhs in
+        switch (number(lhs), number(rhs)) {
+        case let (left?, right?): left != right ? left < right : lhs < rhs
+        case (.some, nil): true
+        case (nil, .some): false
+        case (nil, nil): lhs < rhs
+        }
+    }
+}
+
+/// A collection in `Plan/Collections/<db>/<id>`.
+public struct PlanCollection: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var type: CollectionType
+    public var numberOfShards: Int
+    /// The attributes whose values decide a document's shard, in order; `["_key"]` by default.
+    public var shardKeys: [String]
+    public var replicationFactor: Int
+    /// How many in-sync copies a write needs (≤ `replicationFactor`).
+    public var writeConcern: Int
+    public var waitForSync: Bool
+    public var keyOptions: KeyOptions
+    public var indexes: [IndexDefinition]
+    /// Shard name → servers, leader first.
+    public var shards: [String: [String]]
+    /// Set while the creating coordinator waits for Current; cleared when every shard is there.
+    public var isBuilding: Bool
+
+    /// The most shard keys a collection may have (ArangoDB's limit).
+    public static let shardKeyCountMax = 8
+    /// The most shards a collection may have (ArangoDB's default `--cluster.max-number-of-shards`).
+    public static let numberOfShardsMax = 1000
+    /// The highest replication factor accepted at all (ArangoDB's default `--cluster.max-replication-factor`).
+    public static let replicationFactorMax = 10
+
+    public init(id: String, name: String, type: CollectionType = .document, numberOfShards: Int,
+                shardKeys: [String] = ["_key"], replicationFactor: Int = 1, writeConcern: Int = 1,
+                waitForSync: Bool = false, keyOptions: KeyOptions = KeyOptions(),
+                indexes: [IndexDefinition] = [.primary], shards: [String: [String]], isBuilding: Bool = false) {
+        self.id = id
+        self.name = name
+        self.type = type
+        self.numberOfShards = numberOfShards
+        self.shardKeys = shardKeys
+        self.replicationFactor = replicationFactor
+        self.writeConcern = writeConcern
+        self.waitForSync = waitForSync
+        self.keyOptions = keyOptions
+        self.indexes = indexes
+        self.shards = shards
+        self.isBuilding = isBuilding
+    }
+
+    /// The shard names in numeric order.
+    public var sortedShardNames: [String] { ShardName.sorted(shards.keys) }
+
+    /// The planned leader of `shard`, or `nil` when the shard is unknown.
+    public func leader(of shard: String) -> String? { shards[shard]?.first }
+
+    /// Checks the creation parameters as a coordinator must before planning: shard count,
+    /// shard keys, replication factor and write concern.
+    ///
+    /// - Throws: ``ClusterError/Code/badParameter`` naming the parameter.
+    public static func validateProperties(numberOfShards: Int, shardKeys: [String], replicationFactor: Int,
+                                          writeConcern: Int) throws(ClusterError) {
+        guard (1...numberOfShardsMax).contains(numberOfShards) else {
+            throw ClusterError(.badParameter, "numberOfShards must be in 1...\(numberOfShardsMax), not \(numberOfShards)")
+        }
+        guard (1...shardKeyCountMax).contains(shardKeys.count) else {
+            throw ClusterError(.badParameter, "shardKeys must list 1...\(shardKeyCountMax) attributes, not \(shardKeys.count)")
+        }
+        for key in shardKeys where key.isEmpty || key == "_id" || key == "_rev" {
+            throw ClusterError(.badParameter, "'\(key)' cannot be a shard key")
+        }
+        guard Set(shardKeys).count == shardKeys.count else {
+            throw ClusterError(.badParameter, "shardKeys must not repeat an attribute: \(shardKeys)")
+        }
+        guard (1...replicationFactorMax).contains(replicationFactor) else {
+            throw ClusterError(.badParameter, "replicationFactor must be in 1...\(replicationFactorMax), not \(replicationFactor)")
+        }
+        guard (1...replicationFactor).contains(writeConcern) else {
+            throw ClusterError(.badParameter, "writeConcern must be in 1...replicationFactor (\(replicationFactor)), not \(writeConcern)")
+        }
+    }
+
+    /// The VelocyPack of the Plan entry (ArangoDB's attribute names; `minReplicationFactor`
+    /// repeats `writeConcern` for older readers).
+    public var vpack: [UInt8] { vpackBytes { encode(into: &$0) } }
+
+    func encode(into builder: inout Builder) {
+        builder.openObject()
+        builder.add(key: "id", id)
+        builder.add(key: "indexes")
+        IndexDefinition.encode(indexes, into: &builder)
+        builder.add(key: "isBuilding", isBuilding)
+        builder.add(key: "keyOptions")
+        builder.openObject()
+        builder.add(key: "allowUserKeys", keyOptions.allowUserKeys)
+        builder.add(key: "type", keyOptions.type)
+        builder.closeTrusted()
+        builder.add(key: "minReplicationFactor", writeConcern)
+        builder.add(key: "name", name)
+        builder.add(key: "numberOfShards", numberOfShards)
+        builder.add(key: "replicationFactor", replicationFactor)
+        builder.add(key: "shardKeys", strings: shardKeys)
+        builder.add(key: "shardingStrategy", "hash")
+        builder.add(key: "shards")
+        builder.openObject()
+        // Sorted so equal collections encode to equal bytes (Dictionary order varies per process).
+        for shard in sortedShardNames { builder.add(key: shard, strings: shards[shard] ?? []) }
+        builder.closeTrusted()
+        builder.add(key: "type", type.rawValue)
+        builder.add(key: "waitForSync", waitForSync)
+        builder.add(key: "writeConcern", writeConcern)
+        builder.closeTrusted()
+    }
+
+    /// Decodes and validates the entry of collection `id` in database `database`.
+    ///
+    /// - Throws: ``ClusterError/Code/agencyDataInvalid`` for a missing or mistyped field, a
+    ///   shard map that does not match `numberOfShards`, a bad shard name or an empty server
+    ///   list; ``ClusterError/Code/unsupported`` for a sharding strategy other than `hash` or
+    ///   a `"satellite"` replication factor.
+    public init(database: String, id: String, decoding slice: Slice) throws(ClusterError) {
+        let context = "Plan/Collections/\(database)/\(id)"
+        let fields = try FieldReader(slice, context: context)
+        let storedId = try fields.string("id")
+        guard storedId == id else { throw fields.invalid("id", "is '\(storedId)' under key '\(id)'") }
+        guard let type = CollectionType(rawValue: try fields.int("type", in: 2...3, default: 2)) else {
+            preconditionFailure("the range 2...3 holds only collection types")
+        }
+        if let strategy = try fields.optionalString("shardingStrategy"), strategy != "hash" {
+            throw ClusterError(.unsupported, "\(context): sharding strategy '\(strategy)' is not supported")
+        }
+        if fields.optional("replicationFactor")?.isString == true {
+            throw ClusterError(.unsupported, "\(context): satellite collections are not supported")
+        }
+        let numberOfShards = try fields.int("numberOfShards", in: 1...Self.numberOfShardsMax)
+        let replicationFactor = try fields.int("replicationFactor", in: 1...Self.replicationFactorMax)
+        let writeConcern = try fields.int("writeConcern", in: 1...replicationFactor,
+                                          default: try fields.int("minReplicationFactor", in: 1...replicationFactor, default: 1))
+        let shardKeys = try fields.stringArray("shardKeys", default: ["_key"])
+        guard (1...Self.shardKeyCountMax).contains(shardKeys.count), !shardKeys.contains("") else {
+            throw fields.invalid("shardKeys", "must list 1...\(Self.shardKeyCountMax) non-empty attribute names")
+        }
+        var keyOptions = KeyOptions()
+        if let options = fields.optional("keyOptions") {
+            let keyFields = try FieldReader(options, context: context + "/keyOptions")
+            keyOptions = KeyOptions(type: try keyFields.optionalString("type") ?? "traditional",
+                                    allowUserKeys: try keyFields.bool("allowUserKeys", default: true))
+        }
+        let shards = try Self.decodeShards(fields.optional("shards"), count: numberOfShards, context: context)
+        self.init(id: id, name: try fields.string("name"), type: type, numberOfShards: numberOfShards,
+                  shardKeys: shardKeys, replicationFactor: replicationFactor, writeConcern: writeConcern,
+                  waitForSync: try fields.bool("waitForSync", default: false), keyOptions: keyOptions,
+                  indexes: try IndexDefinition.decodeList(fields.optional("indexes"), context: context),
+                  shards: shards, isBuilding: try fields.bool("isBuilding", default: false))
+    }
+
+    static func decodeShards(_ slice: Slice?, count: Int, context: String) throws(ClusterError) -> [String: [String]] {
+        guard let slice, slice.isObject else { throw ClusterError(.agencyDataInvalid, "\(context): 'shards' must be an object") }
+        var shards: [String: [String]] = [:]
+        for (key, value) in slice.objectMembers {
+            guard let name = key.keyName, ShardName.id(name) != nil else {
+                throw ClusterError(.agencyDataInvalid, "\(context): shard name '\(key.keyName ?? "?")' is not s<id>")
+            }
+            let servers = try FieldReader.strings(value.untagged, orThrow: ClusterError(
+                .agencyDataInvalid, "\(context): servers of \(name) must be an array of strings"))
+            guard !servers.isEmpty, !servers.contains("") else {
+                throw ClusterError(.agencyDataInvalid, "\(context): shard \(name) has no leader")
+            }
+            shards[name] = servers
+        }
+        guard shards.count == count else {
+            throw ClusterError(.agencyDataInvalid, "\(context): \(shards.count) shards planned for numberOfShards \(count)")
+        }
+        return shards
+    }
+}
+
+/// A shard leader's report in `Current/Collections/<db>/<cid>/<shard>`.
+public struct CurrentShard: Sendable, Equatable {
+    /// The leader first, then the in-sync followers.
+    public var servers: [String]
+    public var error: Bool
+    public var errorNum: Int
+    public var errorMessage: String
+    /// The indexes the leader holds.
+    public var indexes: [IndexDefinition]
+
+    public init(servers: [String], indexes: [IndexDefinition], error: Bool = false, errorNum: Int = 0, errorMessage: String = "") {
+        self.servers = servers
+        self.error = error
+        self.errorNum = errorNum
+        self.errorMessage = errorMessage
+        self.indexes = indexes
+    }
+
+    /// A report that creating the shard failed on `server`, so a waiting coordinator can
+    /// answer with the error instead of timing out.
+    public static func failure(server: String, errorNum: Int, errorMessage: String) -> CurrentShard {
+        CurrentShard(servers: [server], indexes: [], error: true, errorNum: errorNum, errorMessage: errorMessage)
+    }
+
+    public var vpack: [UInt8] {
+        vpackBytes { builder in
+            builder.openObject()
+            builder.add(key: "error", error)
+            builder.add(key: "errorMessage", errorMessage)
+            builder.add(key: "errorNum", errorNum)
+            // ArangoDB also reports failover candidates; with no followers they are the servers.
+            builder.add(key: "failoverCandidates", strings: servers)
+            builder.add(key: "indexes")
+            IndexDefinition.encode(indexes, into: &builder)
+            builder.add(key: "servers", strings: servers)
+            builder.closeTrusted()
+        }
+    }
+
+    /// Decodes a report; `context` names its place for error messages.
+    public init(decoding slice: Slice, context: String) throws(ClusterError) {
+        let fields = try FieldReader(slice, context: context)
+        self.init(servers: try fields.stringArray("servers"),
+                  indexes: try IndexDefinition.decodeList(fields.optional("indexes"), context: context),
+                  error: try fields.bool("error", default: false),
+                  errorNum: try fields.int("errorNum", in: 0...Int(Int32.max), default: 0),
+                  errorMessage: try fields.optionalString("errorMessage") ?? "")
+    }
+}
