@@ -100,7 +100,7 @@ let package = Package(
         // The roles' REST handlers and process set-up (single server now; agent, DBServer and
         // coordinator later).
         .target(
-            name: "Roles", dependencies: ["AgencyStore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            name: "Roles", dependencies: ["ClusterLogic", "AgencyStore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent

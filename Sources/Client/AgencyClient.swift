@@ -81,7 +81,14 @@ public final class AgencyClient: Sendable {
         builder.add(clientID)
         builder.closeTrusted()
         builder.closeTrusted()
-        let body = builder.bytes
+        return try await write(envelope: builder.bytes, clientID: clientID)
+    }
+
+    /// `/_api/agency/write` of a whole request body (`[[operations, preconditions,
+    /// clientId], …]`). With the `clientID` of one of its transactions, a lost answer is
+    /// looked up with `inquire` and the body resent only when that transaction is unknown
+    /// (the agency applies an id at most once); without one, a lost answer is an error.
+    public func write(envelope body: [UInt8], clientID: String?) async throws(ClientError) -> WriteResult {
         let deadline = Self.now() + configuration.deadlineSeconds
         while true {
             var outcomeUnknown = false
@@ -99,6 +106,7 @@ public final class AgencyClient: Sendable {
             } catch .connectionClosed, .timeout {
                 outcomeUnknown = true
             }
+            guard let clientID else { throw .timeout(seconds: configuration.requestTimeoutSeconds) }
             guard Self.now() < deadline else { throw .timeout(seconds: configuration.deadlineSeconds) }
             if outcomeUnknown, let index = try await inquire(clientID), index > 0 {
                 var answer = Builder()
@@ -114,6 +122,18 @@ public final class AgencyClient: Sendable {
             // applies an id at most once.
             try? await Task.sleep(for: .milliseconds(50))
         }
+    }
+
+    /// `/_api/agency/transact` of a request body: reads and writes in one log entry. The
+    /// answer array holds one result per element (200, or 412 when a write's precondition
+    /// failed). Not retried after a lost answer.
+    public func transact(_ body: [UInt8]) async throws(ClientError) -> WriteResult {
+        let response = try await send(.post, "/_api/agency/transact", body: body, idempotent: false)
+        if response.status == 200 || response.status == 412, let answer = response.body {
+            return WriteResult(status: response.status, body: answer)
+        }
+        _ = try response.checked()
+        throw .protocolViolation("agency transact answered \(response.status) without a body")
     }
 
     /// The index `clientID`'s write applied in, 0 when the agency does not know it.

@@ -39,3 +39,16 @@ public enum RandomUUID {
         return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
     }
 }
+
+/// One line to standard error, written whole (a `write` loop, no buffering shared with other
+/// threads), for operator messages of every role.
+public enum StandardError {
+    public static func writeLine(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            if written > 0 { offset += written } else if errno != EINTR { return }
+        }
+    }
+}

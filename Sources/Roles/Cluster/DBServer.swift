@@ -1,0 +1,244 @@
+import Client
+import ClusterLogic
+public import Documents
+public import Server
+import Storage
+import TesseraPlatform
+public import Transport
+import VelocyPack
+public import VelocyStream
+
+/// The DBServer role: holds shards (local collections named `s<id>` in their databases),
+/// registers and heartbeats in the agency, and runs Maintenance — Plan says which shards this
+/// server holds, Maintenance makes it so and reports to Current. Coordinators reach the shards
+/// through the same document API a single server has; only cluster tokens get in.
+public final class DBServer: Sendable {
+    public struct Options: Sendable {
+        public var endpoint: Endpoint
+        public var dataDirectory: String
+        public var agencyEndpoints: [Endpoint]
+        public var secret: [UInt8]
+        public var version: String
+        public var heartbeatMilliseconds = 1000
+
+        public init(endpoint: Endpoint, dataDirectory: String, agencyEndpoints: [Endpoint], secret: [UInt8], version: String) {
+            self.endpoint = endpoint
+            self.dataDirectory = dataDirectory
+            self.agencyEndpoints = agencyEndpoints
+            self.secret = secret
+            self.version = version
+        }
+    }
+
+    public let options: Options
+    public let identity: ServerIdentity
+    public let store: DocumentStore
+    let agency: AgencyClient
+    let cache: AgencyCache
+    let cursors = CursorRegistry()
+    let tasks = Locked<[Task<Void, Never>]>([])
+    /// The last Maintenance fault, for the operator (also written to standard error).
+    let lastFault = Locked<String?>(nil)
+
+    public init(options: Options) throws(StartupError) {
+        self.options = options
+        identity = try ServerIdentity.loadOrCreate(in: options.dataDirectory, role: .dbserver)
+        do {
+            store = try DocumentStore(directory: options.dataDirectory + "/shards")
+        } catch {
+            throw StartupError("cannot open the shards in \(options.dataDirectory)/shards: \(error.message)")
+        }
+        var configuration = AgencyClient.Configuration(
+            endpoints: options.agencyEndpoints,
+            credentials: .jwt(token: ClusterAuthenticator.token(serverID: identity.id, secret: options.secret, now: WallClock.seconds())))
+        configuration.deadlineSeconds = 30
+        agency = AgencyClient(configuration: configuration)
+        cache = AgencyCache(client: agency, pollSeconds: 5)
+    }
+
+    /// The routes: version, echo, and the document API over the shards.
+    public func router() -> Router {
+        var router = Router()
+        AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: options.version))
+        DocumentAPI(store: store, cursors: cursors, access: OpenAccess()).register(in: &router)
+        let identity = self.identity
+        router.add(.get, "/_admin/server/id") { _ in answer(200) { $0.add(key: "id", identity.id) } }
+        router.add(.get, "/_admin/server/role") { _ in answer(200) { $0.add(key: "role", "PRIMARY") } }
+        return router
+    }
+
+    /// Only cluster tokens: DBServers serve coordinators, never clients.
+    public func configuration() -> ServerConfiguration {
+        var configuration = ServerConfiguration(endpoint: options.endpoint)
+        configuration.authenticator = ClusterAuthenticator(secret: options.secret, now: { WallClock.seconds() })
+        configuration.openPaths = []
+        let store = self.store
+        configuration.databaseExists = { store.databaseExists($0) }
+        return configuration
+    }
+
+    /// Waits for the agency's initialization, registers, then heartbeats and runs
+    /// Maintenance in the background.
+    public func start(listeningOn endpoint: Endpoint) async throws(StartupError) {
+        try await waitForInitialization()
+        try await register(endpoint: endpoint)
+        cache.start()
+        let heartbeat = Task { [self] in await heartbeatLoop() }
+        let maintenance = Task { [self] in await maintenanceLoop() }
+        tasks.withLock { $0 = [heartbeat, maintenance] }
+    }
+
+    public func stop() async {
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+        cache.stop()
+        await agency.shutdown()
+    }
+
+    public func close() throws(DocumentError) { try store.close() }
+
+    // MARK: Registration and heartbeats
+
+    func waitForInitialization() async throws(StartupError) {
+        let deadline = MonotonicClock.seconds() + 120
+        while MonotonicClock.seconds() < deadline {
+            if let answer = try? await agency.read([[AgencyLayout.initDone]]),
+               AgencyLayout.value(at: AgencyLayout.initDone, inReadAnswer: answer)?.boolValue == true {
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        throw StartupError("the agency at \(options.agencyEndpoints) was not initialized within 120 s (a coordinator initializes it)")
+    }
+
+    func register(endpoint: Endpoint) async throws(StartupError) {
+        do {
+            let reservation = try await agency.transact(AgencyTransactions.reserveShortName(serverId: identity.id, role: .dbServer))
+            let shortName = try AgencyTransactions.shortName(fromAnswer: reservation.body, serverId: identity.id, role: .dbServer)
+            let isNew = if case .allocated = shortName { true } else { false }
+            let registration = ServerRegistration(id: identity.id, shortName: shortName.name, endpoint: endpoint.description,
+                                                  role: .dbServer, version: options.version)
+            _ = try await agency.write(envelope: AgencyTransactions.registerServer(registration, shortNameIsNew: isNew),
+                                       clientID: nil)
+        } catch let error as ClientError {
+            throw StartupError("cannot register in the agency: \(error)")
+        } catch {
+            throw StartupError("cannot register in the agency: \(error)")
+        }
+    }
+
+    func heartbeatLoop() async {
+        while !Task.isCancelled {
+            _ = try? await agency.write(envelope: AgencyTransactions.heartbeat(serverId: identity.id, timeMilliseconds: WallClock.milliseconds()),
+                                        clientID: nil)
+            try? await Task.sleep(for: .milliseconds(options.heartbeatMilliseconds))
+        }
+    }
+
+    // MARK: Maintenance
+
+    func maintenanceLoop() async {
+        var seen: UInt64 = 0
+        while !Task.isCancelled {
+            // Run when the cached agency moved, and at least every second (a failed step is
+            // retried, a lost report resent).
+            _ = await cache.waitFor(index: seen + 1, timeoutSeconds: 1)
+            seen = cache.index
+            await maintenanceStep()
+        }
+    }
+
+    func maintenanceStep() async {
+        guard let planSlice = cache.value(at: AgencyLayout.plan) else { return }
+        let plan: ClusterPlan
+        let current: ClusterCurrent
+        do {
+            plan = try ClusterPlan(decoding: planSlice)
+            current = try cache.value(at: AgencyLayout.current).map { (slice) throws(ClusterError) in try ClusterCurrent(decoding: slice) }
+                ?? ClusterCurrent()
+        } catch {
+            note("Plan or Current cannot be read: \(error)")
+            return
+        }
+        var failures: [MaintenanceAction] = []
+        for action in MaintenancePlanner.localActions(serverId: identity.id, plan: plan, local: localDatabases()) {
+            do throws(ArangoError) {
+                try execute(action)
+            } catch {
+                note("\(action): \(error.message)")
+                if case let .createShard(database, collection, shard, _) = action {
+                    failures.append(.reportShard(database: database, collectionId: collection.id, shard: shard,
+                                                 report: .failure(server: identity.id, errorNum: error.number.rawValue, errorMessage: error.message),
+                                                 planServers: collection.shards[shard] ?? [identity.id]))
+                }
+            }
+        }
+        let reports = failures + MaintenancePlanner.currentActions(serverId: identity.id, plan: plan, local: localDatabases(), current: current)
+        for action in reports {
+            guard let body = action.agencyBody(serverId: identity.id) else { continue }
+            // A precondition failure means Plan moved on; the next step recomputes.
+            _ = try? await agency.write(envelope: body, clientID: nil)
+        }
+    }
+
+    func note(_ fault: String) {
+        lastFault.withLock { $0 = fault }
+        StandardError.writeLine("tessera dbserver: maintenance: \(fault)")
+    }
+
+    /// The shards this server holds, by database (collections named like shards).
+    func localDatabases() -> LocalDatabases {
+        var local: LocalDatabases = [:]
+        for database in store.databaseNames {
+            var shards: [String: LocalShard] = [:]
+            for collection in (try? store.collections(in: database)) ?? [] where ShardName.id(collection.name) != nil {
+                shards[collection.name] = LocalShard(indexIds: Set(collection.info.indexes.map(\.name)))
+            }
+            local[database] = shards
+        }
+        return local
+    }
+
+    func execute(_ action: MaintenanceAction) throws(ArangoError) {
+        switch action {
+        case .createDatabase(let database):
+            if !store.databaseExists(database) { try store.createDatabase(database) }
+        case let .createShard(database, collection, shard, _):
+            var settings = DocumentStore.CollectionSettings(name: shard)
+            settings.type = collection.type == .edge ? .edge : .document
+            settings.waitForSync = collection.waitForSync
+            var keyOptions = Documents.KeyOptions()
+            keyOptions.allowUserKeys = collection.keyOptions.allowUserKeys
+            keyOptions.kind = Documents.KeyOptions.Kind(rawValue: collection.keyOptions.type) ?? .traditional
+            settings.keyOptions = keyOptions
+            let created = try store.createCollection(settings, in: database)
+            for index in collection.indexes where !index.isBuiltIn { try ensure(index, on: created) }
+        case let .ensureIndex(database, shard, index):
+            try ensure(index, on: store.collection(shard, in: database))
+        case let .dropIndex(database, shard, indexId):
+            let collection = try store.collection(shard, in: database)
+            if let info = collection.info.indexes.first(where: { $0.name == indexId }) { try store.dropIndex(info.id, on: collection) }
+        case let .dropShard(database, shard):
+            try store.dropCollection(shard, in: database)
+        case .dropDatabase(let database):
+            if database != "_system" { try store.dropDatabase(database) }
+        case .reportDatabase, .reportShard, .removeShardFromCurrent, .removeDatabaseFromCurrent:
+            break
+        }
+    }
+
+    /// Creates a planned index on a shard under the index's cluster-wide id as its name.
+    func ensure(_ index: ClusterLogic.IndexDefinition, on collection: Collection) throws(ArangoError) {
+        var builder = Builder()
+        builder.openObject()
+        builder.add(key: "type", "persistent")
+        builder.add(key: "name", index.id)
+        builder.add(key: "fields")
+        builder.openArray()
+        for field in index.fields { builder.add(field) }
+        builder.closeTrusted()
+        builder.add(key: "unique", index.unique)
+        builder.add(key: "sparse", index.sparse)
+        builder.closeTrusted()
+        _ = try store.ensureIndex(try IndexRequest(body: builder.slice), on: collection)
+    }
+}
