@@ -164,7 +164,7 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "Auth", "Client", "Server", "Roles", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "Auth", "Client", "Server", "Roles", "ClusterLogic", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).

@@ -101,8 +101,8 @@ public final class DBServer: Sendable {
     func waitForInitialization() async throws(StartupError) {
         let deadline = MonotonicClock.seconds() + 120
         while MonotonicClock.seconds() < deadline {
-            if let answer = try? await agency.read([[AgencyLayout.initDone]]),
-               AgencyLayout.value(at: AgencyLayout.initDone, inReadAnswer: answer)?.boolValue == true {
+            if let answer = try? await agency.read([[AgencyLayout.initDone]]), let object = answer[0],
+               AgencyLayout.value(at: AgencyLayout.initDone, inReadAnswer: object)?.boolValue == true {
                 return
             }
             try? await Task.sleep(for: .milliseconds(250))
