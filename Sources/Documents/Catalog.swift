@@ -31,8 +31,13 @@ public struct CollectionInfo: Sendable, Equatable {
     /// scans its keys on open, so a crash cannot make it hand out a used key).
     public var lastKeyValue: UInt64
     public var indexes: [IndexInfo]
+    /// The collection name documents' `_id`s carry when it is not `name`: a DBServer's shard
+    /// `s1001` of the cluster collection `users` answers with `users/<key>`.
+    public var idPrefix: String? = nil
 
     public var isSystem: Bool { name.hasPrefix("_") }
+    /// The name in documents' `_id`s.
+    public var idName: String { idPrefix ?? name }
 }
 
 /// The list of databases and collections, kept in `catalog.json` in the data directory
@@ -74,6 +79,7 @@ struct Catalog: Sendable, Equatable {
             builder.add(key: "waitForSync", info.waitForSync)
             builder.add(key: "keyOptions")
             info.keyOptions.write(into: &builder, lastValue: info.lastKeyValue)
+            if let idPrefix = info.idPrefix { builder.add(key: "idPrefix", idPrefix) }
             builder.add(key: "indexes")
             builder.openArray()
             for index in info.indexes {
@@ -131,6 +137,7 @@ struct Catalog: Sendable, Equatable {
             var info = CollectionInfo(id: id, database: database, name: name, type: type, waitForSync: waitForSync,
                                       keyOptions: keyOptions, lastKeyValue: keySlice["lastValue"]?.uintValue ?? 0,
                                       indexes: [])
+            info.idPrefix = entry["idPrefix"]?.stringValue
             for index in indexes.arrayElements {
                 guard let indexID = index["id"]?.uintValue, let indexName = index["name"]?.stringValue,
                       let fields = index["fields"], fields.isArray,

@@ -87,6 +87,8 @@ public final class Collection: Sendable {
         }
     }
     public var name: String { state.withLock { $0.info.name } }
+    /// The name in documents' `_id`s (see ``CollectionInfo/idPrefix``).
+    public var idName: String { state.withLock { $0.info.idName } }
     public var type: CollectionType { state.withLock { $0.info.type } }
 
     func update(_ body: (inout CollectionInfo) -> Void) {
@@ -101,7 +103,7 @@ public final class Collection: Sendable {
         let stored: StoredDocument?
         do { stored = try engine.get(key) } catch { throw DocumentError(error, collection: name) }
         guard let stored else { return nil }
-        return (decorated(stored.document, key: stored.key, revision: stored.revision, collection: name), stored.revision)
+        return (decorated(stored.document, key: stored.key, revision: stored.revision, collection: idName), stored.revision)
     }
 
     /// `_key`, `_id`, `_rev`, then the stored attributes after `_key`.
@@ -143,7 +145,7 @@ public final class Collection: Sendable {
             key = nextKey()
             generated = true
         }
-        let (collection, isEdge, collectionSync) = state.withLock { ($0.info.name, $0.info.type == .edge, $0.info.waitForSync) }
+        let (collection, isEdge, collectionSync) = state.withLock { ($0.info.idName, $0.info.type == .edge, $0.info.waitForSync) }
         let stored = try Self.storedForm(of: input, key: key, isEdge: isEdge)
         for _ in 0..<Self.attemptsMax {
             do {
@@ -178,7 +180,7 @@ public final class Collection: Sendable {
     public func replace(_ key: String, with input: Slice, options: DocumentOptions) throws(DocumentError) -> DocumentOutcome {
         guard input.isObject else { throw Self.notAnObject }
         guard DocumentKey.isValid(key) else { throw Self.badKey(key) }
-        let (collection, isEdge, collectionSync) = state.withLock { ($0.info.name, $0.info.type == .edge, $0.info.waitForSync) }
+        let (collection, isEdge, collectionSync) = state.withLock { ($0.info.idName, $0.info.type == .edge, $0.info.waitForSync) }
         let expected = try Self.expectedRevision(input, options)
         let stored = try Self.storedForm(of: input, key: key, isEdge: isEdge)
         return try modify(key, collection: collection, expected: expected, needsOld: options.returnOld) { (_) throws(DocumentError) in stored }
@@ -193,7 +195,7 @@ public final class Collection: Sendable {
     public func update(_ key: String, with patch: Slice, options: DocumentOptions) throws(DocumentError) -> DocumentOutcome {
         guard patch.isObject else { throw Self.notAnObject }
         guard DocumentKey.isValid(key) else { throw Self.badKey(key) }
-        let (collection, isEdge, collectionSync) = state.withLock { ($0.info.name, $0.info.type == .edge, $0.info.waitForSync) }
+        let (collection, isEdge, collectionSync) = state.withLock { ($0.info.idName, $0.info.type == .edge, $0.info.waitForSync) }
         let expected = try Self.expectedRevision(patch, options)
         var merged = Slice(trustedBytes: [0x0a])
         return try modify(key, collection: collection, expected: expected, needsOld: true) { (current) throws(DocumentError) in
@@ -211,7 +213,7 @@ public final class Collection: Sendable {
 
     public func remove(_ key: String, options: DocumentOptions, body: Slice? = nil) throws(DocumentError) -> DocumentOutcome {
         guard DocumentKey.isValid(key) else { throw Self.badKey(key) }
-        let (collection, collectionSync) = state.withLock { ($0.info.name, $0.info.waitForSync) }
+        let (collection, collectionSync) = state.withLock { ($0.info.idName, $0.info.waitForSync) }
         let expected = try Self.expectedRevision(body, options)
         return try modify(key, collection: collection, expected: expected, needsOld: options.returnOld) { (_) throws(DocumentError) in
             Slice(trustedBytes: [0x0a])

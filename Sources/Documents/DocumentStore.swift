@@ -176,6 +176,8 @@ public final class DocumentStore: Sendable {
         public var keyOptions = KeyOptions()
         /// System collections (`_users`) are created by the server itself.
         public var allowSystemName = false
+        /// The name documents' `_id`s carry, when not `name` (a DBServer's shards).
+        public var idPrefix: String?
 
         public init(name: String) { self.name = name }
     }
@@ -193,9 +195,10 @@ public final class DocumentStore: Sendable {
                 throw DocumentError(status: 400, .resourceLimit, "at most \(Self.collectionCountMax) collections per database")
             }
             var catalog = state.catalog
-            let info = CollectionInfo(id: catalog.newID(), database: database, name: settings.name, type: settings.type,
+            var info = CollectionInfo(id: catalog.newID(), database: database, name: settings.name, type: settings.type,
                                       waitForSync: settings.waitForSync, keyOptions: settings.keyOptions,
                                       lastKeyValue: 0, indexes: [])
+            info.idPrefix = settings.idPrefix
             let path = Self.path(directory, info.id)
             let collection: Collection
             do throws(StorageError) {

@@ -79,7 +79,7 @@ private final class Execution {
         self.options = options
         self.started = started
         self.clock = clock
-        self.name = collection.name
+        self.name = collection.idName
     }
 
     /// How many matches are needed before the scan may stop (nil: all).

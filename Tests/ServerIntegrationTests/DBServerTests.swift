@@ -63,6 +63,9 @@ struct DBServerTests {
         #expect(inserted.status == 202, "\(inserted.body?.json ?? "")")
         let read = try await shardClient.request(.get, "/_api/document/s1001/a")
         #expect(read.body?["v"]?.intValue == 1)
+        // Documents of a shard carry the cluster collection's name in `_id`.
+        #expect(read.body?["_id"]?.stringValue == "c/a")
+        #expect(inserted.body?["_id"]?.stringValue == "c/a")
         let anonymous = VSTClient(configuration: VSTClient.Configuration(endpoint: Endpoint(host: "127.0.0.1", port: port), credentials: nil))
         #expect(try await anonymous.request(.get, "/_api/document/s1001/a").status == 401)
         await anonymous.shutdown()

@@ -204,6 +204,7 @@ public final class DBServer: Sendable {
             if !store.databaseExists(database) { try store.createDatabase(database) }
         case let .createShard(database, collection, shard, _):
             var settings = DocumentStore.CollectionSettings(name: shard)
+            settings.idPrefix = collection.name
             settings.type = collection.type == .edge ? .edge : .document
             settings.waitForSync = collection.waitForSync
             var keyOptions = Documents.KeyOptions()

@@ -48,7 +48,7 @@ extension DocumentAPI {
         let collection = try self.collection(request, parameter: "collection")
         let key = request.pathSegment("key")
         guard let (document, revision) = try collection.document(key) else {
-            throw ArangoError.documentNotFound("\(collection.name)/\(key)")
+            throw ArangoError.documentNotFound("\(collection.idName)/\(key)")
         }
         let etag = "\"\(RevisionString.encode(revision))\""
         if let ifNoneMatch = request.header.meta["if-none-match"], RevisionString.decode(ifNoneMatch) == revision {
@@ -77,7 +77,7 @@ extension DocumentAPI {
                 do throws(ArangoError) {
                     guard let key else { throw Collection.badKeyError }
                     guard let (document, _) = try collection.document(key) else {
-                        throw ArangoError.documentNotFound("\(collection.name)/\(key)")
+                        throw ArangoError.documentNotFound("\(collection.idName)/\(key)")
                     }
                     builder.add(document)
                 } catch {
@@ -112,7 +112,7 @@ extension DocumentAPI {
                 for element in body.arrayElements {
                     do throws(ArangoError) {
                         let outcome = try Self.apply(operation, element, key: nil, collection: collection, options: options)
-                        if !silent { Self.writeOutcome(outcome, collection: collection.name, into: &builder) }
+                        if !silent { Self.writeOutcome(outcome, collection: collection.idName, into: &builder) }
                     } catch {
                         errorCounts[error.number.rawValue, default: 0] += 1
                         Self.writeItemError(error, into: &builder)
@@ -146,11 +146,11 @@ extension DocumentAPI {
             response = ServerResponse(status: status, meta: etag, body: [0x0a])
         } else {
             var builder = Builder()
-            Self.writeOutcome(outcome, collection: collection.name, into: &builder)
+            Self.writeOutcome(outcome, collection: collection.idName, into: &builder)
             response = ServerResponse(status: status, meta: etag, body: builder.bytes)
         }
         guard sync, outcome.sequence > 0 else { return .now(response) }
-        let name = collection.name
+        let name = collection.idName
         return .later { respond in
             collection.engine.whenDurable(outcome.sequence) { failure in
                 respond(failure.map { ServerResponse(ArangoError($0, collection: name)) } ?? response)
@@ -169,11 +169,11 @@ extension DocumentAPI {
         if let key {
             resolved = key
         } else if operation == .remove, let text = element.stringValue {
-            resolved = try Self.key(fromKeyOrID: text, collection: collection.name)
+            resolved = try Self.key(fromKeyOrID: text, collection: collection.idName)
         } else if element.isObject, let text = element["_key"]?.stringValue {
             resolved = text
         } else if element.isObject, let text = element["_id"]?.stringValue {
-            resolved = try Self.key(fromKeyOrID: text, collection: collection.name)
+            resolved = try Self.key(fromKeyOrID: text, collection: collection.idName)
         } else if element.isObject || operation == .remove {
             throw Collection.badKeyError
         } else {
