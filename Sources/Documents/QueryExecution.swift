@@ -19,6 +19,13 @@ public struct QueryExecution: Sendable {
         public var maxRuntimeSeconds: Double = 0
         /// The most bytes of documents held for sorting or results.
         public var memoryByteCountMax = 512 << 20
+        /// Collection names the query's collection stands for here (a coordinator sends a
+        /// DBServer the user's query with the collection mapped to one of its shards).
+        public var collectionAliases: [String: String] = [:]
+        /// For a coordinator gathering from shards: return the matching documents themselves
+        /// (sorted, at most offset + limit of them), not the projection, so the coordinator
+        /// can sort, cut and project across shards.
+        public var forGather = false
         public init() {}
     }
 
@@ -52,7 +59,7 @@ public struct QueryExecution: Sendable {
             throw DocumentError(status: error.kind == .notSupported ? 501 : 400, ErrorNumber(rawValue: error.errorNumber),
                                 error.message)
         }
-        let collection = try store.collection(bound.collection, in: database)
+        let collection = try store.collection(options.collectionAliases[bound.collection] ?? bound.collection, in: database)
         let execution = Execution(bound: bound, collection: collection, options: options, started: started, clock: clock)
         try execution.run()
         execution.statistics.executionSeconds = clock() - started
@@ -84,6 +91,7 @@ private final class Execution {
 
     /// How many matches are needed before the scan may stop (nil: all).
     var neededMatchCount: Int? {
+        if options.forGather { return bound.query.sort.isEmpty && !options.fullCount ? bound.query.limit.map { bound.query.offset + $0 } : nil }
         guard bound.query.sort.isEmpty, !options.fullCount, let limit = bound.query.limit else { return nil }
         return bound.query.offset + limit
     }
@@ -114,6 +122,13 @@ private final class Execution {
             matches.sort { query.sortsBefore($0, $1) }
         }
         if options.fullCount { statistics.fullCount = matchCount }
+        if options.forGather {
+            // Every candidate for the first offset + limit overall, in order; the coordinator
+            // cuts and projects.
+            let end = bound.query.limit.map { min(matches.count, bound.query.offset + $0) } ?? matches.count
+            results = Array(matches[0..<end])
+            return
+        }
         let start = min(bound.query.offset, matches.count)
         let end = bound.query.limit.map { min(matches.count, start + $0) } ?? matches.count
         results.reserveCapacity(end - start)

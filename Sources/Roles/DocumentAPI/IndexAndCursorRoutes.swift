@@ -123,6 +123,18 @@ extension DocumentAPI {
             if let extra = body["options"] {
                 guard extra.isObject else { throw ArangoError.badParameter("options must be an object") }
                 options.fullCount = extra["fullCount"]?.boolValue ?? false
+                // From a coordinator to a DBServer: the shard the collection stands for here,
+                // and whether to return documents for a gather instead of the projection.
+                if let aliases = extra["shardAliases"] {
+                    guard aliases.isObject else { throw ArangoError.badParameter("options.shardAliases must be an object") }
+                    for member in aliases.objectMembers {
+                        guard let name = member.key.keyName, let shard = member.value.stringValue else {
+                            throw ArangoError.badParameter("options.shardAliases maps collection names to shard names")
+                        }
+                        options.collectionAliases[name] = shard
+                    }
+                }
+                options.forGather = extra["forGather"]?.boolValue ?? false
                 if let value = extra["maxRuntime"] {
                     guard let seconds = value.numberValue, seconds >= 0 else {
                         throw ArangoError.badParameter("options.maxRuntime must be a non-negative number")
