@@ -1,0 +1,215 @@
+import Client
+import ClusterLogic
+import Documents
+import Query
+public import Server
+import TesseraPlatform
+public import Transport
+import VelocyPack
+import VelocyStream
+
+/// The coordinator role: stateless front door of a cluster. It keeps a cache of Plan and
+/// Current (long polls), creates databases and collections through agency transactions,
+/// and routes every document request to the shard that holds it, on the DBServer that
+/// leads that shard.
+public final class Coordinator: Sendable {
+    public struct Options: Sendable {
+        public var endpoint: Endpoint
+        public var dataDirectory: String
+        public var agencyEndpoints: [Endpoint]
+        public var secret: [UInt8]
+        public var version: String
+        /// Root's password for client logins (users in the cluster arrive later).
+        public var rootPassword: String
+        public var heartbeatMilliseconds = 1000
+        /// How long collection creation waits for every shard to appear in Current.
+        public var creationTimeoutSeconds = 60.0
+
+        public init(endpoint: Endpoint, dataDirectory: String, agencyEndpoints: [Endpoint], secret: [UInt8],
+                    version: String, rootPassword: String) {
+            self.endpoint = endpoint
+            self.dataDirectory = dataDirectory
+            self.agencyEndpoints = agencyEndpoints
+            self.secret = secret
+            self.version = version
+            self.rootPassword = rootPassword
+        }
+    }
+
+    public let options: Options
+    public let identity: ServerIdentity
+    let agency: AgencyClient
+    let cache: AgencyCache
+    let token: String
+    /// Connections to DBServers, by server id.
+    let shardClients = Locked<[String: VSTClient]>([:])
+    /// Ids reserved from `Sync/LatestID` and not yet used (keys and collection ids).
+    let reservedIds = Locked<ClosedRange<UInt64>?>(nil)
+    let tasks = Locked<[Task<Void, Never>]>([])
+    let cursors = CursorRegistry()
+
+    static let idBatch: UInt64 = 10_000
+
+    public init(options: Options) throws(StartupError) {
+        self.options = options
+        identity = try ServerIdentity.loadOrCreate(in: options.dataDirectory, role: .coordinator)
+        token = ClusterAuthenticator.token(serverID: identity.id, secret: options.secret, now: WallClock.seconds())
+        var configuration = AgencyClient.Configuration(endpoints: options.agencyEndpoints, credentials: .jwt(token: token))
+        configuration.deadlineSeconds = 30
+        agency = AgencyClient(configuration: configuration)
+        cache = AgencyCache(client: agency, pollSeconds: 5)
+    }
+
+    /// Initializes the agency (the first coordinator does), registers, and starts the cache
+    /// and heartbeats; returns once Plan is in the cache.
+    public func start(listeningOn endpoint: Endpoint) async throws(StartupError) {
+        do {
+            var generator = SystemRandomNumberGenerator()
+            let clusterID = RandomUUID.string(using: &generator)
+            _ = try await agency.write(envelope: AgencyTransactions.initializeLayout(clusterId: clusterID), clientID: nil)
+            let reservation = try await agency.transact(AgencyTransactions.reserveShortName(serverId: identity.id, role: .coordinator))
+            let shortName = try AgencyTransactions.shortName(fromAnswer: reservation.body, serverId: identity.id, role: .coordinator)
+            let isNew = if case .allocated = shortName { true } else { false }
+            let registration = ServerRegistration(id: identity.id, shortName: shortName.name, endpoint: endpoint.description,
+                                                  role: .coordinator, version: options.version)
+            _ = try await agency.write(envelope: AgencyTransactions.registerServer(registration, shortNameIsNew: isNew), clientID: nil)
+        } catch let error as ClientError {
+            throw StartupError("cannot initialize or register in the agency: \(error)")
+        } catch {
+            throw StartupError("cannot register in the agency: \(error)")
+        }
+        cache.start()
+        let heartbeat = Task { [self] in
+            while !Task.isCancelled {
+                _ = try? await agency.write(envelope: AgencyTransactions.heartbeat(serverId: identity.id, timeMilliseconds: WallClock.milliseconds()),
+                                            clientID: nil)
+                try? await Task.sleep(for: .milliseconds(options.heartbeatMilliseconds))
+            }
+        }
+        tasks.withLock { $0 = [heartbeat] }
+        let deadline = MonotonicClock.seconds() + 30
+        while cache.value(at: AgencyLayout.plan) == nil, MonotonicClock.seconds() < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    public func stop() async {
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+        cache.stop()
+        for client in shardClients.withLock({ Array($0.values) }) { await client.shutdown() }
+        await agency.shutdown()
+    }
+
+    /// Clients log in as root with the configured password, or with a cluster token.
+    public func configuration() -> ServerConfiguration {
+        var configuration = ServerConfiguration(endpoint: options.endpoint)
+        configuration.authenticator = CoordinatorAuthenticator(
+            cluster: ClusterAuthenticator(secret: options.secret, now: { WallClock.seconds() }),
+            root: StaticUsers(["root": options.rootPassword]))
+        let cache = self.cache
+        configuration.databaseExists = { name in cache.value(at: AgencyLayout.planDatabase(name)) != nil }
+        return configuration
+    }
+
+    // MARK: Cluster state
+
+    func plan() throws(ArangoError) -> ClusterPlan {
+        guard let slice = cache.value(at: AgencyLayout.plan) else {
+            throw ArangoError(status: 503, ErrorNumber(rawValue: 1495), "the coordinator has no Plan from the agency yet")
+        }
+        do { return try ClusterPlan(decoding: slice) } catch {
+            throw ArangoError.internalError("Plan cannot be read: \(error)")
+        }
+    }
+
+    func current() -> ClusterCurrent {
+        cache.value(at: AgencyLayout.current).flatMap { try? ClusterCurrent(decoding: $0) } ?? ClusterCurrent()
+    }
+
+    func collection(_ name: String, in database: String) throws(ArangoError) -> PlanCollection {
+        let plan = try plan()
+        guard plan.databases[database] != nil else { throw ArangoError.databaseNotFound(database) }
+        guard let collection = plan.collection(named: name, in: database) else { throw ArangoError.collectionNotFound(name) }
+        return collection
+    }
+
+    /// The DBServers registered, by id, with their endpoints.
+    func dbservers() -> [String: Endpoint] {
+        guard let registered = cache.value(at: "/arango/Current/ServersRegistered"), registered.isObject else { return [:] }
+        var servers: [String: Endpoint] = [:]
+        for member in registered.objectMembers {
+            guard let id = member.key.keyName, id.hasPrefix("PRMR-"),
+                  let text = member.value["endpoint"]?.stringValue, let endpoint = Endpoint(text) else { continue }
+            servers[id] = endpoint
+        }
+        return servers
+    }
+
+    func client(for server: String) throws(ArangoError) -> VSTClient {
+        guard let endpoint = dbservers()[server] else {
+            throw ArangoError(status: 503, ErrorNumber(rawValue: 1477), "DBServer \(server) is not registered or has no endpoint")
+        }
+        return shardClients.withLock { clients in
+            if let client = clients[server], client.configuration.endpoint == endpoint { return client }
+            var configuration = VSTClient.Configuration(endpoint: endpoint, credentials: .jwt(token: token))
+            configuration.poolSize = 8
+            configuration.requestTimeoutSeconds = 60
+            let client = VSTClient(configuration: configuration)
+            clients[server] = client
+            return client
+        }
+    }
+
+    /// Sends a request to the leader of `shard` of `collection`.
+    func send(_ method: RequestMethod, _ path: String, shard: String, of collection: PlanCollection, database: String,
+              parameters: [String: [String]] = [:], meta: [String: String] = [:], body: [UInt8] = []) async throws(ArangoError) -> ClientResponse {
+        guard let leader = collection.shards[shard]?.first else {
+            throw ArangoError(status: 500, .internalError, "shard \(shard) of \(collection.name) has no server in Plan")
+        }
+        do {
+            return try await client(for: leader).request(method, path, parameters: parameters, meta: meta, body: body, database: database)
+        } catch let error as ClientError {
+            throw ArangoError(status: 503, ErrorNumber(rawValue: 1478), "shard \(shard) on \(leader) did not answer: \(error)")
+        } catch {
+            throw ArangoError(status: 503, ErrorNumber(rawValue: 1478), "shard \(shard) on \(leader) did not answer: \(error)")
+        }
+    }
+
+    /// `count` cluster-unique ids.
+    func newIds(_ count: UInt64) async throws(ArangoError) -> ClosedRange<UInt64> {
+        if count <= 1, let id = reservedIds.withLock({ range -> UInt64? in
+            guard let current = range else { return nil }
+            let id = current.lowerBound
+            range = id < current.upperBound ? (id + 1)...current.upperBound : nil
+            return id
+        }) {
+            return id...id
+        }
+        let batch = max(count, Self.idBatch)
+        do {
+            let answer = try await agency.transact(AgencyTransactions.reserveIds(count: batch))
+            let range = try AgencyTransactions.reservedIds(fromAnswer: answer.body, count: batch)
+            if count < batch {
+                let used = range.lowerBound...(range.lowerBound + count - 1)
+                reservedIds.withLock { $0 = (used.upperBound + 1)...range.upperBound }
+                return used
+            }
+            return range
+        } catch let error as ClientError {
+            throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "cannot reserve ids in the agency: \(error)")
+        } catch {
+            throw ArangoError(status: 500, .internalError, "cannot reserve ids: \(error)")
+        }
+    }
+}
+
+/// Cluster tokens (other servers) or root's password (clients).
+struct CoordinatorAuthenticator: Authenticator {
+    let cluster: ClusterAuthenticator
+    let root: StaticUsers
+
+    func authenticate(_ credentials: Authentication) -> AuthenticationDecision {
+        if case .jwt = credentials { return cluster.authenticate(credentials) }
+        return root.authenticate(credentials)
+    }
+}
