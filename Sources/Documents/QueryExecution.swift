@@ -39,6 +39,8 @@ public struct QueryExecution: Sendable {
         public var executionSeconds = 0.0
         /// Which access path ran: `primary`, the index name, or `full scan`.
         public var accessPath = "full scan"
+
+        public init() {}
     }
 
     public let results: [Slice]

@@ -1,0 +1,157 @@
+import Client
+import ClusterLogic
+import Documents
+import Server
+import VelocyPack
+import VelocyStream
+
+/// `/_api/document` on a coordinator: each document goes to the shard its shard-key values
+/// hash to; arrays are split per shard and the answers put back in the caller's order.
+extension Coordinator {
+    func registerDocuments(in router: inout Router) {
+        let coordinator = self
+        router.addAsync(.post, "/_api/document/:collection") { request throws(ArangoError) in
+            try await coordinator.insert(request)
+        }
+        for method in [RequestMethod.get, .head] {
+            router.addAsync(method, "/_api/document/:collection/:key") { request throws(ArangoError) in
+                try await coordinator.single(request, key: request.pathSegment("key"))
+            }
+        }
+        for method in [RequestMethod.put, .patch, .delete] {
+            router.addAsync(method, "/_api/document/:collection/:key") { request throws(ArangoError) in
+                try await coordinator.single(request, key: request.pathSegment("key"))
+            }
+            router.addAsync(method, "/_api/document/:collection") { request throws(ArangoError) in
+                try await coordinator.many(request, operation: .modify)
+            }
+        }
+    }
+
+    func routing(_ request: ServerRequest) throws(ArangoError) -> (PlanCollection, ShardRouter) {
+        let collection = try collection(request.pathSegment("collection"), in: request.database)
+        do { return (collection, try ShardRouter(collection: collection)) } catch { throw ArangoError(error) }
+    }
+
+    /// Forwards a request to one shard with the caller's parameters and preconditions.
+    func forward(_ request: ServerRequest, to shard: String, of collection: PlanCollection, key: String?,
+                 body: [UInt8]) async throws(ArangoError) -> ServerResponse {
+        var path = "/_api/document/\(shard)"
+        if let key { path += "/" + key }
+        var meta: [String: String] = [:]
+        for name in ["if-match", "if-none-match"] { if let value = request.header.meta[name] { meta[name] = value } }
+        let response = try await send(request.method, path, shard: shard, of: collection, database: request.database,
+                                      parameters: request.header.parameters, meta: meta, body: body)
+        return ServerResponse(status: response.status, meta: response.meta.filter { $0.key == "etag" || $0.key == "x-arango-error-codes" },
+                              body: response.body.map { Array($0.bytes) } ?? [])
+    }
+
+    /// A document with `_key` set to `key` (first), the rest kept.
+    static func withKey(_ document: Slice, _ key: String) -> Slice {
+        var builder = Builder(capacity: document.byteSize + key.utf8.count + 8)
+        builder.openObject()
+        builder.add(key: "_key", key)
+        for member in document.objectMembers where member.key.keyName != "_key" {
+            builder.add(key: member.key)
+            builder.add(member.value)
+        }
+        builder.closeTrusted()
+        return builder.slice
+    }
+
+    func insert(_ request: ServerRequest) async throws(ArangoError) -> ServerResponse {
+        let body = try request.requireBody()
+        if body.isArray { return try await many(request, operation: .insert) }
+        guard body.isObject else { throw ArangoError(status: 400, .documentTypeInvalid, "invalid document type: expecting an object or an array") }
+        let (collection, router) = try routing(request)
+        var document = body
+        var generated: String?
+        if body["_key"] == nil {
+            // Keys are made here, cluster-unique, so the shard (by `_key`) is known.
+            generated = String(try await newIds(1).lowerBound)
+            document = Self.withKey(body, generated!)
+        }
+        let index: Int
+        do { index = try router.shardForInsert(document, generatedKey: generated) } catch { throw ArangoError(error) }
+        return try await forward(request, to: router.shards[index], of: collection, key: nil, body: Array(document.bytes))
+    }
+
+    func single(_ request: ServerRequest, key: String) async throws(ArangoError) -> ServerResponse {
+        let (collection, router) = try routing(request)
+        if router.usesDefaultShardKeys || request.method == .get || request.method == .head {
+            if router.usesDefaultShardKeys {
+                let shard = router.shard(of: Slice(trustedBytes: [0x0a]), key: key)
+                return try await forward(request, to: shard, of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
+            }
+            // Custom shard keys: a read by key asks the shards in turn.
+            var last = ServerResponse(ArangoError.documentNotFound("\(collection.name)/\(key)"))
+            for shard in router.shards {
+                last = try await forward(request, to: shard, of: collection, key: key, body: [])
+                if last.status != 404 { return last }
+            }
+            return last
+        }
+        let document = request.body ?? Slice(trustedBytes: [0x0a])
+        let index: Int
+        do { index = try router.shardForModification(document, key: key) } catch { throw ArangoError(error) }
+        return try await forward(request, to: router.shards[index], of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
+    }
+
+    /// Array operations: split per shard, one request per shard, answers in the caller's order.
+    func many(_ request: ServerRequest, operation: DocumentOperation) async throws(ArangoError) -> ServerResponse {
+        let body = try request.requireBody()
+        guard body.isArray else { throw ArangoError(status: 400, .documentTypeInvalid, "invalid document type: expecting an array") }
+        let (collection, router) = try routing(request)
+        var documents = body.arrayElements.map { $0 }
+        var generated: [String?]?
+        if operation == .insert {
+            let missing = documents.filter { $0.isObject && $0["_key"] == nil }.count
+            var ids = missing > 0 ? try await newIds(UInt64(missing)).makeIterator() : (1...0).makeIterator()
+            generated = documents.map { document in
+                guard document.isObject, document["_key"] == nil, let id = ids.next() else { return nil }
+                return String(id)
+            }
+            documents = zip(documents, generated!).map { document, key in key.map { Self.withKey(document, $0) } ?? document }
+        }
+        let split = router.split(documents, operation: operation, generatedKeys: generated)
+        var answers: [[Slice]] = []
+        var errorCounts: [Int: Int] = [:]
+        var status = 0
+        for batch in split.batches {
+            var builder = Builder()
+            builder.openArray()
+            for position in batch.positions { builder.add(documents[position]) }
+            builder.closeTrusted()
+            let response = try await forward(request, to: batch.shard, of: collection, key: nil, body: builder.bytes)
+            let answer = Slice(trustedBytes: response.body.isEmpty ? [0x01] : response.body)
+            guard answer.isArray, answer.count == batch.positions.count || request.parameter("silent") == "true" else {
+                if response.status >= 400, let error = ArangoError(status: response.status, body: Slice(trustedBytes: response.body)) { throw error }
+                throw ArangoError.internalError("shard \(batch.shard) answered \(response.status) with an unexpected body")
+            }
+            status = max(status, response.status)
+            answers.append(answer.count == batch.positions.count ? answer.arrayElements.map { $0 } : [])
+            for item in answer.arrayElements { if let number = item["errorNum"]?.intValue { errorCounts[Int(number), default: 0] += 1 } }
+        }
+        for failure in split.failures { errorCounts[failure.error.errorNumber, default: 0] += 1 }
+        var builder = Builder()
+        builder.openArray()
+        if answers.allSatisfy({ !$0.isEmpty }) || split.batches.isEmpty {
+            let merged = split.merge(answers: answers.isEmpty ? [] : answers) { error -> Slice in
+                var item = Builder()
+                item.openObject()
+                item.add(key: "error", true)
+                item.add(key: "errorNum", error.errorNumber)
+                item.add(key: "errorMessage", error.message)
+                item.closeTrusted()
+                return item.slice
+            }
+            for item in merged { builder.add(item) }
+        }
+        builder.closeTrusted()
+        var meta: [String: String] = [:]
+        if !errorCounts.isEmpty {
+            meta["x-arango-error-codes"] = "{" + errorCounts.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
+        }
+        return ServerResponse(status: status == 0 ? 202 : status, meta: meta, body: builder.bytes)
+    }
+}

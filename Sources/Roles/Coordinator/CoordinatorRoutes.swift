@@ -1,0 +1,207 @@
+import Client
+import ClusterLogic
+import Documents
+import Query
+public import Server
+import TesseraPlatform
+import VelocyPack
+import VelocyStream
+
+extension ArangoError {
+    /// A routing or placement rule of the cluster, with ArangoDB's number.
+    init(_ error: ClusterError) {
+        self.init(status: error.errorNumber == 1487 ? 503 : 400, ErrorNumber(rawValue: error.errorNumber), error.message)
+    }
+}
+
+extension Coordinator {
+    /// The client API of a coordinator: the same paths as a single server, cluster-wide.
+    public func router() -> Router {
+        var router = Router()
+        AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: options.version))
+        registerCollections(in: &router)
+        registerDocuments(in: &router)
+        registerCursors(in: &router)
+        registerClusterAPI(in: &router)
+        return router
+    }
+
+    // MARK: Collections
+
+    func registerCollections(in router: inout Router) {
+        let coordinator = self
+        router.addAsync(.post, "/_api/collection") { request throws(ArangoError) in
+            try await coordinator.createCollection(request)
+        }
+        router.add(.get, "/_api/collection") { request throws(ArangoError) in
+            let plan = try coordinator.plan()
+            let collections = (plan.collections[request.database] ?? [:]).values.sorted { $0.name < $1.name }
+            return answer(200) { builder in
+                builder.add(key: "result")
+                builder.openArray()
+                for collection in collections { Self.writeBasics(collection, into: &builder, close: true) }
+                builder.closeTrusted()
+            }
+        }
+        for suffix in ["", "/properties"] {
+            router.add(.get, "/_api/collection/:name" + suffix) { request throws(ArangoError) in
+                let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
+                return Self.properties(collection)
+            }
+        }
+        router.addAsync(.get, "/_api/collection/:name/count") { request throws(ArangoError) in
+            let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
+            var total: Int64 = 0
+            for shard in collection.shards.keys {
+                let response = try await coordinator.send(.get, "/_api/collection/\(shard)/count", shard: shard, of: collection,
+                                                          database: request.database)
+                guard response.status == 200, let count = response.body?["count"]?.intValue else {
+                    throw response.error ?? ArangoError.internalError("shard \(shard) answered \(response.status)")
+                }
+                total += count
+            }
+            return Self.properties(collection) { $0.add(key: "count", total) }
+        }
+        router.addAsync(.put, "/_api/collection/:name/truncate") { request throws(ArangoError) in
+            let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
+            for shard in collection.shards.keys {
+                let response = try await coordinator.send(.put, "/_api/collection/\(shard)/truncate", shard: shard, of: collection,
+                                                          database: request.database)
+                if let error = response.error { throw error }
+            }
+            return Self.properties(collection)
+        }
+        router.addAsync(.delete, "/_api/collection/:name") { request throws(ArangoError) in
+            let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
+            do {
+                let result = try await coordinator.agency.write(
+                    envelope: AgencyTransactions.dropCollection(database: request.database, id: collection.id, name: collection.name),
+                    clientID: nil)
+                guard result.applied else { throw ArangoError.collectionNotFound(collection.name) }
+                _ = await coordinator.cache.waitFor(index: result.index, timeoutSeconds: 10)
+            } catch let error as ClientError {
+                throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the drop: \(error)")
+            } catch let error as ArangoError {
+                throw error
+            } catch {
+                throw ArangoError.internalError("\(error)")
+            }
+            return answer(200) { $0.add(key: "id", collection.id) }
+        }
+    }
+
+    func createCollection(_ request: ServerRequest) async throws(ArangoError) -> ServerResponse {
+        let body = try request.requireBody()
+        guard body.isObject, let name = body["name"]?.stringValue else {
+            throw ArangoError(status: 400, .illegalName, "illegal name: 'name' must be a string")
+        }
+        if let fault = Names.collectionFault(name, allowSystem: false) {
+            throw ArangoError(status: 400, .illegalName, "illegal name: \(fault)")
+        }
+        let numberOfShards = Int(body["numberOfShards"]?.intValue ?? 1)
+        let replicationFactor = Int(body["replicationFactor"]?.intValue ?? 1)
+        let writeConcern = Int(body["writeConcern"]?.intValue ?? body["minReplicationFactor"]?.intValue ?? 1)
+        var shardKeys = ["_key"]
+        if let keys = body["shardKeys"] {
+            guard keys.isArray, keys.arrayElements.allSatisfy(\.isString) else {
+                throw ArangoError.badParameter("shardKeys must be an array of attribute names")
+            }
+            shardKeys = keys.arrayElements.compactMap(\.stringValue)
+        }
+        if replicationFactor > 1 {
+            throw ArangoError(status: 400, .badParameter,
+                              "replicationFactor \(replicationFactor) needs synchronous replication, which this version does not have yet; use 1")
+        }
+        do {
+            try PlanCollection.validateProperties(numberOfShards: numberOfShards, shardKeys: shardKeys,
+                                                  replicationFactor: replicationFactor, writeConcern: writeConcern)
+        } catch {
+            throw ArangoError(error)
+        }
+        let type: ClusterLogic.CollectionType = (body["type"]?.intValue == 3 || body["type"]?.stringValue == "edge") ? .edge : .document
+        var keyOptions = ClusterLogic.KeyOptions()
+        if let options = body["keyOptions"], options.isObject {
+            keyOptions.type = options["type"]?.stringValue ?? "traditional"
+            keyOptions.allowUserKeys = options["allowUserKeys"]?.boolValue ?? true
+        }
+        let servers = dbservers().keys.sorted()
+        let placement: [[String]]
+        do {
+            placement = try ShardPlacement.distributeShards(numberOfShards: numberOfShards, replicationFactor: replicationFactor,
+                                                            servers: servers, seed: UInt64.random(in: 0...UInt64.max))
+        } catch {
+            throw ArangoError(error)
+        }
+        let ids = try await newIds(UInt64(numberOfShards + 1))
+        let collection = PlanCollection(
+            id: String(ids.lowerBound), name: name, type: type, numberOfShards: numberOfShards, shardKeys: shardKeys,
+            replicationFactor: replicationFactor, writeConcern: writeConcern,
+            waitForSync: body["waitForSync"]?.boolValue ?? false, keyOptions: keyOptions,
+            shards: ShardPlacement.shardMap(firstShardId: ids.lowerBound + 1, placement: placement), isBuilding: true)
+        let database = request.database
+        do {
+            let answer = try await agency.transact(AgencyTransactions.createCollection(collection, database: database))
+            if let failure = AgencyTransactions.createCollectionFailure(answer: answer.body, database: database, name: name) {
+                throw ArangoError(status: failure.errorNum == 1207 ? 409 : 404, ErrorNumber(rawValue: failure.errorNum), failure.message)
+            }
+            // Wait until every shard is in Current (or one reports an error).
+            let deadline = MonotonicClock.seconds() + options.creationTimeoutSeconds
+            while true {
+                let current = current()
+                if let failed = current.firstError(collection, database: database) {
+                    _ = try? await agency.write(envelope: AgencyTransactions.dropCollection(database: database, id: collection.id, name: name),
+                                                clientID: nil)
+                    throw ArangoError(status: 500, ErrorNumber(rawValue: failed.report.errorNum),
+                                      "creating shard \(failed.shard) failed: \(failed.report.errorMessage)")
+                }
+                if current.isComplete(collection, database: database) { break }
+                guard MonotonicClock.seconds() < deadline else {
+                    throw ArangoError(status: 503, ErrorNumber(rawValue: 1457),
+                                      "the shards of \(name) did not all appear in Current within \(Int(options.creationTimeoutSeconds)) s")
+                }
+                _ = await cache.waitFor(index: cache.index + 1, timeoutSeconds: 1)
+            }
+            let finished = try await agency.write(envelope: AgencyTransactions.finishCollectionCreation(database: database, collectionId: collection.id),
+                                                  clientID: nil)
+            _ = await cache.waitFor(index: finished.index, timeoutSeconds: 10)
+        } catch let error as ArangoError {
+            throw error
+        } catch {
+            throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the collection: \(error)")
+        }
+        var built = collection
+        built.isBuilding = false
+        return Self.properties(built)
+    }
+
+    static func writeBasics(_ collection: PlanCollection, into builder: inout Builder, close: Bool) {
+        if close { builder.openObject() }
+        builder.add(key: "id", collection.id)
+        builder.add(key: "name", collection.name)
+        builder.add(key: "status", 3)
+        builder.add(key: "type", collection.type.rawValue)
+        builder.add(key: "isSystem", collection.name.hasPrefix("_"))
+        builder.add(key: "globallyUniqueId", "c\(collection.id)")
+        if close { builder.closeTrusted() }
+    }
+
+    static func properties(_ collection: PlanCollection, _ extra: (inout Builder) -> Void = { _ in }) -> ServerResponse {
+        answer(200) { builder in
+            writeBasics(collection, into: &builder, close: false)
+            builder.add(key: "waitForSync", collection.waitForSync)
+            builder.add(key: "numberOfShards", collection.numberOfShards)
+            builder.add(key: "shardKeys")
+            builder.openArray()
+            for key in collection.shardKeys { builder.add(key) }
+            builder.closeTrusted()
+            builder.add(key: "replicationFactor", collection.replicationFactor)
+            builder.add(key: "writeConcern", collection.writeConcern)
+            builder.add(key: "keyOptions")
+            builder.openObject()
+            builder.add(key: "type", collection.keyOptions.type)
+            builder.add(key: "allowUserKeys", collection.keyOptions.allowUserKeys)
+            builder.closeTrusted()
+            extra(&builder)
+        }
+    }
+}
