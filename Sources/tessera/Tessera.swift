@@ -15,7 +15,7 @@ struct Tessera: AsyncParsableCommand {
             `tessera export`. `tessera vpack` converts and checks VelocyPack.
             """,
         version: "tessera \(version) (libuv \(LibUV.versionString))",
-        subcommands: [StartCommand.self, ClusterCommand.self, SingleCommand.self, AgentCommand.self, DBServerCommand.self, CallCommand.self, ImportCommand.self, ExportCommand.self, BenchCommand.self,
+        subcommands: [StartCommand.self, ClusterCommand.self, SingleCommand.self, AgentCommand.self, DBServerCommand.self, CoordinatorCommand.self, CallCommand.self, ImportCommand.self, ExportCommand.self, BenchCommand.self,
                       AgencyCommand.self, VPackCommand.self, DebugCommand.self]
     )
 

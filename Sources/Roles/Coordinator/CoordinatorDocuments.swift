@@ -106,10 +106,12 @@ extension Coordinator {
         var generated: [String?]?
         if operation == .insert {
             let missing = documents.filter { $0.isObject && $0["_key"] == nil }.count
-            var ids = missing > 0 ? try await newIds(UInt64(missing)).makeIterator() : (1...0).makeIterator()
+            let ids: [UInt64] = missing > 0 ? Array(try await newIds(UInt64(missing))) : []
+            var next = 0
             generated = documents.map { document in
-                guard document.isObject, document["_key"] == nil, let id = ids.next() else { return nil }
-                return String(id)
+                guard document.isObject, document["_key"] == nil, next < ids.count else { return nil }
+                defer { next += 1 }
+                return String(ids[next])
             }
             documents = zip(documents, generated!).map { document, key in key.map { Self.withKey(document, $0) } ?? document }
         }

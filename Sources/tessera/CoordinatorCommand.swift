@@ -1,0 +1,79 @@
+import ArgumentParser
+import Auth
+import Roles
+import Server
+import TesseraPlatform
+import Transport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `tessera coordinator`: the front door of a cluster.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run a coordinator (serves clients; routes documents to the DBServers).",
+        discussion: """
+            Initializes the agency if no coordinator did yet, registers, and serves the \
+            document API cluster-wide. Clients log in as root with the password from \
+            --root-password or TESSERA_ROOT_PASSWORD (empty when unset, with a warning).
+            """)
+
+    @Option(help: "Where this server listens (loopback).")
+    var endpoint: String
+
+    @Option(help: "Every agent's endpoint, comma-separated.")
+    var agencyEndpoints: String
+
+    @Option(help: "The data directory (its id; created when missing, locked while the server runs).")
+    var data: String = "tessera-data/coordinator"
+
+    @Option(help: "The file holding the cluster secret.")
+    var secretFile: String
+
+    @Option(help: "Root's password for clients (default: TESSERA_ROOT_PASSWORD).")
+    var rootPassword: String?
+
+    func validate() throws {
+        guard let own = Endpoint(endpoint), own.port != 0 else {
+            throw ValidationError("--endpoint must name a fixed port, like tcp://127.0.0.1:8529")
+        }
+        guard agencyEndpoints.split(separator: ",").allSatisfy({ Endpoint(String($0)) != nil }) else {
+            throw ValidationError("--agency-endpoints must be comma-separated endpoints")
+        }
+    }
+
+    func run() async throws {
+        let directory: DataDirectory
+        let coordinator: Coordinator
+        let password = rootPassword ?? getenv("TESSERA_ROOT_PASSWORD").map { String(cString: $0) }
+        do {
+            directory = try DataDirectory(path: data)
+            let secret = try ClusterSecret.load(path: secretFile).secret.bytes
+            coordinator = try Coordinator(options: Coordinator.Options(
+                endpoint: Endpoint(endpoint)!, dataDirectory: directory.path,
+                agencyEndpoints: agencyEndpoints.split(separator: ",").compactMap { Endpoint(String($0)) },
+                secret: secret, version: Tessera.version, rootPassword: password ?? ""))
+        } catch {
+            InputOutput.writeStandardError("tessera coordinator: \(error)")
+            throw ExitCode(1)
+        }
+        if (password ?? "").isEmpty {
+            InputOutput.writeStandardError("tessera coordinator: warning: root has an empty password; set --root-password or TESSERA_ROOT_PASSWORD")
+        }
+        do {
+            try await coordinator.start(listeningOn: Endpoint(endpoint)!)
+        } catch {
+            InputOutput.writeStandardError("tessera coordinator: \(error)")
+            await coordinator.stop()
+            throw ExitCode(1)
+        }
+        try await ServeUntilSignal.run(
+            role: "coordinator", on: ServeUntilSignal.makeLoop(), endpoint: endpoint,
+            detail: "id \(coordinator.identity.id)", configuration: coordinator.configuration(), router: coordinator.router())
+        await coordinator.stop()
+        withExtendedLifetime(directory) {}
+        InputOutput.writeStandardError("tessera coordinator: stopped")
+    }
+}
