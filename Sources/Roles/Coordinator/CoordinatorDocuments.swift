@@ -72,7 +72,8 @@ extension Coordinator {
             document = Self.withKey(body, generated!)
         }
         let index: Int
-        do { index = try router.shardForInsert(document, generatedKey: generated) } catch { throw ArangoError(error) }
+        // Routed as the user sent it: the generated key is not the user's `_key`.
+        do { index = try router.shardForInsert(body, generatedKey: generated) } catch { throw ArangoError(error) }
         return try await forward(request, to: router.shards[index], of: collection, key: nil, body: Array(document.bytes))
     }
 
@@ -113,9 +114,13 @@ extension Coordinator {
                 defer { next += 1 }
                 return String(ids[next])
             }
-            documents = zip(documents, generated!).map { document, key in key.map { Self.withKey(document, $0) } ?? document }
         }
+        // Routed as the user sent them (a generated key is not a user `_key`), sent with
+        // the generated keys in place.
         let split = router.split(documents, operation: operation, generatedKeys: generated)
+        if let generated {
+            documents = zip(documents, generated).map { document, key in key.map { Self.withKey(document, $0) } ?? document }
+        }
         var answers: [[Slice]] = []
         var errorCounts: [Int: Int] = [:]
         var status = 0

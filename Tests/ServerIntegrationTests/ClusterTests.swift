@@ -1,0 +1,128 @@
+import Client
+import Foundation
+import Testing
+import TesseraProcessSupport
+import Transport
+import VelocyPack
+import VelocyStream
+
+/// A whole local cluster from `tessera start` (3 agents, 3 DBServers, 2 coordinators), used
+/// through both coordinators as a client would.
+@Suite("Local cluster", .serialized)
+struct ClusterTests {
+    final class LocalCluster: @unchecked Sendable {  // used by one test at a time
+        let directory = ServerProcess.temporaryDirectory()
+        let process = Process()
+        let base: UInt16
+        var output: String { (try? String(contentsOfFile: directory + "/start.out", encoding: .utf8)) ?? "" }
+        var coordinators: [Endpoint] { [Endpoint(host: "127.0.0.1", port: base), Endpoint(host: "127.0.0.1", port: base + 1)] }
+
+        init() throws {
+            // Eight consecutive free ports (coordinators, agents, DBServers).
+            var chosen: UInt16 = 0
+            for _ in 0..<20 {
+                let candidate = UInt16.random(in: 20_000...50_000)
+                if (0..<8).allSatisfy({ Self.isFree(candidate + $0) }) { chosen = candidate; break }
+            }
+            base = chosen
+            _ = FileManager.default.createFile(atPath: directory + "/start.out", contents: nil)
+            let output = FileHandle(forWritingAtPath: directory + "/start.out")!
+            process.executableURL = TesseraExecutable.url
+            process.arguments = ["start", "--port-base", "\(base)", "--data", directory + "/cluster"]
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let deadline = Date().addingTimeInterval(90)
+            while !self.output.contains("cluster running"), process.isRunning, Date() < deadline { usleep(100_000) }
+            guard self.output.contains("cluster running") else {
+                stop()
+                throw ServerProcess.Failure(description: "tessera start did not come up: \(self.output)")
+            }
+        }
+
+        static func isFree(_ port: UInt16) -> Bool {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(descriptor) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = port.bigEndian
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
+        }
+
+        func stop() {
+            guard process.isRunning else { return }
+            kill(process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(60)
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+
+        func api(_ index: Int) -> API {
+            var configuration = VSTClient.Configuration(endpoint: coordinators[index], credentials: .plain(user: "root", password: ""))
+            configuration.poolSize = 4
+            configuration.requestTimeoutSeconds = 60
+            return API(client: VSTClient(configuration: configuration))
+        }
+    }
+
+    @Test("a sharded collection written through one coordinator reads back through the other; queries match a single server")
+    func shardedCollection() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        let first = cluster.api(0), second = cluster.api(1)
+        let created = try await first.expect(200, .post, "/_api/collection", #"{"name": "items", "numberOfShards": 6}"#)
+        #expect(created["numberOfShards"]?.intValue == 6)
+        try await first.expectError(400, 10, .post, "/_api/collection", #"{"name": "copies", "replicationFactor": 2}"#)
+
+        // 10 000 documents in arrays of 500 through the first coordinator.
+        for batch in 0..<20 {
+            let body = "[" + (0..<500).map { i -> String in
+                let n = batch * 500 + i
+                return #"{"_key": "k\#(n)", "n": \#(n), "g": \#(n % 7)}"#
+            }.joined(separator: ",") + "]"
+            let answer = try await first.expect(202, .post, "/_api/document/items", body)
+            #expect(answer.meta["x-arango-error-codes"] == nil, "\(answer.json.prefix(300))")
+        }
+        #expect(Int(try await second.expect(200, .get, "/_api/collection/items/count")["count"]?.intValue ?? 0) == 10_000)
+
+        // Every document through the second coordinator (read in batches by key).
+        var found = 0
+        for batch in 0..<20 {
+            let keys = "[" + (0..<500).map { #""k\#(batch * 500 + $0)""# }.joined(separator: ",") + "]"
+            let answer = try await second.expect(200, .put, "/_api/document/items", keys, ["onlyget": "true"])
+            found += answer.body?.arrayElements.filter { $0["n"] != nil }.count ?? 0
+        }
+        #expect(found == 10_000)
+
+        // Shards spread evenly over the three DBServers.
+        let distribution = try await first.expect(200, .get, "/_admin/cluster/shardDistribution")
+        var perServer: [String: Int] = [:]
+        for member in distribution["results"]?["items"]?["Plan"]?.objectMembers ?? Slice(trustedBytes: [0x0a]).objectMembers {
+            perServer[member.value["leader"]?.stringValue ?? "", default: 0] += 1
+        }
+        #expect(perServer.count == 3 && perServer.values.allSatisfy { $0 == 2 }, "\(perServer)")
+
+        // Queries gathered from six shards agree with the data.
+        let top = try await second.query("FOR d IN items FILTER d.g == 3 SORT d.n DESC LIMIT 2, 3 RETURN d.n")
+        let expected = (0..<10_000).filter { $0 % 7 == 3 }.sorted(by: >).dropFirst(2).prefix(3)
+        #expect(top.compactMap { $0.intValue.map(Int.init) } == Array(expected))
+        let counted = try await first.expect(201, .post, "/_api/cursor",
+                                             #"{"query": "FOR d IN items FILTER d.n < 100 LIMIT 10 RETURN d._key", "options": {"fullCount": true}, "count": true}"#)
+        #expect(counted["count"]?.intValue == 10)
+        #expect(counted["extra"]?["stats"]?["fullCount"]?.intValue == 100)
+
+        // Custom shard keys: user keys refused, updates need the shard key.
+        try await first.expect(200, .post, "/_api/collection", #"{"name": "byCity", "numberOfShards": 3, "shardKeys": ["city"]}"#)
+        try await first.expectError(400, 1466, .post, "/_api/document/byCity", #"{"_key": "x", "city": "Rome"}"#)
+        let placed = try await first.expect(202, .post, "/_api/document/byCity", #"{"city": "Rome", "v": 1}"#)
+        let key = placed["_key"]?.stringValue ?? ""
+        try await second.expect(200, .get, "/_api/document/byCity/\(key)")
+        try await second.expectError(400, 1468, .patch, "/_api/document/byCity/\(key)", #"{"v": 2}"#)
+        try await second.expect(202, .patch, "/_api/document/byCity/\(key)", #"{"city": "Rome", "v": 2}"#)
+
+        for api in [first, second] { await api.client.shutdown() }
+    }
+}
