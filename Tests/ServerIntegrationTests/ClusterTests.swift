@@ -123,6 +123,16 @@ struct ClusterTests {
         try await second.expectError(400, 1468, .patch, "/_api/document/byCity/\(key)", #"{"v": 2}"#)
         try await second.expect(202, .patch, "/_api/document/byCity/\(key)", #"{"city": "Rome", "v": 2}"#)
 
+        // Databases are cluster-wide.
+        try await first.expect(201, .post, "/_api/database", #"{"name": "shop"}"#)
+        try await second.expectError(409, 1207, .post, "/_api/database", #"{"name": "shop"}"#)
+        #expect(try await second.expect(200, .get, "/_api/database")["result"]?.arrayElements.compactMap(\.stringValue) == ["_system", "shop"])
+        try await second.expect(200, .post, "/_api/collection", #"{"name": "orders", "numberOfShards": 2}"#, database: "shop")
+        try await first.expect(202, .post, "/_api/document/orders", #"{"_key": "o1"}"#, database: "shop")
+        try await second.expect(200, .get, "/_api/document/orders/o1", database: "shop")
+        try await first.expect(200, .delete, "/_api/database/shop")
+        try await second.expectError(404, 1228, .get, "/_api/document/orders/o1", database: "shop")
+
         for api in [first, second] { await api.client.shutdown() }
     }
 }

@@ -19,6 +19,7 @@ extension Coordinator {
     public func router() -> Router {
         var router = Router()
         AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: options.version))
+        registerDatabases(in: &router)
         registerCollections(in: &router)
         registerDocuments(in: &router)
         registerCursors(in: &router)
