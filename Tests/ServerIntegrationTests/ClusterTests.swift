@@ -12,7 +12,7 @@ import VelocyStream
 struct ClusterTests {
     final class LocalCluster: @unchecked Sendable {  // used by one test at a time
         let directory = ServerProcess.temporaryDirectory()
-        let process = Process()
+        var process = Process()
         let base: UInt16
         var output: String { (try? String(contentsOfFile: directory + "/start.out", encoding: .utf8)) ?? "" }
         var coordinators: [Endpoint] { [Endpoint(host: "127.0.0.1", port: base), Endpoint(host: "127.0.0.1", port: base + 1)] }
@@ -25,6 +25,12 @@ struct ClusterTests {
                 if (0..<8).allSatisfy({ Self.isFree(candidate + $0) }) { chosen = candidate; break }
             }
             base = chosen
+            try launch()
+        }
+
+        /// Runs `tessera start` (again, with the same data and ports).
+        func launch() throws {
+            process = Process()
             _ = FileManager.default.createFile(atPath: directory + "/start.out", contents: nil)
             let output = FileHandle(forWritingAtPath: directory + "/start.out")!
             process.executableURL = TesseraExecutable.url
@@ -50,6 +56,21 @@ struct ClusterTests {
             return withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             } == 0
+        }
+
+        /// The pid and arguments of one member, from `cluster.json`.
+        func member(_ name: String) throws -> (pid: Int32, arguments: [String]) {
+            let plan = try JSONParser.parse(Array(FileManager.default.contents(atPath: directory + "/cluster/cluster.json")!)).slice
+            for process in plan["processes"]?.arrayElements.map({ $0 }) ?? [] {
+                let role = process["role"]?.stringValue ?? "", number = process["number"]?.intValue ?? 0
+                guard "\(role)\(number)" == name else { continue }
+                let agents = plan["processes"]!.arrayElements.filter { $0["role"]?.stringValue == "agent" }
+                    .compactMap { $0["endpoint"]?.stringValue }.joined(separator: ",")
+                return (Int32(process["pid"]?.intValue ?? 0),
+                        [role, "--endpoint", process["endpoint"]?.stringValue ?? "", "--data", process["data"]?.stringValue ?? "",
+                         "--secret-file", plan["secretFile"]?.stringValue ?? "", "--agency-endpoints", agents])
+            }
+            throw ServerProcess.Failure(description: "no \(name) in cluster.json")
         }
 
         func stop() {
@@ -134,5 +155,60 @@ struct ClusterTests {
         try await second.expectError(404, 1228, .get, "/_api/document/orders/o1", database: "shop")
 
         for api in [first, second] { await api.client.shutdown() }
+    }
+
+    @Test("a killed coordinator leaves the other serving; restarted DBServers and a restarted cluster keep every document")
+    func restarts() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        var first = cluster.api(0)
+        let second = cluster.api(1)
+        try await first.expect(200, .post, "/_api/collection", #"{"name": "kept", "numberOfShards": 3}"#)
+        let body = "[" + (0..<300).map { #"{"_key": "k\#($0)", "n": \#($0)}"# }.joined(separator: ",") + "]"
+        try await first.expect(201, .post, "/_api/document/kept", body, ["waitForSync": "true"])
+        func allThere(_ api: API) async throws -> Int {
+            let keys = "[" + (0..<300).map { #""k\#($0)""# }.joined(separator: ",") + "]"
+            let answer = try await api.expect(200, .put, "/_api/document/kept", keys, ["onlyget": "true"])
+            return answer.body?.arrayElements.filter { $0["n"] != nil }.count ?? 0
+        }
+
+        // kill -9 of a coordinator: the other serves; a restarted one serves again.
+        let coordinator = try cluster.member("coordinator1")
+        kill(coordinator.pid, SIGKILL)
+        #expect(try await allThere(second) == 300)
+        let restartedCoordinator = try ServerProcess(command: coordinator.arguments, dataDirectory: coordinator.arguments[4])
+        defer { restartedCoordinator.stop() }
+        await first.client.shutdown()
+        first = cluster.api(0)
+        #expect(try await allThere(first) == 300)
+
+        // A DBServer restarted with its data: its shards come back.
+        let dbserver = try cluster.member("dbserver1")
+        kill(dbserver.pid, SIGTERM)
+        var waited = 0
+        while kill(dbserver.pid, 0) == 0 && waited < 200 { usleep(50_000); waited += 1 }
+        let restartedDBServer = try ServerProcess(command: dbserver.arguments, dataDirectory: dbserver.arguments[4])
+        var count = 0
+        for _ in 0..<50 where count != 300 {
+            count = (try? await allThere(second)) ?? 0
+            if count != 300 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(count == 300)
+        restartedDBServer.stop()
+        restartedCoordinator.stop()
+
+        // The whole cluster stopped and started again with `tessera start`.
+        await first.client.shutdown()
+        await second.client.shutdown()
+        cluster.stop()
+        try cluster.launch()
+        let again = cluster.api(1)
+        count = 0
+        for _ in 0..<50 where count != 300 {
+            count = (try? await allThere(again)) ?? 0
+            if count != 300 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(count == 300)
+        await again.client.shutdown()
     }
 }
