@@ -211,4 +211,43 @@ struct ClusterTests {
         #expect(count == 300)
         await again.client.shutdown()
     }
+
+    @Test("cursor queries over a sharded collection give the single server's answers")
+    func queriesMatchSingleServer() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        let clustered = cluster.api(0)
+        let single = try ServerProcess(arguments: ["--no-authentication"])
+        defer { single.stop() }
+        let alone = API(client: makeClient(single, poolSize: 2, credentials: nil))
+        try await alone.expect(200, .post, "/_api/collection", #"{"name": "c"}"#)
+        try await clustered.expect(200, .post, "/_api/collection", #"{"name": "c", "numberOfShards": 5}"#)
+        let documents = (0..<200).map { n -> String in
+            let tag = n % 10 == 0 ? "" : #", "tag": "t\#(n % 3)""#
+            return #"{"_key": "k\#(n)", "n": \#(n), "group": \#(n % 7)\#(tag), "nested": {"v": \#(n % 5)}}"#
+        }
+        let body = "[" + documents.joined(separator: ",") + "]"
+        try await alone.expect(202, .post, "/_api/document/c", body)
+        try await clustered.expect(202, .post, "/_api/document/c", body)
+        let queries = [
+            "FOR d IN c FILTER d.n == 42 RETURN {k: d._key, id: d._id, n: d.n, g: d.group, t: d.tag, nested: d.nested}",
+            "FOR d IN c FILTER d.n <= 20 SORT d.n DESC RETURN d.n",
+            "FOR d IN c FILTER d.group IN [1, 2] AND d.n < 60 SORT d.n RETURN {n: d.n, g: d.group, id: d._id}",
+            "FOR d IN c FILTER d.tag == 't1' AND NOT (d.group == 0) SORT d.group, d.n DESC LIMIT 3, 7 RETURN d.n",
+            "FOR d IN c FILTER d.nested.v == 4 OR d.tag == null SORT d.n LIMIT 10 RETURN d._key",
+            "FOR d IN c SORT d.group DESC, d.n LIMIT 150, 100 RETURN [d.group, d.n]",
+            "FOR d IN c FILTER d.n > 190 RETURN d.n",
+        ]
+        for query in queries {
+            let expected = try await alone.query(query, batchSize: 7).map(\.json)
+            let actual = try await clustered.query(query, batchSize: 7).map(\.json)
+            if query.contains("SORT") {
+                #expect(actual == expected, "\(query)")
+            } else {
+                #expect(actual.sorted() == expected.sorted(), "\(query)")
+            }
+        }
+        await alone.client.shutdown()
+        await clustered.client.shutdown()
+    }
 }
