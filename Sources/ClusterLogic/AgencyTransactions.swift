@@ -333,6 +333,19 @@ public enum AgencyTransactions {
         return agencyEnvelope([.write(write)])
     }
 
+    /// `write`: replaces a planned collection's entry (a new index list, properties) and
+    /// increments `Plan/Version`, under the precondition that the entry is still `previous`
+    /// (two coordinators changing one collection cannot overwrite each other).
+    public static func updateCollection(_ collection: PlanCollection, previous: PlanCollection, database: String,
+                                        clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        let path = AgencyLayout.planCollection(database: database, id: collection.id)
+        write.set(path, collection.vpack)
+        write.increment(AgencyLayout.planVersion)
+        write.require(path, .old(previous.vpack))
+        return agencyEnvelope([.write(write)])
+    }
+
     /// `transact`: reserves `count` cluster-unique ids (collection and shard ids, key
     /// generator batches) by incrementing `Sync/LatestID` by `count` and reading it back in
     /// the same log entry. Pass the answer to ``reservedIds(fromAnswer:count:)``.

@@ -135,6 +135,17 @@ struct ClusterTests {
         #expect(counted["count"]?.intValue == 10)
         #expect(counted["extra"]?["stats"]?["fullCount"]?.intValue == 100)
 
+        // Indexes are planned and built on every shard.
+        let index = try await first.expect(201, .post, "/_api/index", #"{"type": "persistent", "fields": ["g"]}"#, ["collection": "items"])
+        #expect(index["isNewlyCreated"]?.boolValue == true)
+        let listed = try await second.expect(200, .get, "/_api/index", nil, ["collection": "items"])
+        #expect(listed["indexes"]?.arrayElements.compactMap { $0["type"]?.stringValue } == ["primary", "persistent"])
+        try await first.expectError(400, 1470, .post, "/_api/index", #"{"type": "persistent", "fields": ["n"], "unique": true}"#,
+                                    ["collection": "items"])
+        let viaIndex = try await second.query("FOR d IN items FILTER d.g == 3 SORT d.n DESC LIMIT 2, 3 RETURN d.n")
+        #expect(viaIndex.compactMap { $0.intValue.map(Int.init) } == Array(expected))
+        try await first.expect(200, .delete, "/_api/index/\(index["id"]?.stringValue ?? "")")
+
         // Custom shard keys: user keys refused, updates need the shard key.
         try await first.expect(200, .post, "/_api/collection", #"{"name": "byCity", "numberOfShards": 3, "shardKeys": ["city"]}"#)
         try await first.expectError(400, 1466, .post, "/_api/document/byCity", #"{"_key": "x", "city": "Rome"}"#)

@@ -21,6 +21,7 @@ extension Coordinator {
         AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: options.version))
         registerDatabases(in: &router)
         registerCollections(in: &router)
+        registerIndexes(in: &router)
         registerDocuments(in: &router)
         registerCursors(in: &router)
         registerClusterAPI(in: &router)

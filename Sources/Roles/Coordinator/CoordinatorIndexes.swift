@@ -1,0 +1,121 @@
+import Client
+import ClusterLogic
+import Documents
+import Server
+import TesseraPlatform
+import VelocyPack
+import VelocyStream
+
+/// `/_api/index` on a coordinator: indexes are part of the collection's Plan entry; an index
+/// is ready when every shard's leader reports it in Current.
+extension Coordinator {
+    func registerIndexes(in router: inout Router) {
+        let coordinator = self
+        router.add(.get, "/_api/index") { request throws(ArangoError) in
+            let collection = try coordinator.indexCollection(request)
+            return answer(200) { builder in
+                builder.add(key: "indexes")
+                builder.openArray()
+                for index in collection.indexes { Self.write(index, collection: collection.name, into: &builder) }
+                builder.closeTrusted()
+                builder.add(key: "identifiers")
+                builder.openObject()
+                for index in collection.indexes {
+                    builder.add(key: "\(collection.name)/\(index.id)")
+                    Self.write(index, collection: collection.name, into: &builder)
+                }
+                builder.closeTrusted()
+            }
+        }
+        router.addAsync(.post, "/_api/index") { request throws(ArangoError) in
+            let collection = try coordinator.indexCollection(request)
+            let definition = try IndexRequest(body: try request.requireBody())
+            do throws(ClusterError) { try ShardRouter(collection: collection).checkIndex(fields: definition.fields, unique: definition.unique) } catch {
+                throw ArangoError(error)
+            }
+            if let same = collection.indexes.first(where: {
+                $0.fields == definition.fields && $0.unique == definition.unique && $0.sparse == definition.sparse && !$0.isBuiltIn
+            }) {
+                return Self.indexAnswer(same, collection: collection.name, status: 200, created: false)
+            }
+            if let name = definition.name, collection.indexes.contains(where: { $0.name == name }) {
+                throw ArangoError(status: 409, .duplicateName, "duplicate name: an index named '\(name)' exists with another definition")
+            }
+            let id = String(try await coordinator.newIds(1).lowerBound)
+            let index = ClusterLogic.IndexDefinition(id: id, type: "persistent", name: definition.name ?? "idx_\(id)",
+                                                     fields: definition.fields, unique: definition.unique, sparse: definition.sparse)
+            var updated = collection
+            updated.indexes.append(index)
+            try await coordinator.changePlan(updated, previous: collection, database: request.database)
+            // Ready when every shard reports it (or one reports an error, e.g. duplicates).
+            let deadline = MonotonicClock.seconds() + coordinator.options.creationTimeoutSeconds
+            while MonotonicClock.seconds() < deadline {
+                let current = coordinator.current()
+                let reports = updated.shards.keys.map { current.shard(database: request.database, collectionId: updated.id, shard: $0) }
+                if let failed = reports.compactMap({ $0 }).first(where: { $0.error }) {
+                    try? await coordinator.changePlan(collection, previous: updated, database: request.database)
+                    throw ArangoError(status: 409, ErrorNumber(rawValue: failed.errorNum), failed.errorMessage)
+                }
+                if reports.allSatisfy({ $0?.indexes.contains(where: { $0.id == id }) == true }) {
+                    return Self.indexAnswer(index, collection: collection.name, status: 201, created: true)
+                }
+                _ = await coordinator.cache.waitFor(index: coordinator.cache.index + 1, timeoutSeconds: 1)
+            }
+            throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the index did not appear on every shard in time")
+        }
+        router.addAsync(.delete, "/_api/index/:collection/:id") { request throws(ArangoError) in
+            let collection = try coordinator.collection(request.pathSegment("collection"), in: request.database)
+            let id = request.pathSegment("id")
+            guard let index = collection.indexes.first(where: { $0.id == id }) else {
+                throw ArangoError(status: 404, .indexNotFound, "index not found: \(collection.name)/\(id)")
+            }
+            guard !index.isBuiltIn else { throw ArangoError(status: 403, .forbidden, "the primary index cannot be dropped") }
+            var updated = collection
+            updated.indexes.removeAll { $0.id == id }
+            try await coordinator.changePlan(updated, previous: collection, database: request.database)
+            return answer(200) { $0.add(key: "id", "\(collection.name)/\(id)") }
+        }
+    }
+
+    func indexCollection(_ request: ServerRequest) throws(ArangoError) -> PlanCollection {
+        guard let name = request.parameter("collection") else { throw ArangoError.badParameter("query parameter 'collection' is required") }
+        return try collection(name, in: request.database)
+    }
+
+    /// Writes a changed collection entry to Plan and waits until the cache has it.
+    func changePlan(_ collection: PlanCollection, previous: PlanCollection, database: String) async throws(ArangoError) {
+        do {
+            let result = try await agency.write(
+                envelope: AgencyTransactions.updateCollection(collection, previous: previous, database: database), clientID: nil)
+            guard result.applied else {
+                throw ArangoError(status: 409, .conflict, "the collection was changed concurrently; try again")
+            }
+            _ = await cache.waitFor(index: result.index, timeoutSeconds: 10)
+        } catch let error as ArangoError {
+            throw error
+        } catch {
+            throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the change: \(error)")
+        }
+    }
+
+    static func write(_ index: ClusterLogic.IndexDefinition, collection: String, into builder: inout Builder, created: Bool? = nil) {
+        builder.openObject()
+        builder.add(key: "id", "\(collection)/\(index.id)")
+        builder.add(key: "name", index.name)
+        builder.add(key: "type", index.type)
+        builder.add(key: "fields")
+        builder.openArray()
+        for field in index.fields { builder.add(field) }
+        builder.closeTrusted()
+        builder.add(key: "unique", index.unique)
+        builder.add(key: "sparse", index.sparse)
+        if let created { builder.add(key: "isNewlyCreated", created) }
+        builder.closeTrusted()
+    }
+
+    static func indexAnswer(_ index: ClusterLogic.IndexDefinition, collection: String, status: Int, created: Bool) -> ServerResponse {
+        var builder = Builder()
+        write(index, collection: collection, into: &builder, created: created)
+        return answer(status) { out in for member in builder.slice.objectMembers { out.add(key: member.key); out.add(member.value) } }
+    }
+}
