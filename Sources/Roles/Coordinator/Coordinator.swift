@@ -47,6 +47,8 @@ public final class Coordinator: Sendable {
     let reservedIds = Locked<ClosedRange<UInt64>?>(nil)
     let tasks = Locked<[Task<Void, Never>]>([])
     let cursors = CursorRegistry()
+    /// The last decoded Plan with the agency index it is of, and routers made from it.
+    let decodedPlan = Locked<(index: UInt64, plan: ClusterPlan, routers: [String: ShardRouter])?>(nil)
 
     static let idBatch: UInt64 = 10_000
 
@@ -113,13 +115,30 @@ public final class Coordinator: Sendable {
 
     // MARK: Cluster state
 
+    /// Plan as of the cache's index, decoded once per agency change (not per request).
     func plan() throws(ArangoError) -> ClusterPlan {
+        let index = cache.index
+        if let decoded = decodedPlan.withLock({ $0?.index == index ? $0?.plan : nil }) { return decoded }
         guard let slice = cache.value(at: AgencyLayout.plan) else {
             throw ArangoError(status: 503, ErrorNumber(rawValue: 1495), "the coordinator has no Plan from the agency yet")
         }
-        do { return try ClusterPlan(decoding: slice) } catch {
+        let plan: ClusterPlan
+        do { plan = try ClusterPlan(decoding: slice) } catch {
             throw ArangoError.internalError("Plan cannot be read: \(error)")
         }
+        decodedPlan.withLock { $0 = (index, plan, [:]) }
+        return plan
+    }
+
+    /// The collection and its router, both from the decoded Plan (routers kept per Plan).
+    func routedCollection(_ name: String, in database: String) throws(ArangoError) -> (PlanCollection, ShardRouter) {
+        let collection = try collection(name, in: database)
+        let key = database + "/" + collection.id
+        if let router = decodedPlan.withLock({ $0?.routers[key] }) { return (collection, router) }
+        let router: ShardRouter
+        do { router = try ShardRouter(collection: collection) } catch { throw ArangoError(error) }
+        decodedPlan.withLock { if $0 != nil { $0!.routers[key] = router } }
+        return (collection, router)
     }
 
     func current() -> ClusterCurrent {
@@ -146,6 +165,8 @@ public final class Coordinator: Sendable {
     }
 
     func client(for server: String) throws(ArangoError) -> VSTClient {
+        // A server keeps its endpoint across restarts; look it up only for a new client.
+        if let client = shardClients.withLock({ $0[server] }) { return client }
         guard let endpoint = dbservers()[server] else {
             throw ArangoError(status: 503, ErrorNumber(rawValue: 1477), "DBServer \(server) is not registered or has no endpoint")
         }

@@ -29,8 +29,7 @@ extension Coordinator {
     }
 
     func routing(_ request: ServerRequest) throws(ArangoError) -> (PlanCollection, ShardRouter) {
-        let collection = try collection(request.pathSegment("collection"), in: request.database)
-        do { return (collection, try ShardRouter(collection: collection)) } catch { throw ArangoError(error) }
+        try routedCollection(request.pathSegment("collection"), in: request.database)
     }
 
     /// Forwards a request to one shard with the caller's parameters and preconditions.

@@ -117,13 +117,21 @@ struct ClusterLauncher {
             configuration.requestTimeoutSeconds = 3
             configuration.connection.connectTimeoutSeconds = 1
             let client = VSTClient(configuration: configuration)
-            let path = member.role == .agent ? "/_api/agency/config" : "/_api/version"
+            // A coordinator is healthy once it sees every planned DBServer registered and
+            // heartbeating (before that, a new collection would miss DBServers).
+            let path = member.role == .agent ? "/_api/agency/config" : member.role == .coordinator ? "/_admin/cluster/health" : "/_api/version"
             do {
                 let response = try await client.request(.get, path)
                 if member.role == .agent {
                     let leader = response.body?["leaderId"]?.stringValue
                     rows.append((member, response.status == 200 && leader != nil,
                                  "\(response.body?["role"]?.stringValue ?? "?"), leader \(leader ?? "none")"))
+                } else if member.role == .coordinator {
+                    let good = response.body?["Health"]?.objectMembers.filter {
+                        $0.value["Role"]?.stringValue == "DBServer" && $0.value["Status"]?.stringValue == "GOOD"
+                    }.count ?? 0
+                    let wanted = plan.members(.dbserver).count
+                    rows.append((member, response.status == 200 && good >= wanted, "\(good) of \(wanted) DBServers GOOD"))
                 } else {
                     rows.append((member, response.status == 200, "status \(response.status)"))
                 }
