@@ -64,10 +64,7 @@ struct Catalog: Sendable, Equatable {
         builder.openObject()
         builder.add(key: "version", Self.formatVersion)
         builder.add(key: "nextId", nextID)
-        builder.add(key: "databases")
-        builder.openArray()
-        for name in databases { builder.add(name) }
-        builder.closeTrusted()
+        builder.add(key: "databases", strings: databases)
         builder.add(key: "collections")
         builder.openArray()
         for info in collections {
@@ -86,10 +83,7 @@ struct Catalog: Sendable, Equatable {
                 builder.openObject()
                 builder.add(key: "id", index.id)
                 builder.add(key: "name", index.name)
-                builder.add(key: "fields")
-                builder.openArray()
-                for field in index.fields { builder.add(field) }
-                builder.closeTrusted()
+                builder.add(key: "fields", strings: index.fields)
                 builder.add(key: "unique", index.unique)
                 builder.add(key: "sparse", index.sparse)
                 builder.closeTrusted()

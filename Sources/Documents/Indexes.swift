@@ -48,10 +48,7 @@ extension IndexInfo {
         builder.add(key: "id", "\(collection)/\(id)")
         builder.add(key: "name", name)
         builder.add(key: "type", "persistent")
-        builder.add(key: "fields")
-        builder.openArray()
-        for field in fields { builder.add(field) }
-        builder.closeTrusted()
+        builder.add(key: "fields", strings: fields)
         builder.add(key: "unique", unique)
         builder.add(key: "sparse", sparse)
         if let isNewlyCreated { builder.add(key: "isNewlyCreated", isNewlyCreated) }

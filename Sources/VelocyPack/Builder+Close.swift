@@ -276,3 +276,13 @@ extension Builder {
         }
     }
 }
+
+extension Builder {
+    /// `key` with an array of strings as its value (field lists, shard keys, names).
+    public mutating func add(key: String, strings: some Sequence<String>) {
+        add(key: key)
+        openArray()
+        for string in strings { add(string) }
+        closeTrusted()
+    }
+}

@@ -233,10 +233,7 @@ public final class DBServer: Sendable {
         builder.openObject()
         builder.add(key: "type", "persistent")
         builder.add(key: "name", index.id)
-        builder.add(key: "fields")
-        builder.openArray()
-        for field in index.fields { builder.add(field) }
-        builder.closeTrusted()
+        builder.add(key: "fields", strings: index.fields)
         builder.add(key: "unique", index.unique)
         builder.add(key: "sparse", index.sparse)
         builder.closeTrusted()

@@ -103,10 +103,7 @@ extension Coordinator {
         builder.add(key: "id", "\(collection)/\(index.id)")
         builder.add(key: "name", index.name)
         builder.add(key: "type", index.type)
-        builder.add(key: "fields")
-        builder.openArray()
-        for field in index.fields { builder.add(field) }
-        builder.closeTrusted()
+        builder.add(key: "fields", strings: index.fields)
         builder.add(key: "unique", index.unique)
         builder.add(key: "sparse", index.sparse)
         if let created { builder.add(key: "isNewlyCreated", created) }

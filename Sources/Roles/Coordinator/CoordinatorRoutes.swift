@@ -192,10 +192,7 @@ extension Coordinator {
             writeBasics(collection, into: &builder, close: false)
             builder.add(key: "waitForSync", collection.waitForSync)
             builder.add(key: "numberOfShards", collection.numberOfShards)
-            builder.add(key: "shardKeys")
-            builder.openArray()
-            for key in collection.shardKeys { builder.add(key) }
-            builder.closeTrusted()
+            builder.add(key: "shardKeys", strings: collection.shardKeys)
             builder.add(key: "replicationFactor", collection.replicationFactor)
             builder.add(key: "writeConcern", collection.writeConcern)
             builder.add(key: "keyOptions")
