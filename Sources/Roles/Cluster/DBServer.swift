@@ -81,9 +81,9 @@ public final class DBServer: Sendable {
     /// Maintenance in the background.
     public func start(listeningOn endpoint: Endpoint) async throws(StartupError) {
         try await waitForInitialization()
-        try await register(endpoint: endpoint)
+        try await ClusterMembership.register(identity, role: .dbServer, endpoint: endpoint, version: options.version, agency: agency)
         cache.start()
-        let heartbeat = Task { [self] in await heartbeatLoop() }
+        let heartbeat = ClusterMembership.heartbeats(identity, every: options.heartbeatMilliseconds, agency: agency)
         let maintenance = Task { [self] in await maintenanceLoop() }
         tasks.withLock { $0 = [heartbeat, maintenance] }
     }
@@ -108,30 +108,6 @@ public final class DBServer: Sendable {
             try? await Task.sleep(for: .milliseconds(250))
         }
         throw StartupError("the agency at \(options.agencyEndpoints) was not initialized within 120 s (a coordinator initializes it)")
-    }
-
-    func register(endpoint: Endpoint) async throws(StartupError) {
-        do {
-            let reservation = try await agency.transact(AgencyTransactions.reserveShortName(serverId: identity.id, role: .dbServer))
-            let shortName = try AgencyTransactions.shortName(fromAnswer: reservation.body, serverId: identity.id, role: .dbServer)
-            let isNew = if case .allocated = shortName { true } else { false }
-            let registration = ServerRegistration(id: identity.id, shortName: shortName.name, endpoint: endpoint.description,
-                                                  role: .dbServer, version: options.version)
-            _ = try await agency.write(envelope: AgencyTransactions.registerServer(registration, shortNameIsNew: isNew),
-                                       clientID: nil)
-        } catch let error as ClientError {
-            throw StartupError("cannot register in the agency: \(error)")
-        } catch {
-            throw StartupError("cannot register in the agency: \(error)")
-        }
-    }
-
-    func heartbeatLoop() async {
-        while !Task.isCancelled {
-            _ = try? await agency.write(envelope: AgencyTransactions.heartbeat(serverId: identity.id, timeMilliseconds: WallClock.milliseconds()),
-                                        clientID: nil)
-            try? await Task.sleep(for: .milliseconds(options.heartbeatMilliseconds))
-        }
     }
 
     // MARK: Maintenance

@@ -67,27 +67,15 @@ public final class Coordinator: Sendable {
     public func start(listeningOn endpoint: Endpoint) async throws(StartupError) {
         do {
             var generator = SystemRandomNumberGenerator()
-            let clusterID = RandomUUID.string(using: &generator)
-            _ = try await agency.write(envelope: AgencyTransactions.initializeLayout(clusterId: clusterID), clientID: nil)
-            let reservation = try await agency.transact(AgencyTransactions.reserveShortName(serverId: identity.id, role: .coordinator))
-            let shortName = try AgencyTransactions.shortName(fromAnswer: reservation.body, serverId: identity.id, role: .coordinator)
-            let isNew = if case .allocated = shortName { true } else { false }
-            let registration = ServerRegistration(id: identity.id, shortName: shortName.name, endpoint: endpoint.description,
-                                                  role: .coordinator, version: options.version)
-            _ = try await agency.write(envelope: AgencyTransactions.registerServer(registration, shortNameIsNew: isNew), clientID: nil)
-        } catch let error as ClientError {
-            throw StartupError("cannot initialize or register in the agency: \(error)")
+            // Under a precondition: of coordinators starting together exactly one initializes.
+            _ = try await agency.write(envelope: AgencyTransactions.initializeLayout(clusterId: RandomUUID.string(using: &generator)),
+                                       clientID: nil)
         } catch {
-            throw StartupError("cannot register in the agency: \(error)")
+            throw StartupError("cannot initialize the agency: \(error)")
         }
+        try await ClusterMembership.register(identity, role: .coordinator, endpoint: endpoint, version: options.version, agency: agency)
         cache.start()
-        let heartbeat = Task { [self] in
-            while !Task.isCancelled {
-                _ = try? await agency.write(envelope: AgencyTransactions.heartbeat(serverId: identity.id, timeMilliseconds: WallClock.milliseconds()),
-                                            clientID: nil)
-                try? await Task.sleep(for: .milliseconds(options.heartbeatMilliseconds))
-            }
-        }
+        let heartbeat = ClusterMembership.heartbeats(identity, every: options.heartbeatMilliseconds, agency: agency)
         tasks.withLock { $0 = [heartbeat] }
         let deadline = MonotonicClock.seconds() + 30
         while cache.value(at: AgencyLayout.plan) == nil, MonotonicClock.seconds() < deadline {

@@ -1,0 +1,35 @@
+import Client
+import ClusterLogic
+import TesseraPlatform
+import Transport
+
+/// What every DBServer and coordinator does in the agency: register under its id (with a
+/// short name drawn once and kept), then heartbeat for as long as it runs.
+enum ClusterMembership {
+    /// Registers `identity` at `endpoint` (idempotent: a restart keeps its short name).
+    static func register(_ identity: ServerIdentity, role: ServerRole, endpoint: Endpoint, version: String,
+                         agency: AgencyClient) async throws(StartupError) {
+        do {
+            let reservation = try await agency.transact(AgencyTransactions.reserveShortName(serverId: identity.id, role: role))
+            let shortName = try AgencyTransactions.shortName(fromAnswer: reservation.body, serverId: identity.id, role: role)
+            let isNew = if case .allocated = shortName { true } else { false }
+            let registration = ServerRegistration(id: identity.id, shortName: shortName.name, endpoint: endpoint.description,
+                                                  role: role, version: version)
+            _ = try await agency.write(envelope: AgencyTransactions.registerServer(registration, shortNameIsNew: isNew), clientID: nil)
+        } catch {
+            throw StartupError("cannot register in the agency: \(error)")
+        }
+    }
+
+    /// A task that writes a heartbeat every `milliseconds` until cancelled (a missed beat is
+    /// simply the next one's to make).
+    static func heartbeats(_ identity: ServerIdentity, every milliseconds: Int, agency: AgencyClient) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                _ = try? await agency.write(envelope: AgencyTransactions.heartbeat(serverId: identity.id, timeMilliseconds: WallClock.milliseconds()),
+                                            clientID: nil)
+                try? await Task.sleep(for: .milliseconds(milliseconds))
+            }
+        }
+    }
+}
