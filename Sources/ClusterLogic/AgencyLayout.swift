@@ -45,6 +45,11 @@ public enum AgencyLayout {
     public static let supervisionHealth = supervision + "/Health"
 
     public static let sync = prefix + "/Sync"
+    /// Incremented with every change of a user (ArangoDB's key for "reload the users").
+    public static let syncUserVersion = sync + "/UserVersion"
+
+    /// The users of the cluster, one record per name (see `Protocol/Cluster.md`).
+    public static let users = prefix + "/Users"
     public static let syncLatestID = sync + "/LatestID"
     public static let syncHeartbeatIntervalMs = sync + "/HeartbeatIntervalMs"
     public static let syncServerStates = sync + "/ServerStates"
@@ -102,6 +107,9 @@ public enum AgencyLayout {
 
     /// `Supervision/Health/<id>`: supervision's health record of a server.
     public static func supervisionHealth(_ id: String) -> String { join(supervisionHealth, id) }
+
+    /// `Users/<name>`: a user's record.
+    public static func user(_ name: String) -> String { join(users, name) }
 
     /// Checks that `name` can be one agency path component: not empty, no `/`, not starting
     /// with `.` (dot-keys are hidden by agency reads), at most 256 bytes.

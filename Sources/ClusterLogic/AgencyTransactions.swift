@@ -346,6 +346,43 @@ public enum AgencyTransactions {
         return agencyEnvelope([.write(write)])
     }
 
+    /// `write`: renames a planned collection: its entry becomes `renamed` (the same collection
+    /// with the new name), the name index moves, `Plan/Version` increments; under the
+    /// preconditions that the entry is still `previous` and that the new name is free.
+    public static func renameCollection(_ renamed: PlanCollection, previous: PlanCollection, database: String,
+                                        clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        let path = AgencyLayout.planCollection(database: database, id: renamed.id)
+        write.set(path, renamed.vpack)
+        write.delete(AgencyLayout.planCollectionName(database: database, name: previous.name))
+        write.set(AgencyLayout.planCollectionName(database: database, name: renamed.name)) { $0.add(renamed.id) }
+        write.increment(AgencyLayout.planVersion)
+        write.require(path, .old(previous.vpack))
+        write.require(AgencyLayout.planCollectionName(database: database, name: renamed.name), .oldEmpty(true))
+        return agencyEnvelope([.write(write)])
+    }
+
+    /// `write`: stores a user's record and increments `Sync/UserVersion`, under the
+    /// precondition that the stored record is still `previous` (`nil`: that there is none),
+    /// so two coordinators changing one user cannot overwrite each other.
+    public static func storeUser(_ name: String, record: [UInt8], previous: [UInt8]?, clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        write.set(AgencyLayout.user(name), record)
+        write.increment(AgencyLayout.syncUserVersion)
+        write.require(AgencyLayout.user(name), previous.map { .old($0) } ?? .oldEmpty(true))
+        return agencyEnvelope([.write(write)])
+    }
+
+    /// `write`: removes a user's record and increments `Sync/UserVersion`, under the
+    /// precondition that the stored record is still `previous`.
+    public static func removeUser(_ name: String, previous: [UInt8], clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        write.delete(AgencyLayout.user(name))
+        write.increment(AgencyLayout.syncUserVersion)
+        write.require(AgencyLayout.user(name), .old(previous))
+        return agencyEnvelope([.write(write)])
+    }
+
     /// `transact`: reserves `count` cluster-unique ids (collection and shard ids, key
     /// generator batches) by incrementing `Sync/LatestID` by `count` and reading it back in
     /// the same log entry. Pass the answer to ``reservedIds(fromAnswer:count:)``.

@@ -2,8 +2,30 @@
 public struct LocalShard: Sendable, Equatable {
     /// The ids of the indexes the shard has.
     public var indexIds: Set<String>
+    /// The collection name the shard's documents carry in `_id` (`nil`: not known, not compared).
+    public var idPrefix: String?
+    /// The shard's `waitForSync` (`nil`: not known, not compared).
+    public var waitForSync: Bool?
 
-    public init(indexIds: Set<String>) { self.indexIds = indexIds }
+    public init(indexIds: Set<String>, idPrefix: String? = nil, waitForSync: Bool? = nil) {
+        self.indexIds = indexIds
+        self.idPrefix = idPrefix
+        self.waitForSync = waitForSync
+    }
+}
+
+/// An index a shard could not build (say, a unique index over duplicate values), reported in
+/// Current so the coordinator that planned it can undo it and answer with the error.
+public struct IndexFailure: Sendable, Equatable {
+    public var id: String
+    public var errorNum: Int
+    public var errorMessage: String
+
+    public init(id: String, errorNum: Int, errorMessage: String) {
+        self.id = id
+        self.errorNum = errorNum
+        self.errorMessage = errorMessage
+    }
 }
 
 /// What a DBServer holds: database → shard name → shard. A database without shards maps to
@@ -17,6 +39,8 @@ public enum MaintenanceAction: Sendable, Equatable {
     /// Create the shard with the collection's settings and all its planned indexes.
     /// `leader` is the planned leader (this server when it leads).
     case createShard(database: String, collection: PlanCollection, shard: String, leader: String)
+    /// Give the shard the planned collection's name (in `_id`s) and `waitForSync`.
+    case updateShard(database: String, shard: String, idPrefix: String, waitForSync: Bool)
     case ensureIndex(database: String, shard: String, index: IndexDefinition)
     case dropIndex(database: String, shard: String, indexId: String)
     case dropShard(database: String, shard: String)
@@ -76,12 +100,12 @@ public enum MaintenancePlanner {
         return localSteps + currentActions(serverId: serverId, plan: plan, local: after, current: current)
     }
 
-    /// Phase 1: create planned databases and my shards, fix their indexes, drop what Plan
-    /// no longer has. Ordered: create databases, create shards, ensure indexes, drop
-    /// indexes, drop shards, drop databases; within a kind by database name, collection id
-    /// and shard id.
+    /// Phase 1: create planned databases and my shards, fix their properties and indexes,
+    /// drop what Plan no longer has. Ordered: create databases, create shards, update
+    /// shards, ensure indexes, drop indexes, drop shards, drop databases; within a kind by
+    /// database name, collection id and shard id.
     public static func localActions(serverId: String, plan: ClusterPlan, local: LocalDatabases) -> [MaintenanceAction] {
-        var creates: [MaintenanceAction] = [], shardCreates: [MaintenanceAction] = []
+        var creates: [MaintenanceAction] = [], shardCreates: [MaintenanceAction] = [], updates: [MaintenanceAction] = []
         var ensures: [MaintenanceAction] = [], indexDrops: [MaintenanceAction] = []
         var shardDrops: [MaintenanceAction] = [], databaseDrops: [MaintenanceAction] = []
         let mine = plannedShards(of: serverId, plan: plan)
@@ -92,6 +116,11 @@ public enum MaintenancePlanner {
                     shardCreates.append(.createShard(database: database, collection: planned.collection,
                                                      shard: planned.shard, leader: planned.servers[0]))
                     continue
+                }
+                if let idPrefix = held.idPrefix, let waitForSync = held.waitForSync,
+                   idPrefix != planned.collection.name || waitForSync != planned.collection.waitForSync {
+                    updates.append(.updateShard(database: database, shard: planned.shard, idPrefix: planned.collection.name,
+                                                waitForSync: planned.collection.waitForSync))
                 }
                 let plannedIds = Set(planned.collection.indexes.map(\.id))
                 for index in planned.collection.indexes where !index.isBuiltIn && !held.indexIds.contains(index.id) {
@@ -114,15 +143,16 @@ public enum MaintenancePlanner {
                 shardDrops.append(.dropShard(database: database, shard: shard))
             }
         }
-        return creates + shardCreates + ensures + indexDrops + shardDrops + databaseDrops
+        return creates + shardCreates + updates + ensures + indexDrops + shardDrops + databaseDrops
     }
 
     /// Phase 2: report planned databases I hold and the shards I lead and hold (servers:
     /// me; indexes: the planned ones, which phase 1 made sure of) where Current differs;
     /// remove my reports of what Plan dropped. Ordered: database reports, shard reports,
-    /// shard removals, database removals.
+    /// shard removals, database removals. `indexFailures` (shard → failures) are the planned
+    /// indexes the driver could not build; the shard's report carries them.
     public static func currentActions(serverId: String, plan: ClusterPlan, local: LocalDatabases,
-                                      current: ClusterCurrent) -> [MaintenanceAction] {
+                                      current: ClusterCurrent, indexFailures: [String: [IndexFailure]] = [:]) -> [MaintenanceAction] {
         var databaseReports: [MaintenanceAction] = [], shardReports: [MaintenanceAction] = []
         var shardRemovals: [MaintenanceAction] = [], databaseRemovals: [MaintenanceAction] = []
         let mine = plannedShards(of: serverId, plan: plan)
@@ -134,7 +164,8 @@ public enum MaintenancePlanner {
                 guard let held = local[database]?[planned.shard] else { continue }
                 // Report what the shard really has of the planned indexes.
                 let report = CurrentShard(servers: [serverId],
-                                          indexes: planned.collection.indexes.filter { $0.isBuiltIn || held.indexIds.contains($0.id) })
+                                          indexes: planned.collection.indexes.filter { $0.isBuiltIn || held.indexIds.contains($0.id) },
+                                          indexErrors: (indexFailures[planned.shard] ?? []).filter { !held.indexIds.contains($0.id) })
                 if current.shard(database: database, collectionId: planned.collection.id, shard: planned.shard) != report {
                     shardReports.append(.reportShard(database: database, collectionId: planned.collection.id,
                                                      shard: planned.shard, report: report, planServers: planned.servers))
@@ -166,7 +197,11 @@ public enum MaintenancePlanner {
         case .createDatabase(let database):
             local[database, default: [:]] = local[database] ?? [:]
         case let .createShard(database, collection, shard, _):
-            local[database, default: [:]][shard] = LocalShard(indexIds: Set(collection.indexes.map(\.id)))
+            local[database, default: [:]][shard] = LocalShard(indexIds: Set(collection.indexes.map(\.id)),
+                                                              idPrefix: collection.name, waitForSync: collection.waitForSync)
+        case let .updateShard(database, shard, idPrefix, waitForSync):
+            local[database]?[shard]?.idPrefix = idPrefix
+            local[database]?[shard]?.waitForSync = waitForSync
         case let .ensureIndex(database, shard, index):
             local[database]?[shard]?.indexIds.insert(index.id)
         case let .dropIndex(database, shard, indexId):

@@ -321,13 +321,18 @@ public struct CurrentShard: Sendable, Equatable {
     public var errorMessage: String
     /// The indexes the leader holds.
     public var indexes: [IndexDefinition]
+    /// Planned indexes the leader failed to build (Tessera's member; ArangoDB marks such
+    /// entries of `indexes` with `error: true`). Written only when not empty.
+    public var indexErrors: [IndexFailure]
 
-    public init(servers: [String], indexes: [IndexDefinition], error: Bool = false, errorNum: Int = 0, errorMessage: String = "") {
+    public init(servers: [String], indexes: [IndexDefinition], indexErrors: [IndexFailure] = [], error: Bool = false,
+                errorNum: Int = 0, errorMessage: String = "") {
         self.servers = servers
         self.error = error
         self.errorNum = errorNum
         self.errorMessage = errorMessage
         self.indexes = indexes
+        self.indexErrors = indexErrors
     }
 
     /// A report that creating the shard failed on `server`, so a waiting coordinator can
@@ -344,6 +349,18 @@ public struct CurrentShard: Sendable, Equatable {
             builder.add(key: "errorNum", errorNum)
             // ArangoDB also reports failover candidates; with no followers they are the servers.
             builder.add(key: "failoverCandidates", strings: servers)
+            if !indexErrors.isEmpty {
+                builder.add(key: "indexErrors")
+                builder.openArray()
+                for failure in indexErrors {
+                    builder.openObject()
+                    builder.add(key: "errorMessage", failure.errorMessage)
+                    builder.add(key: "errorNum", failure.errorNum)
+                    builder.add(key: "id", failure.id)
+                    builder.closeTrusted()
+                }
+                builder.closeTrusted()
+            }
             builder.add(key: "indexes")
             IndexDefinition.encode(indexes, into: &builder)
             builder.add(key: "servers", strings: servers)
@@ -354,8 +371,19 @@ public struct CurrentShard: Sendable, Equatable {
     /// Decodes a report; `context` names its place for error messages.
     public init(decoding slice: Slice, context: String) throws(ClusterError) {
         let fields = try FieldReader(slice, context: context)
+        var indexErrors: [IndexFailure] = []
+        if let list = fields.optional("indexErrors") {
+            guard list.isArray else { throw ClusterError(.agencyDataInvalid, "\(context): indexErrors is not an array") }
+            for entry in list.arrayElements {
+                let failure = try FieldReader(entry, context: context + " indexErrors")
+                indexErrors.append(IndexFailure(id: try failure.string("id"),
+                                                errorNum: try failure.int("errorNum", in: 0...Int(Int32.max), default: 0),
+                                                errorMessage: try failure.optionalString("errorMessage") ?? ""))
+            }
+        }
         self.init(servers: try fields.stringArray("servers"),
                   indexes: try IndexDefinition.decodeList(fields.optional("indexes"), context: context),
+                  indexErrors: indexErrors,
                   error: try fields.bool("error", default: false),
                   errorNum: try fields.int("errorNum", in: 0...Int(Int32.max), default: 0),
                   errorMessage: try fields.optionalString("errorMessage") ?? "")

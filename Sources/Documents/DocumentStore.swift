@@ -272,6 +272,12 @@ public final class DocumentStore: Sendable {
         try changeInfo(of: collection) { $0.waitForSync = value }
     }
 
+    /// Sets the collection name a shard's documents show in `_id` (a cluster collection was
+    /// renamed).
+    public func setIdPrefix(_ value: String, of collection: Collection) throws(DocumentError) {
+        try changeInfo(of: collection) { $0.idPrefix = value }
+    }
+
     /// Records a change of a collection's catalog entry (index list, properties) durably.
     func changeInfo(of collection: Collection, _ change: (inout CollectionInfo) -> Void) throws(DocumentError) {
         try state.withLock { (state) throws(DocumentError) in

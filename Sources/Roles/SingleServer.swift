@@ -51,7 +51,7 @@ public final class SingleServer: Sendable {
 
     /// Opens the document store and users under `options.dataDirectory` (the caller holds
     /// the directory's lock).
-    public init(options: Options) throws(ArangoError) {
+    public init(options: Options) async throws(ArangoError) {
         self.options = options
         let secret: [UInt8]
         let secretPath = options.dataDirectory + "/jwt-secret"
@@ -68,7 +68,7 @@ public final class SingleServer: Sendable {
         users = try UserDirectory(store: store, tokenSecret: secret, authenticationEnabled: options.authentication,
                                   now: { WallClock.seconds() })
         var warnings: [String] = []
-        if let warning = try users.ensureRoot(password: options.rootPassword), options.authentication {
+        if let warning = try await users.ensureRoot(password: options.rootPassword), options.authentication {
             warnings.append(warning)
         }
         self.warnings = warnings
@@ -80,22 +80,9 @@ public final class SingleServer: Sendable {
         AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: options.version))
         var api = DocumentAPI(store: store, cursors: cursors, access: users)
         let users = self.users
-        api.databaseDropped = { users.forgetDatabase($0) }
-        api.databaseCreated = { (name, creator, requested) throws(ArangoError) in
-            if let creator, creator != UserDirectory.rootName {
-                try users.modify(creator) { $0.grants[name] = .readWrite }
-            }
-            for entry in requested?.arrayElements.map({ $0 }) ?? [] {
-                guard entry.isObject, let user = entry["username"]?.stringValue else {
-                    throw ArangoError.badParameter("each entry of 'users' needs a string 'username'")
-                }
-                if users.user(user) == nil {
-                    try users.create(user, password: entry["passwd"]?.stringValue ?? "",
-                                     active: entry["active"]?.boolValue ?? true, grants: [name: .readWrite])
-                } else {
-                    try users.modify(user) { $0.grants[name] = .readWrite }
-                }
-            }
+        api.databaseDropped = { await users.forgetDatabase($0) }
+        api.databaseCreated = { (name, creator, requested) async throws(ArangoError) in
+            try await users.grantNewDatabase(name, creator: creator, requested: requested)
         }
         api.register(in: &router)
         UserRoutes(users: users).register(in: &router)

@@ -16,8 +16,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
         abstract: "Run a coordinator (serves clients; routes documents to the DBServers).",
         discussion: """
             Initializes the agency if no coordinator did yet, registers, and serves the \
-            document API cluster-wide. Clients log in as root with the password from \
-            --root-password or TESSERA_ROOT_PASSWORD (empty when unset, with a warning).
+            document API cluster-wide. Users are the cluster's, kept in the agency and shared \
+            by every coordinator; root's password is set from --root-password or \
+            TESSERA_ROOT_PASSWORD when given (kept otherwise; empty at first start, with a warning).
             """)
 
     @Option(help: "Where this server listens (loopback).")
@@ -32,7 +33,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "The file holding the cluster secret.")
     var secretFile: String
 
-    @Option(help: "Root's password for clients (default: TESSERA_ROOT_PASSWORD).")
+    @Option(help: "Set root's password (default: TESSERA_ROOT_PASSWORD; when neither is given the stored one stays).")
     var rootPassword: String?
 
     func validate() throws {
@@ -54,16 +55,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
             coordinator = try Coordinator(options: Coordinator.Options(
                 endpoint: Endpoint(endpoint)!, dataDirectory: directory.path,
                 agencyEndpoints: agencyEndpoints.split(separator: ",").compactMap { Endpoint(String($0)) },
-                secret: secret, version: Tessera.version, rootPassword: password ?? ""))
+                secret: secret, version: Tessera.version, rootPassword: password))
         } catch {
             InputOutput.writeStandardError("tessera coordinator: \(error)")
             throw ExitCode(1)
         }
-        if (password ?? "").isEmpty {
-            InputOutput.writeStandardError("tessera coordinator: warning: root has an empty password; set --root-password or TESSERA_ROOT_PASSWORD")
-        }
         do {
-            try await coordinator.start(listeningOn: Endpoint(endpoint)!)
+            for warning in try await coordinator.start(listeningOn: Endpoint(endpoint)!) {
+                InputOutput.writeStandardError("tessera coordinator: warning: \(warning)")
+            }
         } catch {
             InputOutput.writeStandardError("tessera coordinator: \(error)")
             await coordinator.stop()

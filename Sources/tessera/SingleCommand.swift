@@ -72,7 +72,7 @@ struct SingleCommand: AsyncParsableCommand {
 
         let single: SingleServer
         do {
-            single = try SingleServer(options: options)
+            single = try await SingleServer(options: options)
         } catch {
             InputOutput.writeStandardError("tessera single: cannot open the data in \(directory.path): \(error.message)")
             throw ExitCode(1)

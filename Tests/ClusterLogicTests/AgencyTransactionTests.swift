@@ -94,6 +94,44 @@ struct AgencyTransactionTests {
         #expect(recreated[0]?.isNumber == true)
     }
 
+    @Test func renamingMovesTheNameUnlessItIsTakenOrTheEntryChanged() throws {
+        var agency = try TestAgency.initialized()
+        let users = collection(shards: ["s101": ["PRMR-a"]])
+        _ = try agency.transact(AgencyTransactions.createCollection(users, database: "_system"))
+        _ = try agency.transact(AgencyTransactions.createCollection(collection(id: "200", name: "taken", shards: ["s201": ["PRMR-a"]]),
+                                                                    database: "_system"))
+        var renamed = users
+        renamed.name = "taken"
+        #expect(try agency.write(AgencyTransactions.renameCollection(renamed, previous: users, database: "_system")) == [0])
+        renamed.name = "people"
+        var stale = users
+        stale.waitForSync = true
+        #expect(try agency.write(AgencyTransactions.renameCollection(renamed, previous: stale, database: "_system")) == [0])
+        #expect(try agency.write(AgencyTransactions.renameCollection(renamed, previous: users, database: "_system")) != [0])
+        let plan = try agency.plan()
+        #expect(plan.collection(named: "people", in: "_system")?.id == "100")
+        #expect(plan.collection(named: "users", in: "_system") == nil)
+        #expect(agency.value(AgencyLayout.planCollectionName(database: "_system", name: "users")) == nil)
+        // The old name is free again.
+        #expect(try agency.transact(AgencyTransactions.createCollection(collection(id: "300", shards: ["s301": ["PRMR-a"]]),
+                                                                        database: "_system"))[0]?.isNumber == true)
+    }
+
+    @Test func userRecordsChangeOnlyFromTheRecordTheyWereComputedFrom() throws {
+        var agency = try TestAgency.initialized()
+        let first = vpackBytes { $0.openObject(); $0.add(key: "user", "ann"); $0.add(key: "v", 1); $0.closeTrusted() }
+        let second = vpackBytes { $0.openObject(); $0.add(key: "user", "ann"); $0.add(key: "v", 2); $0.closeTrusted() }
+        #expect(try agency.write(AgencyTransactions.storeUser("ann", record: first, previous: nil)) != [0])
+        #expect(try agency.write(AgencyTransactions.storeUser("ann", record: first, previous: nil)) == [0])  // duplicate
+        #expect(try agency.write(AgencyTransactions.storeUser("ann", record: second, previous: second)) == [0])  // stale
+        #expect(try agency.write(AgencyTransactions.storeUser("ann", record: second, previous: first)) != [0])
+        #expect(agency.value(AgencyLayout.user("ann"))?["v"]?.intValue == 2)
+        #expect(try agency.write(AgencyTransactions.removeUser("ann", previous: first)) == [0])
+        #expect(try agency.write(AgencyTransactions.removeUser("ann", previous: second)) != [0])
+        #expect(agency.value(AgencyLayout.user("ann")) == nil)
+        #expect(agency.value(AgencyLayout.syncUserVersion)?.intValue == 3)
+    }
+
     @Test func shardReportsNeedTheSamePlanAndRemovalsNeedItGone() throws {
         var agency = try TestAgency.initialized()
         _ = try agency.transact(AgencyTransactions.createCollection(collection(shards: ["s101": ["PRMR-a"]]), database: "_system"))

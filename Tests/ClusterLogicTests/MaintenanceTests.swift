@@ -88,6 +88,47 @@ struct MaintenanceTests {
         ])
     }
 
+    @Test func renamedOrResyncedCollectionsUpdateTheirShards() throws {
+        var server = try Server()
+        let users = collection(shards: ["s101": [Self.me]])
+        _ = try server.agency.transact(AgencyTransactions.createCollection(users, database: "_system"))
+        _ = try server.converge()
+        #expect(server.local["_system"]?["s101"]?.idPrefix == "users")
+        var changed = users
+        changed.name = "people"
+        changed.waitForSync = true
+        _ = try server.agency.write(AgencyTransactions.renameCollection(changed, previous: users, database: "_system"))
+        #expect(try server.converge() == [.updateShard(database: "_system", shard: "s101", idPrefix: "people", waitForSync: true)])
+        #expect(server.local["_system"]?["s101"] == LocalShard(indexIds: ["0"], idPrefix: "people", waitForSync: true))
+        // A shard whose properties are unknown is left alone.
+        server.local["_system"]?["s101"] = LocalShard(indexIds: ["0"])
+        #expect(try server.actions() == [])
+    }
+
+    @Test func anIndexTheDriverCouldNotBuildIsReportedWithItsError() throws {
+        var server = try Server()
+        let users = collection(shards: ["s101": [Self.me]])
+        _ = try server.agency.transact(AgencyTransactions.createCollection(users, database: "_system"))
+        _ = try server.converge()
+        var indexed = users
+        indexed.indexes.append(Self.persistent)
+        _ = try server.agency.write(AgencyTransactions.updateCollection(indexed, previous: users, database: "_system"))
+        // The driver's ensureIndex failed: the shard keeps no index, the report carries the error.
+        let failure = IndexFailure(id: "9", errorNum: 1210, errorMessage: "unique constraint violated")
+        let reports = MaintenancePlanner.currentActions(serverId: Self.me, plan: try server.agency.plan(), local: server.local,
+                                                        current: try server.agency.current(), indexFailures: ["s101": [failure]])
+        let report = CurrentShard(servers: [Self.me], indexes: [.primary], indexErrors: [failure])
+        #expect(reports == [.reportShard(database: "_system", collectionId: "100", shard: "s101", report: report, planServers: [Self.me])])
+        try server.run(reports)
+        #expect(try server.agency.current().shard(database: "_system", collectionId: "100", shard: "s101") == report)
+        // A failure of an index the shard holds after all is not reported.
+        let held = MaintenancePlanner.currentActions(serverId: Self.me, plan: try server.agency.plan(),
+                                                     local: ["_system": ["s101": LocalShard(indexIds: ["0", "9"])]],
+                                                     current: try server.agency.current(), indexFailures: ["s101": [failure]])
+        #expect(held == [.reportShard(database: "_system", collectionId: "100", shard: "s101",
+                                      report: CurrentShard(servers: [Self.me], indexes: [.primary, Self.persistent]), planServers: [Self.me])])
+    }
+
     @Test func newAndDroppedDatabasesFollowThePlan() throws {
         var server = try Server()
         _ = try server.agency.write(AgencyTransactions.createDatabase(PlanDatabase(id: "200", name: "shop")))

@@ -81,8 +81,8 @@ struct ClusterTests {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
 
-        func api(_ index: Int) -> API {
-            var configuration = VSTClient.Configuration(endpoint: coordinators[index], credentials: .plain(user: "root", password: ""))
+        func api(_ index: Int, _ credentials: Authentication? = .plain(user: "root", password: "")) -> API {
+            var configuration = VSTClient.Configuration(endpoint: coordinators[index], credentials: credentials)
             configuration.poolSize = 4
             configuration.requestTimeoutSeconds = 60
             return API(client: VSTClient(configuration: configuration))
@@ -209,6 +209,8 @@ struct ClusterTests {
         restartedCoordinator.stop()
 
         // The whole cluster stopped and started again with `tessera start`.
+        try await second.expect(201, .post, "/_api/user", #"{"user": "carol", "passwd": "pw"}"#)
+        try await second.expect(200, .put, "/_api/user/carol/database/_system", #"{"grant": "ro"}"#)
         await first.client.shutdown()
         await second.client.shutdown()
         cluster.stop()
@@ -220,7 +222,86 @@ struct ClusterTests {
             if count != 300 { try await Task.sleep(for: .milliseconds(200)) }
         }
         #expect(count == 300)
-        await again.client.shutdown()
+        let carol = cluster.api(0, .plain(user: "carol", password: "pw"))
+        #expect(try await allThere(carol) == 300)
+        for api in [again, carol] { await api.client.shutdown() }
+    }
+
+    @Test("users are cluster-wide; properties, rename and figures; an index a shard cannot build is undone with its error")
+    func usersAndCollectionChanges() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        let first = cluster.api(0), second = cluster.api(1)
+
+        // A user made on one coordinator logs in on the other, with the grants given there.
+        try await first.expect(201, .post, "/_api/user", #"{"user": "alice", "passwd": "pw"}"#)
+        try await second.expectError(409, 1702, .post, "/_api/user", #"{"user": "alice", "passwd": "x"}"#)
+        try await first.expectError(400, 1700, .post, "/_api/user", #"{"user": "_cluster:x", "passwd": "x"}"#)
+        try await first.expect(200, .post, "/_api/collection", #"{"name": "things", "numberOfShards": 3}"#)
+        let alice = cluster.api(1, .plain(user: "alice", password: "pw"))
+        try await alice.expectError(403, 11, .get, "/_api/collection/things")
+        try await first.expect(200, .put, "/_api/user/alice/database/_system", #"{"grant": "ro"}"#)
+        try await alice.expect(200, .get, "/_api/collection/things")
+        try await alice.expectError(403, 11, .post, "/_api/document/things", "{}")
+        try await alice.expectError(403, 11, .post, "/_api/user", #"{"user": "mallory", "passwd": "x"}"#)
+        #expect(try await alice.expect(200, .get, "/_api/user")["result"]?.count == 1)
+        try await second.expect(200, .put, "/_api/user/alice/database/_system", #"{"grant": "rw"}"#)
+        try await alice.expect(202, .post, "/_api/document/things", #"{"_key": "a1"}"#)
+
+        // A token from one coordinator works on the other; a changed password works everywhere.
+        let anonymous = cluster.api(0, nil)
+        let token = try await anonymous.expect(200, .post, "/_open/auth", #"{"username": "alice", "password": "pw"}"#)["jwt"]?.stringValue ?? ""
+        let viaToken = cluster.api(1, .jwt(token: token))
+        try await viaToken.expect(200, .get, "/_api/document/things/a1")
+        try await alice.expect(200, .patch, "/_api/user/alice", #"{"passwd": "new"}"#)
+        let oldPassword = cluster.api(0, .plain(user: "alice", password: "pw"))
+        await #expect(throws: ClientError.self) { try await oldPassword.call(.get, "/_api/version") }
+        let newPassword = cluster.api(0, .plain(user: "alice", password: "new"))
+        try await newPassword.expect(200, .get, "/_api/document/things/a1")
+        try await second.expect(202, .delete, "/_api/user/alice")
+        let removed = cluster.api(0, .plain(user: "alice", password: "new"))
+        await #expect(throws: ClientError.self) { try await removed.call(.get, "/_api/version") }
+        try await first.expectError(403, 11, .delete, "/_api/user/root")
+
+        // A new database with a user for it.
+        try await first.expect(201, .post, "/_api/database", #"{"name": "shop", "users": [{"username": "bob", "passwd": "b"}]}"#)
+        let bob = cluster.api(1, .plain(user: "bob", password: "b"))
+        try await bob.expect(200, .post, "/_api/collection", #"{"name": "orders"}"#, database: "shop")
+        try await bob.expectError(403, 11, .get, "/_api/collection")
+
+        // Properties, rename and figures.
+        let body = "[" + (0..<30).map { #"{"_key": "k\#($0)"}"# }.joined(separator: ",") + "]"
+        try await first.expect(202, .post, "/_api/document/things", body)
+        let changed = try await second.expect(200, .put, "/_api/collection/things/properties", #"{"waitForSync": true}"#)
+        #expect(changed["waitForSync"]?.boolValue == true)
+        #expect(try await first.expect(200, .get, "/_api/collection/things/properties")["waitForSync"]?.boolValue == true)
+        try await first.expectError(400, 10, .put, "/_api/collection/things/properties", #"{"replicationFactor": 2}"#)
+        try await first.expect(200, .post, "/_api/collection", #"{"name": "other"}"#)
+        try await second.expectError(409, 1207, .put, "/_api/collection/things/rename", #"{"name": "other"}"#)
+        let renamed = try await second.expect(200, .put, "/_api/collection/things/rename", #"{"name": "stuff"}"#)
+        #expect(renamed["name"]?.stringValue == "stuff")
+        try await first.expectError(404, 1203, .get, "/_api/document/things/k1")
+        var id = ""
+        for _ in 0..<50 where id != "stuff/k1" {
+            id = try await first.expect(200, .get, "/_api/document/stuff/k1")["_id"]?.stringValue ?? ""
+            if id != "stuff/k1" { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(id == "stuff/k1")
+        let figures = try await second.expect(200, .get, "/_api/collection/stuff/figures")
+        #expect(figures["count"]?.intValue == 31)
+        #expect((figures["figures"]?["liveBytes"]?.intValue ?? 0) > 0)
+
+        // Duplicates under a unique index's fields: the shard's build error comes back at once.
+        try await first.expect(200, .post, "/_api/collection", #"{"name": "people", "numberOfShards": 3, "shardKeys": ["email"]}"#)
+        try await first.expect(202, .post, "/_api/document/people", #"[{"email": "x@y"}, {"email": "x@y"}]"#)
+        let started = Date()
+        try await second.expectError(409, 1210, .post, "/_api/index", #"{"type": "persistent", "fields": ["email"], "unique": true}"#,
+                                     ["collection": "people"])
+        #expect(Date().timeIntervalSince(started) < 30)
+        let indexes = try await second.expect(200, .get, "/_api/index", nil, ["collection": "people"])
+        #expect(indexes["indexes"]?.arrayElements.compactMap { $0["type"]?.stringValue } == ["primary"])
+
+        for api in [first, second, alice, anonymous, viaToken, oldPassword, newPassword, removed, bob] { await api.client.shutdown() }
     }
 
     @Test("cursor queries over a sharded collection give the single server's answers")

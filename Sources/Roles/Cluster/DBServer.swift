@@ -136,19 +136,28 @@ public final class DBServer: Sendable {
             return
         }
         var failures: [MaintenanceAction] = []
+        var indexFailures: [String: [IndexFailure]] = [:]
         for action in MaintenancePlanner.localActions(serverId: identity.id, plan: plan, local: localDatabases()) {
             do throws(ArangoError) {
                 try execute(action)
             } catch {
                 note("\(action): \(error.message)")
-                if case let .createShard(database, collection, shard, _) = action {
+                switch action {
+                case let .createShard(database, collection, shard, _):
                     failures.append(.reportShard(database: database, collectionId: collection.id, shard: shard,
                                                  report: .failure(server: identity.id, errorNum: error.number.rawValue, errorMessage: error.message),
                                                  planServers: collection.shards[shard] ?? [identity.id]))
+                case let .ensureIndex(_, shard, index):
+                    // Reported with the shard, so the coordinator waiting for it undoes it.
+                    indexFailures[shard, default: []].append(IndexFailure(id: index.id, errorNum: error.number.rawValue,
+                                                                          errorMessage: error.message))
+                default:
+                    break
                 }
             }
         }
-        let reports = failures + MaintenancePlanner.currentActions(serverId: identity.id, plan: plan, local: localDatabases(), current: current)
+        let reports = failures + MaintenancePlanner.currentActions(serverId: identity.id, plan: plan, local: localDatabases(),
+                                                                   current: current, indexFailures: indexFailures)
         for action in reports {
             guard let body = action.agencyBody(serverId: identity.id) else { continue }
             // A precondition failure means Plan moved on; the next step recomputes.
@@ -167,7 +176,8 @@ public final class DBServer: Sendable {
         for database in store.databaseNames {
             var shards: [String: LocalShard] = [:]
             for collection in (try? store.collections(in: database)) ?? [] where ShardName.id(collection.name) != nil {
-                shards[collection.name] = LocalShard(indexIds: Set(collection.info.indexes.map(\.name)))
+                shards[collection.name] = LocalShard(indexIds: Set(collection.info.indexes.map(\.name)),
+                                                     idPrefix: collection.info.idName, waitForSync: collection.info.waitForSync)
             }
             local[database] = shards
         }
@@ -189,6 +199,10 @@ public final class DBServer: Sendable {
             settings.keyOptions = keyOptions
             let created = try store.createCollection(settings, in: database)
             for index in collection.indexes where !index.isBuiltIn { try ensure(index, on: created) }
+        case let .updateShard(database, shard, idPrefix, waitForSync):
+            let collection = try store.collection(shard, in: database)
+            if collection.info.idName != idPrefix { try store.setIdPrefix(idPrefix, of: collection) }
+            if collection.info.waitForSync != waitForSync { try store.setWaitForSync(waitForSync, of: collection) }
         case let .ensureIndex(database, shard, index):
             try ensure(index, on: store.collection(shard, in: database))
         case let .dropIndex(database, shard, indexId):

@@ -19,14 +19,15 @@ public final class Coordinator: Sendable {
         public var agencyEndpoints: [Endpoint]
         public var secret: [UInt8]
         public var version: String
-        /// Root's password for client logins (users in the cluster arrive later).
-        public var rootPassword: String
+        /// Root's password: set at start when given (and different); `nil` keeps the stored
+        /// one (empty when the cluster's first coordinator had none).
+        public var rootPassword: String?
         public var heartbeatMilliseconds = 1000
         /// How long collection creation waits for every shard to appear in Current.
         public var creationTimeoutSeconds = 60.0
 
         public init(endpoint: Endpoint, dataDirectory: String, agencyEndpoints: [Endpoint], secret: [UInt8],
-                    version: String, rootPassword: String) {
+                    version: String, rootPassword: String?) {
             self.endpoint = endpoint
             self.dataDirectory = dataDirectory
             self.agencyEndpoints = agencyEndpoints
@@ -47,6 +48,8 @@ public final class Coordinator: Sendable {
     let reservedIds = Locked<ClosedRange<UInt64>?>(nil)
     let tasks = Locked<[Task<Void, Never>]>([])
     let cursors = CursorRegistry()
+    /// The cluster's users (in the agency).
+    public let users: ClusterUsers
     /// The last decoded Plan with the agency index it is of, and routers made from it.
     let decodedPlan = Locked<(index: UInt64, plan: ClusterPlan, routers: [String: ShardRouter])?>(nil)
 
@@ -60,11 +63,13 @@ public final class Coordinator: Sendable {
         configuration.deadlineSeconds = 30
         agency = AgencyClient(configuration: configuration)
         cache = AgencyCache(client: agency, pollSeconds: 5)
+        users = ClusterUsers(cache: cache, agency: agency, tokenSecret: options.secret)
     }
 
     /// Initializes the agency (the first coordinator does), registers, and starts the cache
-    /// and heartbeats; returns once Plan is in the cache.
-    public func start(listeningOn endpoint: Endpoint) async throws(StartupError) {
+    /// and heartbeats; returns once Plan is in the cache and root exists. Returns warnings
+    /// for the operator.
+    public func start(listeningOn endpoint: Endpoint) async throws(StartupError) -> [String] {
         do {
             var generator = SystemRandomNumberGenerator()
             // Under a precondition: of coordinators starting together exactly one initializes.
@@ -81,6 +86,11 @@ public final class Coordinator: Sendable {
         while cache.value(at: AgencyLayout.plan) == nil, MonotonicClock.seconds() < deadline {
             try? await Task.sleep(for: .milliseconds(100))
         }
+        do {
+            return try await users.ensureRoot(password: options.rootPassword).map { [$0] } ?? []
+        } catch {
+            throw StartupError("cannot set up the root user in the agency: \(error.message)")
+        }
     }
 
     public func stop() async {
@@ -90,12 +100,12 @@ public final class Coordinator: Sendable {
         await agency.shutdown()
     }
 
-    /// Clients log in as root with the configured password, or with a cluster token.
+    /// Clients log in as the cluster's users (password or user token); other servers with a
+    /// cluster token.
     public func configuration() -> ServerConfiguration {
         var configuration = ServerConfiguration(endpoint: options.endpoint)
         configuration.authenticator = CoordinatorAuthenticator(
-            cluster: ClusterAuthenticator(secret: options.secret, now: { WallClock.seconds() }),
-            root: StaticUsers(["root": options.rootPassword]))
+            cluster: ClusterAuthenticator(secret: options.secret, now: { WallClock.seconds() }), users: users)
         let cache = self.cache
         configuration.databaseExists = { name in cache.value(at: AgencyLayout.planDatabase(name)) != nil }
         return configuration
@@ -212,13 +222,15 @@ public final class Coordinator: Sendable {
     }
 }
 
-/// Cluster tokens (other servers) or root's password (clients).
+/// Cluster tokens (other servers), else the cluster's users (clients). Both kinds of token
+/// are signed with the cluster secret; a server token carries `server_id`, a user token
+/// `preferred_username`.
 struct CoordinatorAuthenticator: Authenticator {
     let cluster: ClusterAuthenticator
-    let root: StaticUsers
+    let users: ClusterUsers
 
     func authenticate(_ credentials: Authentication) -> AuthenticationDecision {
-        if case .jwt = credentials { return cluster.authenticate(credentials) }
-        return root.authenticate(credentials)
+        if case .jwt = credentials, case .accepted(let server) = cluster.authenticate(credentials) { return .accepted(user: server) }
+        return users.authenticate(credentials)
     }
 }

@@ -14,7 +14,8 @@ extension Coordinator {
     func registerCursors(in router: inout Router) {
         let coordinator = self
         router.addAsync(.post, "/_api/cursor") { request throws(ArangoError) in
-            try await coordinator.query(request)
+            try coordinator.users.require(.readOnly, request)
+            return try await coordinator.query(request)
         }
         for method in [RequestMethod.put, .post] {
             router.add(method, "/_api/cursor/:id") { request throws(ArangoError) in
@@ -120,7 +121,8 @@ extension Coordinator {
         let coordinator = self
         router.add(.get, "/_admin/server/id") { _ in answer(200) { $0.add(key: "id", coordinator.identity.id) } }
         router.add(.get, "/_admin/server/role") { _ in answer(200) { $0.add(key: "role", "COORDINATOR") } }
-        router.add(.get, "/_admin/cluster/health") { _ in
+        router.add(.get, "/_admin/cluster/health") { request throws(ArangoError) in
+            try coordinator.users.require(.readOnly, request)
             let registered = coordinator.cache.value(at: "/arango/Current/ServersRegistered")
             let states = coordinator.cache.value(at: "/arango/Sync/ServerStates")
             let now = WallClock.milliseconds()
@@ -148,6 +150,7 @@ extension Coordinator {
             }
         }
         router.add(.get, "/_admin/cluster/shardDistribution") { request throws(ArangoError) in
+            try coordinator.users.require(.readOnly, request)
             let plan = try coordinator.plan()
             let current = coordinator.current()
             let collections = (plan.collections[request.database] ?? [:]).values.sorted { $0.name < $1.name }

@@ -15,12 +15,16 @@ extension Coordinator {
             guard request.database == "_system" else {
                 throw ArangoError(status: 403, .useSystemDatabase, "operation only allowed in the _system database")
             }
+            try coordinator.users.require(.readOnly, request)
             return DocumentAPI.namesAnswer(try coordinator.plan().databases.keys.sorted())
         }
-        router.add(.get, "/_api/database/user") { _ throws(ArangoError) in
-            DocumentAPI.namesAnswer(try coordinator.plan().databases.keys.sorted())
+        router.add(.get, "/_api/database/user") { request throws(ArangoError) in
+            DocumentAPI.namesAnswer(try coordinator.plan().databases.keys.sorted().filter {
+                coordinator.users.level(of: request.user, in: $0) > .none
+            })
         }
         router.add(.get, "/_api/database/current") { request throws(ArangoError) in
+            try coordinator.users.require(.readOnly, request)
             guard let database = try coordinator.plan().databases[request.database] else { throw ArangoError.databaseNotFound(request.database) }
             return answer(200) { builder in
                 builder.add(key: "result")
@@ -35,10 +39,12 @@ extension Coordinator {
             guard request.database == "_system" else {
                 throw ArangoError(status: 403, .useSystemDatabase, "operation only allowed in the _system database")
             }
+            try coordinator.users.require(.readWrite, request)
             let body = try request.requireBody()
             guard body.isObject, let name = body["name"]?.stringValue else {
                 throw ArangoError(status: 400, .databaseNameInvalid, "database name invalid: 'name' must be a string")
             }
+            let users = try DatabaseUser.parse(body["users"])
             if let fault = Names.databaseFault(name) { throw ArangoError(status: 400, .databaseNameInvalid, "database name invalid: \(fault)") }
             let id = try await coordinator.newIds(1).lowerBound
             let result: AgencyClient.WriteResult
@@ -55,12 +61,14 @@ extension Coordinator {
             while !servers.isSubset(of: coordinator.current().databases[name] ?? []), MonotonicClock.seconds() < deadline {
                 _ = await coordinator.cache.waitFor(index: coordinator.cache.index + 1, timeoutSeconds: 1)
             }
+            try await coordinator.users.grantNewDatabase(name, creator: request.user, requested: users)
             return answer(201) { $0.add(key: "result", true) }
         }
         router.addAsync(.delete, "/_api/database/:name") { request throws(ArangoError) in
             guard request.database == "_system" else {
                 throw ArangoError(status: 403, .useSystemDatabase, "operation only allowed in the _system database")
             }
+            try coordinator.users.require(.readWrite, request)
             let name = request.pathSegment("name")
             guard name != "_system" else { throw ArangoError(status: 403, .forbidden, "the _system database cannot be dropped") }
             let result: AgencyClient.WriteResult
@@ -71,6 +79,7 @@ extension Coordinator {
             }
             guard result.applied else { throw ArangoError.databaseNotFound(name) }
             _ = await coordinator.cache.waitFor(index: result.index, timeoutSeconds: 10)
+            await coordinator.users.forgetDatabase(name)
             return answer(200) { $0.add(key: "result", true) }
         }
     }

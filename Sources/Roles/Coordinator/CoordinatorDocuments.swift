@@ -11,19 +11,25 @@ extension Coordinator {
     func registerDocuments(in router: inout Router) {
         let coordinator = self
         router.addAsync(.post, "/_api/document/:collection") { request throws(ArangoError) in
-            try await coordinator.insert(request)
+            try coordinator.users.require(.readWrite, request)
+            return try await coordinator.insert(request)
         }
         for method in [RequestMethod.get, .head] {
             router.addAsync(method, "/_api/document/:collection/:key") { request throws(ArangoError) in
-                try await coordinator.single(request, key: request.pathSegment("key"))
+                try coordinator.users.require(.readOnly, request)
+                return try await coordinator.single(request, key: request.pathSegment("key"))
             }
         }
         for method in [RequestMethod.put, .patch, .delete] {
             router.addAsync(method, "/_api/document/:collection/:key") { request throws(ArangoError) in
-                try await coordinator.single(request, key: request.pathSegment("key"))
+                try coordinator.users.require(.readWrite, request)
+                return try await coordinator.single(request, key: request.pathSegment("key"))
             }
             router.addAsync(method, "/_api/document/:collection") { request throws(ArangoError) in
-                try await coordinator.many(request, operation: .modify)
+                // `PUT …?onlyget=true` reads documents by key.
+                let onlyGet = try request.flag("onlyget") == true && method == .put
+                try coordinator.users.require(onlyGet ? .readOnly : .readWrite, request)
+                return try await coordinator.many(request, operation: .modify)
             }
         }
     }

@@ -12,6 +12,7 @@ extension Coordinator {
     func registerIndexes(in router: inout Router) {
         let coordinator = self
         router.add(.get, "/_api/index") { request throws(ArangoError) in
+            try coordinator.users.require(.readOnly, request)
             let collection = try coordinator.indexCollection(request)
             return answer(200) { builder in
                 builder.add(key: "indexes")
@@ -28,6 +29,7 @@ extension Coordinator {
             }
         }
         router.addAsync(.post, "/_api/index") { request throws(ArangoError) in
+            try coordinator.users.require(.readWrite, request)
             let collection = try coordinator.indexCollection(request)
             let definition = try IndexRequest(body: try request.requireBody())
             do throws(ClusterError) { try ShardRouter(collection: collection).checkIndex(fields: definition.fields, unique: definition.unique) } catch {
@@ -56,6 +58,12 @@ extension Coordinator {
                     try? await coordinator.changePlan(collection, previous: updated, database: request.database)
                     throw ArangoError(status: 409, ErrorNumber(rawValue: failed.errorNum), failed.errorMessage)
                 }
+                if let failure = reports.lazy.compactMap({ $0?.indexErrors.first(where: { $0.id == id }) }).first {
+                    // A shard could not build it (say, duplicates for a unique index): undo it.
+                    try? await coordinator.changePlan(collection, previous: updated, database: request.database)
+                    throw ArangoError(status: failure.errorNum == 1210 ? 409 : 400, ErrorNumber(rawValue: failure.errorNum),
+                                      failure.errorMessage)
+                }
                 if reports.allSatisfy({ $0?.indexes.contains(where: { $0.id == id }) == true }) {
                     return Self.indexAnswer(index, collection: collection.name, status: 201, created: true)
                 }
@@ -64,6 +72,7 @@ extension Coordinator {
             throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the index did not appear on every shard in time")
         }
         router.addAsync(.delete, "/_api/index/:collection/:id") { request throws(ArangoError) in
+            try coordinator.users.require(.readWrite, request)
             let collection = try coordinator.collection(request.pathSegment("collection"), in: request.database)
             let id = request.pathSegment("id")
             guard let index = collection.indexes.first(where: { $0.id == id }) else {
@@ -84,12 +93,16 @@ extension Coordinator {
 
     /// Writes a changed collection entry to Plan and waits until the cache has it.
     func changePlan(_ collection: PlanCollection, previous: PlanCollection, database: String) async throws(ArangoError) {
+        try await changePlan(AgencyTransactions.updateCollection(collection, previous: previous, database: database))
+    }
+
+    /// Sends a Plan change whose preconditions guard against concurrent changes and waits
+    /// until the cache has it; `refused` is the error when a precondition failed.
+    func changePlan(_ envelope: [UInt8],
+                    refused: ArangoError = ArangoError(status: 409, .conflict, "the collection was changed concurrently; try again")) async throws(ArangoError) {
         do {
-            let result = try await agency.write(
-                envelope: AgencyTransactions.updateCollection(collection, previous: previous, database: database), clientID: nil)
-            guard result.applied else {
-                throw ArangoError(status: 409, .conflict, "the collection was changed concurrently; try again")
-            }
+            let result = try await agency.write(envelope: envelope, clientID: nil)
+            guard result.applied else { throw refused }
             _ = await cache.waitFor(index: result.index, timeoutSeconds: 10)
         } catch let error as ArangoError {
             throw error

@@ -25,6 +25,7 @@ extension Coordinator {
         registerDocuments(in: &router)
         registerCursors(in: &router)
         registerClusterAPI(in: &router)
+        UserRoutes(users: users).register(in: &router)
         return router
     }
 
@@ -33,9 +34,11 @@ extension Coordinator {
     func registerCollections(in router: inout Router) {
         let coordinator = self
         router.addAsync(.post, "/_api/collection") { request throws(ArangoError) in
-            try await coordinator.createCollection(request)
+            try coordinator.users.require(.readWrite, request)
+            return try await coordinator.createCollection(request)
         }
         router.add(.get, "/_api/collection") { request throws(ArangoError) in
+            try coordinator.users.require(.readOnly, request)
             let plan = try coordinator.plan()
             let collections = (plan.collections[request.database] ?? [:]).values.sorted { $0.name < $1.name }
             return answer(200) { builder in
@@ -45,13 +48,88 @@ extension Coordinator {
                 builder.closeTrusted()
             }
         }
-        for suffix in ["", "/properties"] {
-            router.add(.get, "/_api/collection/:name" + suffix) { request throws(ArangoError) in
+        for (method, suffix) in [(RequestMethod.get, ""), (.get, "/properties"), (.put, "/load"), (.put, "/unload")] {
+            router.add(method, "/_api/collection/:name" + suffix) { request throws(ArangoError) in
+                try coordinator.users.require(.readOnly, request)
                 let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
                 return Self.properties(collection)
             }
         }
+        router.addAsync(.put, "/_api/collection/:name/properties") { request throws(ArangoError) in
+            try coordinator.users.require(.readWrite, request)
+            let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
+            let body = try request.requireBody()
+            guard body.isObject else { throw ArangoError.badParameter("properties must be an object") }
+            var updated = collection
+            if let value = body["waitForSync"] {
+                guard let flag = value.boolValue else { throw ArangoError.badParameter("waitForSync must be a boolean") }
+                updated.waitForSync = flag
+            }
+            for (key, now) in [("replicationFactor", collection.replicationFactor), ("writeConcern", collection.writeConcern),
+                               ("minReplicationFactor", collection.writeConcern)] {
+                if let value = body[key], value.intValue != Int64(now) {
+                    throw ArangoError(status: 400, .badParameter,
+                                      "\(key) cannot be changed in this version (it is \(now)); synchronous replication comes later")
+                }
+            }
+            if updated != collection {
+                // DBServers' Maintenance gives every shard the new setting.
+                try await coordinator.changePlan(updated, previous: collection, database: request.database)
+            }
+            return Self.properties(updated)
+        }
+        router.addAsync(.put, "/_api/collection/:name/rename") { request throws(ArangoError) in
+            try coordinator.users.require(.readWrite, request)
+            let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
+            let body = try request.requireBody()
+            guard body.isObject, let newName = body["name"]?.stringValue else {
+                throw ArangoError.badParameter("rename needs a string 'name'")
+            }
+            if let fault = Names.collectionFault(newName, allowSystem: false) {
+                throw ArangoError(status: 400, .illegalName, "illegal name: \(fault)")
+            }
+            if newName == collection.name { return Self.properties(collection) }
+            var renamed = collection
+            renamed.name = newName
+            // Shards keep their names; DBServers' Maintenance changes the name in `_id`s.
+            try await coordinator.changePlan(
+                AgencyTransactions.renameCollection(renamed, previous: collection, database: request.database),
+                refused: coordinator.plan().collection(named: newName, in: request.database) != nil
+                    ? ArangoError(status: 409, .duplicateName, "duplicate name: a collection '\(newName)' exists")
+                    : ArangoError(status: 409, .conflict, "the collection was changed concurrently; try again"))
+            return Self.properties(renamed)
+        }
+        router.addAsync(.get, "/_api/collection/:name/figures") { request throws(ArangoError) in
+            try coordinator.users.require(.readOnly, request)
+            let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
+            var count: Int64 = 0
+            var sums: [String: Int64] = [:]
+            for shard in collection.sortedShardNames {
+                let response = try await coordinator.send(.get, "/_api/collection/\(shard)/figures", shard: shard, of: collection,
+                                                          database: request.database)
+                guard response.status == 200, let body = response.body else {
+                    throw response.error ?? ArangoError.internalError("shard \(shard) answered \(response.status)")
+                }
+                count += body["count"]?.intValue ?? 0
+                for member in body["figures"]?.objectMembers ?? Slice(trustedBytes: [0x0a]).objectMembers {
+                    if let key = member.key.keyName, let value = member.value.intValue { sums[key, default: 0] += value }
+                }
+            }
+            return Self.properties(collection) { builder in
+                builder.add(key: "count", count)
+                builder.add(key: "figures")
+                builder.openObject()
+                // Each figure is the sum over the shards (the index count: per collection).
+                for (key, value) in sums.sorted(by: { $0.key < $1.key }) { builder.add(key: key, value) }
+                builder.add(key: "indexes")
+                builder.openObject()
+                builder.add(key: "count", collection.indexes.count)
+                builder.closeTrusted()
+                builder.closeTrusted()
+            }
+        }
         router.addAsync(.get, "/_api/collection/:name/count") { request throws(ArangoError) in
+            try coordinator.users.require(.readOnly, request)
             let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
             var total: Int64 = 0
             for shard in collection.shards.keys {
@@ -65,6 +143,7 @@ extension Coordinator {
             return Self.properties(collection) { $0.add(key: "count", total) }
         }
         router.addAsync(.put, "/_api/collection/:name/truncate") { request throws(ArangoError) in
+            try coordinator.users.require(.readWrite, request)
             let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
             for shard in collection.shards.keys {
                 let response = try await coordinator.send(.put, "/_api/collection/\(shard)/truncate", shard: shard, of: collection,
@@ -74,6 +153,7 @@ extension Coordinator {
             return Self.properties(collection)
         }
         router.addAsync(.delete, "/_api/collection/:name") { request throws(ArangoError) in
+            try coordinator.users.require(.readWrite, request)
             let collection = try coordinator.collection(request.pathSegment("name"), in: request.database)
             do {
                 let result = try await coordinator.agency.write(

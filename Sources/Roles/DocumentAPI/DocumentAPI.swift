@@ -16,9 +16,9 @@ public struct DocumentAPI: Sendable {
     public let cursors: CursorRegistry
     public let access: any AccessControl
     /// Called after a database is dropped (users' grants for it go away).
-    public var databaseDropped: @Sendable (String) -> Void = { _ in }
+    public var databaseDropped: @Sendable (String) async -> Void = { _ in }
     /// Called after a database is created by `user` with the `users` list of the request.
-    public var databaseCreated: @Sendable (_ name: String, _ creator: String?, _ users: Slice?) throws(ArangoError) -> Void = { _, _, _ in }
+    public var databaseCreated: @Sendable (_ name: String, _ creator: String?, _ users: [DatabaseUser]) async throws(ArangoError) -> Void = { _, _, _ in }
 
     /// Arrays with more elements than this go to the thread pool even without fsync.
     static let inlineArrayCountMax = 64
@@ -61,39 +61,31 @@ public struct DocumentAPI: Sendable {
                 builder.closeTrusted()
             }
         }
-        router.addDeferrable(.post, "/_api/database") { request throws(ArangoError) in
+        // Async: the hooks change users, which may take a round trip; databases change rarely.
+        router.addAsync(.post, "/_api/database") { request throws(ArangoError) in
             try api.requireSystem(request)
             try api.access.require(.readWrite, request)
             let body = try request.requireBody()
             guard body.isObject, let name = body["name"]?.stringValue else {
                 throw ArangoError(status: 400, .databaseNameInvalid, "database name invalid: 'name' must be a string")
             }
-            let users = body["users"]
-            if let users, !users.isArray { throw ArangoError.badParameter("'users' must be an array") }
-            return .offload {
-                responding { () throws(ArangoError) in
-                    try api.store.createDatabase(name)
-                    do throws(ArangoError) {
-                        try api.databaseCreated(name, request.user, users)
-                    } catch {
-                        try? api.store.dropDatabase(name)
-                        throw error
-                    }
-                    return answer(201) { $0.add(key: "result", true) }
-                }
+            let users = try DatabaseUser.parse(body["users"])
+            try api.store.createDatabase(name)
+            do throws(ArangoError) {
+                try await api.databaseCreated(name, request.user, users)
+            } catch {
+                try? api.store.dropDatabase(name)
+                throw error
             }
+            return answer(201) { $0.add(key: "result", true) }
         }
-        router.addDeferrable(.delete, "/_api/database/:name") { request throws(ArangoError) in
+        router.addAsync(.delete, "/_api/database/:name") { request throws(ArangoError) in
             try api.requireSystem(request)
             try api.access.require(.readWrite, request)
             let name = request.pathSegment("name")
-            return .offload {
-                responding { () throws(ArangoError) in
-                    try api.store.dropDatabase(name)
-                    api.databaseDropped(name)
-                    return answer(200) { $0.add(key: "result", true) }
-                }
-            }
+            try api.store.dropDatabase(name)
+            await api.databaseDropped(name)
+            return answer(200) { $0.add(key: "result", true) }
         }
     }
 

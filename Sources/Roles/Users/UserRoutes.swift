@@ -7,10 +7,11 @@ import VelocyStream
 ///
 /// Administrators (users with write access to `_system`) manage every user; a user may read
 /// its own record and grants and change its own password.
+/// The same routes serve a single server's users and a coordinator's (cluster-wide) users.
 public struct UserRoutes: Sendable {
-    public let users: UserDirectory
+    public let users: any UserAccounts
 
-    public init(users: UserDirectory) { self.users = users }
+    public init(users: any UserAccounts) { self.users = users }
 
     public func register(in router: inout Router) {
         let users = self.users
@@ -39,7 +40,7 @@ public struct UserRoutes: Sendable {
                 builder.closeTrusted()
             }
         }
-        router.addDeferrable(.post, "/_api/user") { request throws(ArangoError) in
+        router.addAsync(.post, "/_api/user") { request throws(ArangoError) in
             try Self.requireAdmin(users, request)
             let body = try request.requireBody()
             guard body.isObject, let name = body["user"]?.stringValue else {
@@ -49,20 +50,16 @@ public struct UserRoutes: Sendable {
             let active = body["active"]?.boolValue ?? true
             let extra = body["extra"]
             if let extra, !extra.isObject { throw ArangoError.badParameter("'extra' must be an object") }
-            return .offload {
-                responding { () throws(ArangoError) in
-                    try users.create(name, password: password, active: active, extra: extra)
-                    return Self.userAnswer(users.user(name)!, status: 201)
-                }
-            }
+            try await users.createUser(name, password: password, active: active, extra: extra)
+            return try Self.userAnswer(users, name, status: 201)
         }
         router.add(.get, "/_api/user/:user") { request throws(ArangoError) in
             let name = try Self.requireSelfOrAdmin(users, request)
-            guard let user = users.user(name) else { throw UserDirectory.notFound(name) }
+            guard let user = users.user(name) else { throw UserRecord.notFound(name) }
             return Self.userAnswer(user, status: 200)
         }
         for method in [RequestMethod.put, .patch] {
-            router.addDeferrable(method, "/_api/user/:user") { request throws(ArangoError) in
+            router.addAsync(method, "/_api/user/:user") { request throws(ArangoError) in
                 let name = try Self.requireSelfOrAdmin(users, request)
                 let admin = Self.isAdmin(users, request)
                 let body = try request.requireBody()
@@ -74,34 +71,22 @@ public struct UserRoutes: Sendable {
                 if !admin && (active != nil || extra != nil) {
                     throw ArangoError.forbidden("only an administrator may change 'active' or 'extra'")
                 }
-                return .offload {
-                    responding { () throws(ArangoError) in
-                        try users.modify(name, password: password ?? (method == .put ? "" : nil)) { user in
-                            if let active { user.active = active }
-                            if let extra {
-                                user.extra = Array(extra.bytes)
-                            } else if method == .put {
-                                user.extra = [0x0a]
-                            }
-                        }
-                        return Self.userAnswer(users.user(name)!, status: 200)
-                    }
+                let newExtra = extra.map { Array($0.bytes) } ?? (method == .put ? [0x0a] : nil)
+                try await users.modifyUser(name, password: password ?? (method == .put ? "" : nil)) { user in
+                    if let active { user.active = active }
+                    if let newExtra { user.extra = newExtra }
                 }
+                return try Self.userAnswer(users, name, status: 200)
             }
         }
-        router.addDeferrable(.delete, "/_api/user/:user") { request throws(ArangoError) in
+        router.addAsync(.delete, "/_api/user/:user") { request throws(ArangoError) in
             try Self.requireAdmin(users, request)
-            let name = request.pathSegment("user")
-            return .offload {
-                responding { () throws(ArangoError) in
-                    try users.remove(name)
-                    return answer(202) { _ in }
-                }
-            }
+            try await users.removeUser(request.pathSegment("user"))
+            return answer(202) { _ in }
         }
         router.add(.get, "/_api/user/:user/database") { request throws(ArangoError) in
             let name = try Self.requireSelfOrAdmin(users, request)
-            guard let user = users.user(name) else { throw UserDirectory.notFound(name) }
+            guard let user = users.user(name) else { throw UserRecord.notFound(name) }
             return answer(200) { builder in
                 builder.add(key: "result")
                 builder.openObject()
@@ -111,11 +96,11 @@ public struct UserRoutes: Sendable {
         }
         router.add(.get, "/_api/user/:user/database/:database") { request throws(ArangoError) in
             let name = try Self.requireSelfOrAdmin(users, request)
-            guard users.user(name) != nil else { throw UserDirectory.notFound(name) }
+            guard users.user(name) != nil else { throw UserRecord.notFound(name) }
             let level = users.level(of: name, in: request.pathSegment("database"))
             return answer(200) { $0.add(key: "result", level.grant) }
         }
-        router.addDeferrable(.put, "/_api/user/:user/database/:database") { request throws(ArangoError) in
+        router.addAsync(.put, "/_api/user/:user/database/:database") { request throws(ArangoError) in
             try Self.requireAdmin(users, request)
             let name = request.pathSegment("user")
             let database = request.pathSegment("database")
@@ -123,37 +108,28 @@ public struct UserRoutes: Sendable {
             guard body.isObject, let level = body["grant"]?.stringValue.flatMap(AccessLevel.init(grant:)) else {
                 throw ArangoError.badParameter("expecting {\"grant\": \"rw\" | \"ro\" | \"none\"}")
             }
-            guard database == "*" || users.store.databaseExists(database) else { throw ArangoError.databaseNotFound(database) }
-            return .offload {
-                responding { () throws(ArangoError) in
-                    try users.modify(name) { $0.grants[database] = level }
-                    return answer(200) { $0.add(key: database, level.grant) }
-                }
-            }
+            guard database == "*" || users.databaseExists(database) else { throw ArangoError.databaseNotFound(database) }
+            try await users.update(name) { $0.grants[database] = level }
+            return answer(200) { $0.add(key: database, level.grant) }
         }
-        router.addDeferrable(.delete, "/_api/user/:user/database/:database") { request throws(ArangoError) in
+        router.addAsync(.delete, "/_api/user/:user/database/:database") { request throws(ArangoError) in
             try Self.requireAdmin(users, request)
-            let name = request.pathSegment("user")
             let database = request.pathSegment("database")
-            return .offload {
-                responding { () throws(ArangoError) in
-                    try users.modify(name) { $0.grants[database] = nil }
-                    return answer(202) { _ in }
-                }
-            }
+            try await users.update(request.pathSegment("user")) { $0.grants[database] = nil }
+            return answer(202) { _ in }
         }
     }
 
-    static func isAdmin(_ users: UserDirectory, _ request: ServerRequest) -> Bool {
+    static func isAdmin(_ users: any UserAccounts, _ request: ServerRequest) -> Bool {
         users.level(of: request.user, in: "_system") == .readWrite
     }
 
-    static func requireAdmin(_ users: UserDirectory, _ request: ServerRequest) throws(ArangoError) {
+    static func requireAdmin(_ users: any UserAccounts, _ request: ServerRequest) throws(ArangoError) {
         guard isAdmin(users, request) else { throw ArangoError.forbidden("only an administrator may manage users") }
     }
 
     /// The user named in the path, when the caller is that user or an administrator.
-    static func requireSelfOrAdmin(_ users: UserDirectory, _ request: ServerRequest) throws(ArangoError) -> String {
+    static func requireSelfOrAdmin(_ users: any UserAccounts, _ request: ServerRequest) throws(ArangoError) -> String {
         let name = request.pathSegment("user")
         guard name == request.user || isAdmin(users, request) else {
             throw ArangoError.forbidden("not allowed to see or change user '\(name)'")
@@ -169,7 +145,7 @@ public struct UserRoutes: Sendable {
         return text
     }
 
-    static func write(_ user: UserDirectory.User, into builder: inout Builder, close: Bool) {
+    static func write(_ user: UserRecord, into builder: inout Builder, close: Bool) {
         if close { builder.openObject() }
         builder.add(key: "user", user.name)
         builder.add(key: "active", user.active)
@@ -177,7 +153,13 @@ public struct UserRoutes: Sendable {
         if close { builder.closeTrusted() }
     }
 
-    static func userAnswer(_ user: UserDirectory.User, status: Int) -> ServerResponse {
+    static func userAnswer(_ user: UserRecord, status: Int) -> ServerResponse {
         answer(status) { write(user, into: &$0, close: false) }
+    }
+
+    /// The answer with `name`'s record as stored now (404 when another request removed it).
+    static func userAnswer(_ users: any UserAccounts, _ name: String, status: Int) throws(ArangoError) -> ServerResponse {
+        guard let user = users.user(name) else { throw UserRecord.notFound(name) }
+        return userAnswer(user, status: status)
     }
 }
