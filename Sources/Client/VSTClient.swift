@@ -68,6 +68,28 @@ public final class VSTClient: Sendable {
         return try result.get()
     }
 
+    /// Sends one request and calls `completion` with the answer, whatever its status. On the
+    /// client's loop thread the request goes out at once and `completion` runs on that thread
+    /// when the answer arrives: no task, no thread change (a server forwarding requests on the
+    /// same loop, as a coordinator does); from any other thread it hops to the loop first.
+    public func send(
+        _ method: RequestMethod, _ path: String, parameters: [String: [String]] = [:],
+        meta: [String: String] = [:], body: [UInt8] = [], database: String? = nil,
+        timeoutSeconds: Double?? = .none,
+        completion: @escaping @Sendable (Result<ClientResponse, ClientError>) -> Void
+    ) {
+        let header = RequestHeader(database: database ?? configuration.database, method: method, path: path,
+                                   parameters: parameters, meta: meta)
+        let message = header.encoded() + body
+        let timeout = timeoutSeconds ?? configuration.requestTimeoutSeconds
+        let pool = self.pool
+        if pool.eventLoop.inLoopThread {
+            pool.send(message: message, timeoutSeconds: timeout, completion: completion)
+        } else if !pool.eventLoop.execute({ pool.send(message: message, timeoutSeconds: timeout, completion: completion) }) {
+            completion(.failure(.shutDown))
+        }
+    }
+
     /// Sends `body` as the request body.
     public func request(
         _ method: RequestMethod, _ path: String, parameters: [String: [String]] = [:],

@@ -288,10 +288,19 @@ final class ServerConnection: @unchecked Sendable {
                     inFlight += 1
                     server.inFlightTotal += 1
                     let eventLoop = self.eventLoop
+                    let starting = LoopFlag(true)
                     start { [self] response in
-                        // The loop only refuses jobs when the process is going down.
-                        eventLoop.execute { [self] in finishLater(id, response, json: wantsJSON) }
+                        // An answer given on the loop thread after `start` returned (say, from
+                        // another connection's callback) goes out at once; one given inside
+                        // `start`, or on another thread, is queued (the loop only refuses jobs
+                        // when the process is going down).
+                        if eventLoop.inLoopThread && !starting.value {
+                            finishLater(id, response, json: wantsJSON)
+                        } else {
+                            eventLoop.execute { [self] in finishLater(id, response, json: wantsJSON) }
+                        }
                     }
+                    starting.value = false
                 }
             }
         }
@@ -419,4 +428,11 @@ final class ServerConnection: @unchecked Sendable {
             closeGracefully()
         }
     }
+}
+
+/// A flag read and written only on one loop thread, captured by `@Sendable` closures that
+/// may be called elsewhere but then do not touch it.
+final class LoopFlag: @unchecked Sendable {
+    var value: Bool
+    init(_ value: Bool) { self.value = value }
 }

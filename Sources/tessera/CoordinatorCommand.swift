@@ -49,15 +49,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let directory: DataDirectory
         let coordinator: Coordinator
         let password = rootPassword ?? getenv("TESSERA_ROOT_PASSWORD").map { String(cString: $0) }
+        let loop = ServeUntilSignal.makeLoop()
         do {
             directory = try DataDirectory(path: data)
             let secret = try ClusterSecret.load(path: secretFile).secret.bytes
-            coordinator = try Coordinator(options: Coordinator.Options(
+            var options = Coordinator.Options(
                 endpoint: Endpoint(endpoint)!, dataDirectory: directory.path,
                 agencyEndpoints: agencyEndpoints.split(separator: ",").compactMap { Endpoint(String($0)) },
-                secret: secret, version: Tessera.version, rootPassword: password))
+                secret: secret, version: Tessera.version, rootPassword: password)
+            options.eventLoop = loop
+            coordinator = try Coordinator(options: options)
         } catch {
             InputOutput.writeStandardError("tessera coordinator: \(error)")
+            loop.shutdown()
             throw ExitCode(1)
         }
         do {
@@ -67,10 +71,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
         } catch {
             InputOutput.writeStandardError("tessera coordinator: \(error)")
             await coordinator.stop()
+            loop.shutdown()
             throw ExitCode(1)
         }
         try await ServeUntilSignal.run(
-            role: "coordinator", on: ServeUntilSignal.makeLoop(), endpoint: endpoint,
+            role: "coordinator", on: loop, endpoint: endpoint,
             detail: "id \(coordinator.identity.id)", configuration: coordinator.configuration(), router: coordinator.router())
         await coordinator.stop()
         withExtendedLifetime(directory) {}

@@ -25,6 +25,10 @@ public final class Coordinator: Sendable {
         public var heartbeatMilliseconds = 1000
         /// How long collection creation waits for every shard to appear in Current.
         public var creationTimeoutSeconds = 60.0
+        /// The loop the client server runs on. Connections to DBServers live on it too, so a
+        /// forwarded document request and its answer never change threads; `nil` gives
+        /// them their own loop.
+        public var eventLoop: EventLoop?
 
         public init(endpoint: Endpoint, dataDirectory: String, agencyEndpoints: [Endpoint], secret: [UInt8],
                     version: String, rootPassword: String?) {
@@ -173,37 +177,49 @@ public final class Coordinator: Sendable {
             var configuration = VSTClient.Configuration(endpoint: endpoint, credentials: .jwt(token: token))
             configuration.poolSize = 8
             configuration.requestTimeoutSeconds = 60
-            let client = VSTClient(configuration: configuration)
+            let client = VSTClient(configuration: configuration, eventLoop: options.eventLoop)
             clients[server] = client
             return client
         }
     }
 
-    /// Sends a request to the leader of `shard` of `collection`.
-    func send(_ method: RequestMethod, _ path: String, shard: String, of collection: PlanCollection, database: String,
-              parameters: [String: [String]] = [:], meta: [String: String] = [:], body: [UInt8] = []) async throws(ArangoError) -> ClientResponse {
+    /// The planned leader of `shard`.
+    func leader(of shard: String, in collection: PlanCollection) throws(ArangoError) -> String {
         guard let leader = collection.shards[shard]?.first else {
             throw ArangoError(status: 500, .internalError, "shard \(shard) of \(collection.name) has no server in Plan")
         }
+        return leader
+    }
+
+    static func unreachable(_ shard: String, _ leader: String, _ error: ClientError) -> ArangoError {
+        ArangoError(status: 503, ErrorNumber(rawValue: 1478), "shard \(shard) on \(leader) did not answer: \(error)")
+    }
+
+    /// Sends a request to the leader of `shard` of `collection`.
+    func send(_ method: RequestMethod, _ path: String, shard: String, of collection: PlanCollection, database: String,
+              parameters: [String: [String]] = [:], meta: [String: String] = [:], body: [UInt8] = []) async throws(ArangoError) -> ClientResponse {
+        let leader = try leader(of: shard, in: collection)
+        let client = try client(for: leader)
         do {
-            return try await client(for: leader).request(method, path, parameters: parameters, meta: meta, body: body, database: database)
-        } catch let error as ClientError {
-            throw ArangoError(status: 503, ErrorNumber(rawValue: 1478), "shard \(shard) on \(leader) did not answer: \(error)")
+            return try await client.request(method, path, parameters: parameters, meta: meta, body: body, database: database)
         } catch {
-            throw ArangoError(status: 503, ErrorNumber(rawValue: 1478), "shard \(shard) on \(leader) did not answer: \(error)")
+            throw Self.unreachable(shard, leader, error)
+        }
+    }
+
+    /// One id from the batch reserved earlier, when any is left.
+    func takeReservedId() -> UInt64? {
+        reservedIds.withLock { range -> UInt64? in
+            guard let current = range else { return nil }
+            let id = current.lowerBound
+            range = id < current.upperBound ? (id + 1)...current.upperBound : nil
+            return id
         }
     }
 
     /// `count` cluster-unique ids.
     func newIds(_ count: UInt64) async throws(ArangoError) -> ClosedRange<UInt64> {
-        if count <= 1, let id = reservedIds.withLock({ range -> UInt64? in
-            guard let current = range else { return nil }
-            let id = current.lowerBound
-            range = id < current.upperBound ? (id + 1)...current.upperBound : nil
-            return id
-        }) {
-            return id...id
-        }
+        if count <= 1, let id = takeReservedId() { return id...id }
         let batch = max(count, Self.idBatch)
         do {
             let answer = try await agency.transact(AgencyTransactions.reserveIds(count: batch))

@@ -10,20 +10,22 @@ import VelocyStream
 extension Coordinator {
     func registerDocuments(in router: inout Router) {
         let coordinator = self
-        router.addAsync(.post, "/_api/document/:collection") { request throws(ArangoError) in
+        // Single documents are forwarded from the loop thread and answered from the DBServer
+        // connection's callback (`Reply.later`): no task and no thread change on the hot path.
+        router.addDeferrable(.post, "/_api/document/:collection") { request throws(ArangoError) in
             try coordinator.users.require(.readWrite, request)
-            return try await coordinator.insert(request)
+            return try coordinator.insert(request, id: nil)
         }
         for method in [RequestMethod.get, .head] {
-            router.addAsync(method, "/_api/document/:collection/:key") { request throws(ArangoError) in
+            router.addDeferrable(method, "/_api/document/:collection/:key") { request throws(ArangoError) in
                 try coordinator.users.require(.readOnly, request)
-                return try await coordinator.single(request, key: request.pathSegment("key"))
+                return try coordinator.single(request, key: request.pathSegment("key"))
             }
         }
         for method in [RequestMethod.put, .patch, .delete] {
-            router.addAsync(method, "/_api/document/:collection/:key") { request throws(ArangoError) in
+            router.addDeferrable(method, "/_api/document/:collection/:key") { request throws(ArangoError) in
                 try coordinator.users.require(.readWrite, request)
-                return try await coordinator.single(request, key: request.pathSegment("key"))
+                return try coordinator.single(request, key: request.pathSegment("key"))
             }
             router.addAsync(method, "/_api/document/:collection") { request throws(ArangoError) in
                 // `PUT …?onlyget=true` reads documents by key.
@@ -38,17 +40,58 @@ extension Coordinator {
         try routedCollection(request.pathSegment("collection"), in: request.database)
     }
 
-    /// Forwards a request to one shard with the caller's parameters and preconditions.
+    /// Forwards a request to one shard with the caller's parameters and preconditions;
+    /// `completion` gets the shard's answer (or the error of an unreachable shard), on the
+    /// loop thread when called there.
     func forward(_ request: ServerRequest, to shard: String, of collection: PlanCollection, key: String?,
-                 body: [UInt8]) async throws(ArangoError) -> ServerResponse {
+                 body: [UInt8], completion: @escaping @Sendable (ServerResponse) -> Void) {
         var path = "/_api/document/\(shard)"
         if let key { path += "/" + key }
         var meta: [String: String] = [:]
         for name in ["if-match", "if-none-match"] { if let value = request.header.meta[name] { meta[name] = value } }
-        let response = try await send(request.method, path, shard: shard, of: collection, database: request.database,
-                                      parameters: request.header.parameters, meta: meta, body: body)
-        return ServerResponse(status: response.status, meta: response.meta.filter { $0.key == "etag" || $0.key == "x-arango-error-codes" },
-                              body: response.body.map { Array($0.bytes) } ?? [])
+        let client: VSTClient
+        let leader: String
+        do throws(ArangoError) {
+            leader = try self.leader(of: shard, in: collection)
+            client = try self.client(for: leader)
+        } catch {
+            completion(ServerResponse(error))
+            return
+        }
+        client.send(request.method, path, parameters: request.header.parameters, meta: meta, body: body,
+                    database: request.database) { result in
+            switch result {
+            case .success(let response):
+                completion(ServerResponse(status: response.status,
+                                          meta: response.meta.filter { $0.key == "etag" || $0.key == "x-arango-error-codes" },
+                                          body: response.body.map { Array($0.bytes) } ?? []))
+            case .failure(let error):
+                completion(ServerResponse(Self.unreachable(shard, leader, error)))
+            }
+        }
+    }
+
+    /// ``forward(_:to:of:key:body:completion:)`` as the answer of a deferrable route.
+    func forwardReply(_ request: ServerRequest, to shard: String, of collection: PlanCollection, key: String?,
+                      body: [UInt8]) -> Reply {
+        .later { respond in self.forward(request, to: shard, of: collection, key: key, body: body, completion: respond) }
+    }
+
+    /// ``forward(_:to:of:key:body:completion:)`` for async callers.
+    func forward(_ request: ServerRequest, to shard: String, of collection: PlanCollection, key: String?,
+                 body: [UInt8]) async -> ServerResponse {
+        await withCheckedContinuation { continuation in
+            forward(request, to: shard, of: collection, key: key, body: body) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// A deferrable route's answer computed by async work (the uncommon paths).
+    static func inTask(_ work: @escaping @Sendable () async throws(ArangoError) -> ServerResponse) -> Reply {
+        .later { respond in
+            Task {
+                do throws(ArangoError) { respond(try await work()) } catch { respond(ServerResponse(error)) }
+            }
+        }
     }
 
     /// A document with `_key` set to `key` (first), the rest kept.
@@ -64,43 +107,70 @@ extension Coordinator {
         return builder.slice
     }
 
-    func insert(_ request: ServerRequest) async throws(ArangoError) -> ServerResponse {
+    /// `POST /_api/document/<collection>`: an array goes to ``many(_:operation:)``; a
+    /// document to the shard its shard-key values (or its new key) hash to. `id` is a key
+    /// reserved by the slow path when the batch of reserved ids ran out.
+    func insert(_ request: ServerRequest, id: UInt64?) throws(ArangoError) -> Reply {
         let body = try request.requireBody()
-        if body.isArray { return try await many(request, operation: .insert) }
+        if body.isArray { return Self.inTask { () async throws(ArangoError) in try await self.many(request, operation: .insert) } }
         guard body.isObject else { throw ArangoError(status: 400, .documentTypeInvalid, "invalid document type: expecting an object or an array") }
         let (collection, router) = try routing(request)
         var document = body
         var generated: String?
         if body["_key"] == nil {
             // Keys are made here, cluster-unique, so the shard (by `_key`) is known.
-            generated = String(try await newIds(1).lowerBound)
+            guard let id = id ?? takeReservedId() else {
+                return .later { respond in
+                    Task {
+                        do throws(ArangoError) {
+                            let id = try await self.newIds(1).lowerBound
+                            Self.deliver(try self.insert(request, id: id), to: respond)
+                        } catch {
+                            respond(ServerResponse(error))
+                        }
+                    }
+                }
+            }
+            generated = String(id)
             document = Self.withKey(body, generated!)
         }
         let index: Int
         // Routed as the user sent it: the generated key is not the user's `_key`.
         do { index = try router.shardForInsert(body, generatedKey: generated) } catch { throw ArangoError(error) }
-        return try await forward(request, to: router.shards[index], of: collection, key: nil, body: Array(document.bytes))
+        return forwardReply(request, to: router.shards[index], of: collection, key: nil, body: Array(document.bytes))
     }
 
-    func single(_ request: ServerRequest, key: String) async throws(ArangoError) -> ServerResponse {
+    /// Hands a reply made off the route's own call to `respond`.
+    static func deliver(_ reply: Reply, to respond: @escaping @Sendable (ServerResponse) -> Void) {
+        switch reply {
+        case .now(let response): respond(response)
+        case .offload(let work): respond(work())
+        case .later(let start): start(respond)
+        }
+    }
+
+    /// One document by key: read, replace, update or remove.
+    func single(_ request: ServerRequest, key: String) throws(ArangoError) -> Reply {
         let (collection, router) = try routing(request)
-        if router.usesDefaultShardKeys || request.method == .get || request.method == .head {
-            if router.usesDefaultShardKeys {
-                let shard = router.shard(of: Slice(trustedBytes: [0x0a]), key: key)
-                return try await forward(request, to: shard, of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
-            }
+        if router.usesDefaultShardKeys {
+            let shard = router.shard(of: Slice(trustedBytes: [0x0a]), key: key)
+            return forwardReply(request, to: shard, of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
+        }
+        if request.method == .get || request.method == .head {
             // Custom shard keys: a read by key asks the shards in turn.
-            var last = ServerResponse(ArangoError.documentNotFound("\(collection.name)/\(key)"))
-            for shard in router.shards {
-                last = try await forward(request, to: shard, of: collection, key: key, body: [])
-                if last.status != 404 { return last }
+            return Self.inTask {
+                var last = ServerResponse(ArangoError.documentNotFound("\(collection.name)/\(key)"))
+                for shard in router.shards {
+                    last = await self.forward(request, to: shard, of: collection, key: key, body: [])
+                    if last.status != 404 { return last }
+                }
+                return last
             }
-            return last
         }
         let document = request.body ?? Slice(trustedBytes: [0x0a])
         let index: Int
         do { index = try router.shardForModification(document, key: key) } catch { throw ArangoError(error) }
-        return try await forward(request, to: router.shards[index], of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
+        return forwardReply(request, to: router.shards[index], of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
     }
 
     /// Array operations: split per shard, one request per shard, answers in the caller's order.
@@ -134,7 +204,7 @@ extension Coordinator {
             builder.openArray()
             for position in batch.positions { builder.add(documents[position]) }
             builder.closeTrusted()
-            let response = try await forward(request, to: batch.shard, of: collection, key: nil, body: builder.bytes)
+            let response = await forward(request, to: batch.shard, of: collection, key: nil, body: builder.bytes)
             let answer = Slice(trustedBytes: response.body.isEmpty ? [0x01] : response.body)
             guard answer.isArray, answer.count == batch.positions.count || request.parameter("silent") == "true" else {
                 if response.status >= 400, let error = ArangoError(status: response.status, body: Slice(trustedBytes: response.body)) { throw error }
