@@ -154,6 +154,9 @@ struct ClusterTests {
         try await second.expect(200, .get, "/_api/document/byCity/\(key)")
         try await second.expectError(400, 1468, .patch, "/_api/document/byCity/\(key)", #"{"v": 2}"#)
         try await second.expect(202, .patch, "/_api/document/byCity/\(key)", #"{"city": "Rome", "v": 2}"#)
+        try await first.expect(202, .delete, "/_api/document/byCity/\(key)")
+        try await second.expectError(404, 1202, .get, "/_api/document/byCity/\(key)")
+        try await second.expectError(404, 1202, .delete, "/_api/document/byCity/\(key)")
 
         // Databases are cluster-wide.
         try await first.expect(201, .post, "/_api/database", #"{"name": "shop"}"#)

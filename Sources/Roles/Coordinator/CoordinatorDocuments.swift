@@ -156,20 +156,26 @@ extension Coordinator {
             let shard = router.shard(of: Slice(trustedBytes: [0x0a]), key: key)
             return forwardReply(request, to: shard, of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
         }
-        if request.method == .get || request.method == .head {
-            // Custom shard keys: a read by key asks the shards in turn.
+        var index: Int?
+        if request.method != .get && request.method != .head {
+            do { index = try router.shardForModification(request.body ?? Slice(trustedBytes: [0x0a]), key: key) } catch {
+                // A remove by key alone (the usual DELETE, without a body) is asked of the
+                // shards in turn like a read: keys are unique across the collection. An update
+                // or replace must carry the shard-key values, as in ArangoDB.
+                guard request.method == .delete && error.code == .notAllShardingAttributesGiven else { throw ArangoError(error) }
+            }
+        }
+        guard let index else {
+            // Custom shard keys: a read (or a remove) by key asks the shards in turn.
             return Self.inTask {
                 var last = ServerResponse(ArangoError.documentNotFound("\(collection.name)/\(key)"))
                 for shard in router.shards {
-                    last = await self.forward(request, to: shard, of: collection, key: key, body: [])
+                    last = await self.forward(request, to: shard, of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
                     if last.status != 404 { return last }
                 }
                 return last
             }
         }
-        let document = request.body ?? Slice(trustedBytes: [0x0a])
-        let index: Int
-        do { index = try router.shardForModification(document, key: key) } catch { throw ArangoError(error) }
         return forwardReply(request, to: router.shards[index], of: collection, key: key, body: request.body.map { Array($0.bytes) } ?? [])
     }
 
