@@ -333,6 +333,34 @@ public enum AgencyTransactions {
         return agencyEnvelope([.write(write)])
     }
 
+    /// `write`: removes a dropped collection's node from Current once every shard report
+    /// under it is gone (ArangoDB's coordinator does this after a drop), with a
+    /// `Current/Version` increment; refused while a report is left or the id is planned.
+    public static func clearCollectionFromCurrent(database: String, collectionId: String, clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        let path = AgencyLayout.join(AgencyLayout.currentCollections, database, collectionId)
+        write.delete(path)
+        write.increment(AgencyLayout.currentVersion)
+        write.require(path, .old(vpackBytes { emptyObject(into: &$0) }))
+        write.require(AgencyLayout.planCollection(database: database, id: collectionId), .oldEmpty(true))
+        return agencyEnvelope([.write(write)])
+    }
+
+    /// `write`: removes a dropped database's nodes from Current (`Databases/<db>` and
+    /// `Collections/<db>`) once every server's database report is gone (each server removes
+    /// its shard reports before its database report), with a `Current/Version` increment;
+    /// refused while a report is left or the database is planned.
+    public static func clearDatabaseFromCurrent(_ database: String, clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        let reports = AgencyLayout.join(AgencyLayout.currentDatabases, database)
+        write.delete(reports)
+        write.delete(AgencyLayout.join(AgencyLayout.currentCollections, database))
+        write.increment(AgencyLayout.currentVersion)
+        write.require(reports, .old(vpackBytes { emptyObject(into: &$0) }))
+        write.require(AgencyLayout.planDatabase(database), .oldEmpty(true))
+        return agencyEnvelope([.write(write)])
+    }
+
     /// `write`: replaces a planned collection's entry (a new index list, properties) and
     /// increments `Plan/Version`, under the precondition that the entry is still `previous`
     /// (two coordinators changing one collection cannot overwrite each other).

@@ -117,6 +117,32 @@ struct AgencyTransactionTests {
                                                                         database: "_system"))[0]?.isNumber == true)
     }
 
+    @Test func droppedCollectionsAndDatabasesLeaveNothingInCurrentOnceReportsAreGone() throws {
+        var agency = try TestAgency.initialized()
+        _ = try agency.write(AgencyTransactions.createDatabase(PlanDatabase(id: "50", name: "shop")))
+        _ = try agency.transact(AgencyTransactions.createCollection(collection(shards: ["s101": ["PRMR-a"]]), database: "shop"))
+        _ = try agency.write(AgencyTransactions.reportDatabase("shop", serverId: "PRMR-a"))
+        _ = try agency.write(AgencyTransactions.reportShard(database: "shop", collectionId: "100", shard: "s101",
+                                                           report: CurrentShard(servers: ["PRMR-a"], indexes: [.primary]),
+                                                           planServers: ["PRMR-a"]))
+        let clearCollection = AgencyTransactions.clearCollectionFromCurrent(database: "shop", collectionId: "100")
+        #expect(try agency.write(clearCollection) == [0])  // still planned
+        _ = try agency.write(AgencyTransactions.dropCollection(database: "shop", id: "100", name: "users"))
+        #expect(try agency.write(clearCollection) == [0])  // a report is left
+        #expect(try agency.write(AgencyTransactions.removeShardFromCurrent(database: "shop", collectionId: "100", shard: "s101")) != [0])
+        #expect(agency.value("/arango/Current/Collections/shop/100")?.isObject == true)
+        #expect(try agency.write(clearCollection) != [0])
+        #expect(agency.value("/arango/Current/Collections/shop/100") == nil)
+
+        let clearDatabase = AgencyTransactions.clearDatabaseFromCurrent("shop")
+        _ = try agency.write(AgencyTransactions.dropDatabase("shop"))
+        #expect(try agency.write(clearDatabase) == [0])  // PRMR-a still reports it
+        #expect(try agency.write(AgencyTransactions.removeDatabaseFromCurrent("shop", serverId: "PRMR-a")) != [0])
+        #expect(try agency.write(clearDatabase) != [0])
+        #expect(agency.value("/arango/Current/Databases/shop") == nil)
+        #expect(agency.value("/arango/Current/Collections/shop") == nil)
+    }
+
     @Test func userRecordsChangeOnlyFromTheRecordTheyWereComputedFrom() throws {
         var agency = try TestAgency.initialized()
         let first = vpackBytes { $0.openObject(); $0.add(key: "user", "ann"); $0.add(key: "v", 1); $0.closeTrusted() }

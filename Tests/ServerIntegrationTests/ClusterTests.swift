@@ -81,6 +81,16 @@ struct ClusterTests {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
 
+        /// The agency's value at `path` (JSON text), through `tessera agency read`.
+        func agencyRead(_ path: String) throws -> String {
+            let plan = try JSONParser.parse(Array(FileManager.default.contents(atPath: directory + "/cluster/cluster.json")!)).slice
+            let agents = plan["processes"]!.arrayElements.filter { $0["role"]?.stringValue == "agent" }
+                .compactMap { $0["endpoint"]?.stringValue }.joined(separator: ",")
+            let result = try LauncherTests.tessera(["agency", "read", "--agency-endpoints", agents,
+                                                    "--secret-file", plan["secretFile"]?.stringValue ?? "", path], in: directory)
+            return result.output
+        }
+
         func api(_ index: Int, _ credentials: Authentication? = .plain(user: "root", password: "")) -> API {
             var configuration = VSTClient.Configuration(endpoint: coordinators[index], credentials: credentials)
             configuration.poolSize = 4
@@ -165,8 +175,13 @@ struct ClusterTests {
         try await second.expect(200, .post, "/_api/collection", #"{"name": "orders", "numberOfShards": 2}"#, database: "shop")
         try await first.expect(202, .post, "/_api/document/orders", #"{"_key": "o1"}"#, database: "shop")
         try await second.expect(200, .get, "/_api/document/orders/o1", database: "shop")
+        try await second.expect(200, .delete, "/_api/collection/orders", database: "shop")
         try await first.expect(200, .delete, "/_api/database/shop")
         try await second.expectError(404, 1228, .get, "/_api/document/orders/o1", database: "shop")
+        // Dropped collections and databases leave no nodes behind in Current.
+        let currentCollections = try cluster.agencyRead("/arango/Current/Collections")
+        #expect(currentCollections.contains("\"_system\"") && !currentCollections.contains("\"shop\""), "\(currentCollections)")
+        #expect(!(try cluster.agencyRead("/arango/Current/Databases")).contains("\"shop\""))
 
         for api in [first, second] { await api.client.shutdown() }
     }

@@ -207,6 +207,21 @@ public final class Coordinator: Sendable {
         }
     }
 
+    /// After a drop: waits (at most `creationTimeoutSeconds`) until the DBServers have removed
+    /// their reports from Current (`reportsLeft` is 0: the shards are gone from disk too), then
+    /// removes the node they leave behind with `clearing`. A DBServer that is down keeps its
+    /// report until it comes back; the drop has happened in Plan either way.
+    func clearCurrent(_ clearing: [UInt8], reportsLeft: @Sendable (ClusterCurrent) -> Int) async {
+        let deadline = MonotonicClock.seconds() + options.creationTimeoutSeconds
+        while reportsLeft(current()) > 0 {
+            guard MonotonicClock.seconds() < deadline else { return }
+            _ = await cache.waitFor(index: cache.index + 1, timeoutSeconds: 1)
+        }
+        if let result = try? await agency.write(envelope: clearing, clientID: nil), result.applied {
+            _ = await cache.waitFor(index: result.index, timeoutSeconds: 10)
+        }
+    }
+
     /// One id from the batch reserved earlier, when any is left.
     func takeReservedId() -> UInt64? {
         reservedIds.withLock { range -> UInt64? in

@@ -79,6 +79,7 @@ extension Coordinator {
             }
             guard result.applied else { throw ArangoError.databaseNotFound(name) }
             _ = await coordinator.cache.waitFor(index: result.index, timeoutSeconds: 10)
+            await coordinator.clearCurrent(AgencyTransactions.clearDatabaseFromCurrent(name)) { $0.databases[name]?.count ?? 0 }
             await coordinator.users.forgetDatabase(name)
             return answer(200) { $0.add(key: "result", true) }
         }

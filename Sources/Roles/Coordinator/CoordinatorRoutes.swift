@@ -161,6 +161,10 @@ extension Coordinator {
                     clientID: nil)
                 guard result.applied else { throw ArangoError.collectionNotFound(collection.name) }
                 _ = await coordinator.cache.waitFor(index: result.index, timeoutSeconds: 10)
+                let database = request.database
+                await coordinator.clearCurrent(AgencyTransactions.clearCollectionFromCurrent(database: database, collectionId: collection.id)) {
+                    $0.collections[database]?[collection.id]?.count ?? 0
+                }
             } catch let error as ClientError {
                 throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the drop: \(error)")
             } catch let error as ArangoError {
