@@ -159,7 +159,7 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(
-            name: "ServerTests", dependencies: ["Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            name: "ServerTests", dependencies: ["Server", "Client", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
