@@ -154,6 +154,10 @@ struct ClusterTests {
                                     ["collection": "items"])
         let viaIndex = try await second.query("FOR d IN items FILTER d.g == 3 SORT d.n DESC LIMIT 2, 3 RETURN d.n")
         #expect(viaIndex.compactMap { $0.intValue.map(Int.init) } == Array(expected))
+        let fetched = try await second.expect(200, .get, "/_api/index/\(index["id"]?.stringValue ?? "")")
+        #expect(fetched["fields"]?.arrayElements.compactMap(\.stringValue) == ["g"])
+        try await second.expect(200, .get, "/_api/index/items/0")
+        try await second.expectError(404, 1212, .get, "/_api/index/items/12345")
         try await first.expect(200, .delete, "/_api/index/\(index["id"]?.stringValue ?? "")")
 
         // Custom shard keys: user keys refused, updates need the shard key.

@@ -71,6 +71,17 @@ extension Coordinator {
             }
             throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the index did not appear on every shard in time")
         }
+        router.add(.get, "/_api/index/:collection/:id") { request throws(ArangoError) in
+            try coordinator.users.require(.readOnly, request)
+            let collection = try coordinator.collection(request.pathSegment("collection"), in: request.database)
+            let id = request.pathSegment("id")
+            guard let index = collection.indexes.first(where: { $0.id == id || $0.name == id }) else {
+                throw ArangoError(status: 404, .indexNotFound, "index not found: \(collection.name)/\(id)")
+            }
+            var builder = Builder()
+            Self.write(index, collection: collection.name, into: &builder)
+            return answer(200) { out in for member in builder.slice.objectMembers { out.add(key: member.key); out.add(member.value) } }
+        }
         router.addAsync(.delete, "/_api/index/:collection/:id") { request throws(ArangoError) in
             try coordinator.users.require(.readWrite, request)
             let collection = try coordinator.collection(request.pathSegment("collection"), in: request.database)
