@@ -8,7 +8,7 @@
 #   Fuzz/run.sh repro                  run the saved crash-* inputs with every waiver off
 #
 # Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift,
-# Sources/VelocyStream, Sources/AgencyStore, Sources/Query and Sources/Raft (found now, so new
+# Sources/VelocyStream, Sources/AgencyStore, Sources/Query, Sources/Raft and Sources/ClusterLogic (found now, so new
 # library files are included), the pure Storage files listed in storage_pure_files, the pure
 # Auth files in auth_pure_files (token decoding; the rest of Auth needs swift-crypto, which the
 # fuzz build leaves out) and the pure AgentStorage files in agent_storage_pure_files, as one
@@ -23,7 +23,7 @@ seeds_dir="$fuzz_dir/seeds"
 vectors_dir="$root/Protocol/vectors/vpack"
 vst_vectors_dir="$root/Protocol/vectors/vst"
 # The pure library modules compiled into every target, lowest layer first.
-library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft")
+library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft" "$root/Sources/ClusterLogic")
 # The pure files of Sources/Storage (record, checkpoint and Merkle tree decoding); the rest of
 # Storage does I/O and links libsnappy, which the fuzz build leaves out.
 storage_pure_files=(CRC32C StorageBytes LogRecord DocumentKey DocumentLocation MerkleTree Checkpoint)

@@ -28,7 +28,7 @@ extension AgencyTransactions {
         let (result, read) = try writeThenRead(answer, context: "short name reservation")
         if result.isNumber {
             let counterPath = AgencyLayout.targetLatestShortId(role: role)
-            guard let counter = AgencyLayout.value(at: counterPath, inReadAnswer: read).flatMap({ FieldReader.integer($0) }),
+            guard let counter = AgencyLayout.value(at: counterPath, inReadAnswer: read).flatMap({ AgencyFieldReader.integer($0) }),
                   counter >= 1 else {
                 throw ClusterError(.agencyDataInvalid, "\(counterPath) is not a positive integer after its increment")
             }
@@ -39,7 +39,7 @@ extension AgencyTransactions {
         guard let entry = AgencyLayout.value(at: entryPath, inReadAnswer: read) else {
             throw ClusterError(.agencyDataInvalid, "\(entryPath) is absent though the reservation found it taken")
         }
-        return .existing(try FieldReader(entry, context: entryPath).string("ShortName"))
+        return .existing(try AgencyFieldReader(entry, context: entryPath).string("ShortName"))
     }
 
     /// The ids reserved by ``reserveIds(count:)``, from its answer `[index, {…LatestID…}]`:

@@ -27,7 +27,7 @@ public struct ClusterPlan: Sendable, Equatable {
     ///
     /// - Throws: ``ClusterError`` for the first invalid entry.
     public init(decoding plan: Slice) throws(ClusterError) {
-        let fields = try FieldReader(plan, context: "Plan")
+        let fields = try AgencyFieldReader(plan, context: "Plan")
         self.init(version: UInt64(try fields.int("Version", in: 0...Int.max, default: 0)))
         for (database, value) in try Self.members(fields.optional("Databases"), context: "Plan/Databases") {
             databases[database] = try PlanDatabase(name: database, decoding: value)
@@ -81,7 +81,7 @@ public struct ClusterCurrent: Sendable, Equatable {
     ///
     /// - Throws: ``ClusterError`` for the first invalid entry.
     public init(decoding current: Slice) throws(ClusterError) {
-        let fields = try FieldReader(current, context: "Current")
+        let fields = try AgencyFieldReader(current, context: "Current")
         self.init(version: UInt64(try fields.int("Version", in: 0...Int.max, default: 0)))
         for (database, servers) in try ClusterPlan.members(fields.optional("Databases"), context: "Current/Databases") {
             let reporters = Set(try ClusterPlan.members(servers, context: "Current/Databases/\(database)").map(\.0))

@@ -21,7 +21,7 @@ public struct PlanDatabase: Sendable, Equatable {
 
     /// Decodes the entry stored under `name`; the stored name must agree with the key.
     public init(name: String, decoding slice: Slice) throws(ClusterError) {
-        let fields = try FieldReader(slice, context: "Plan/Databases/\(name)")
+        let fields = try AgencyFieldReader(slice, context: "Plan/Databases/\(name)")
         let storedName = try fields.string("name")
         guard storedName == name else { throw fields.invalid("name", "is '\(storedName)' under key '\(name)'") }
         self.init(id: try fields.string("id"), name: name)
@@ -86,7 +86,7 @@ public struct IndexDefinition: Sendable, Equatable {
     }
 
     init(decoding slice: Slice, context: String) throws(ClusterError) {
-        let fields = try FieldReader(slice, context: context)
+        let fields = try AgencyFieldReader(slice, context: context)
         let id = try fields.string("id")
         self.init(id: id, type: try fields.string("type"), name: try fields.optionalString("name") ?? "idx_\(id)",
                   fields: try fields.stringArray("fields"), unique: try fields.bool("unique", default: false),
@@ -257,7 +257,7 @@ public struct PlanCollection: Sendable, Equatable {
     ///   a `"satellite"` replication factor.
     public init(database: String, id: String, decoding slice: Slice) throws(ClusterError) {
         let context = "Plan/Collections/\(database)/\(id)"
-        let fields = try FieldReader(slice, context: context)
+        let fields = try AgencyFieldReader(slice, context: context)
         let storedId = try fields.string("id")
         guard storedId == id else { throw fields.invalid("id", "is '\(storedId)' under key '\(id)'") }
         guard let type = CollectionType(rawValue: try fields.int("type", in: 2...3, default: 2)) else {
@@ -279,7 +279,7 @@ public struct PlanCollection: Sendable, Equatable {
         }
         var keyOptions = KeyOptions()
         if let options = fields.optional("keyOptions") {
-            let keyFields = try FieldReader(options, context: context + "/keyOptions")
+            let keyFields = try AgencyFieldReader(options, context: context + "/keyOptions")
             keyOptions = KeyOptions(type: try keyFields.optionalString("type") ?? "traditional",
                                     allowUserKeys: try keyFields.bool("allowUserKeys", default: true))
         }
@@ -298,7 +298,7 @@ public struct PlanCollection: Sendable, Equatable {
             guard let name = key.keyName, ShardName.id(name) != nil else {
                 throw ClusterError(.agencyDataInvalid, "\(context): shard name '\(key.keyName ?? "?")' is not s<id>")
             }
-            let servers = try FieldReader.strings(value.untagged, orThrow: ClusterError(
+            let servers = try AgencyFieldReader.strings(value.untagged, orThrow: ClusterError(
                 .agencyDataInvalid, "\(context): servers of \(name) must be an array of strings"))
             guard !servers.isEmpty, !servers.contains("") else {
                 throw ClusterError(.agencyDataInvalid, "\(context): shard \(name) has no leader")
@@ -370,12 +370,12 @@ public struct CurrentShard: Sendable, Equatable {
 
     /// Decodes a report; `context` names its place for error messages.
     public init(decoding slice: Slice, context: String) throws(ClusterError) {
-        let fields = try FieldReader(slice, context: context)
+        let fields = try AgencyFieldReader(slice, context: context)
         var indexErrors: [IndexFailure] = []
         if let list = fields.optional("indexErrors") {
             guard list.isArray else { throw ClusterError(.agencyDataInvalid, "\(context): indexErrors is not an array") }
             for entry in list.arrayElements {
-                let failure = try FieldReader(entry, context: context + " indexErrors")
+                let failure = try AgencyFieldReader(entry, context: context + " indexErrors")
                 indexErrors.append(IndexFailure(id: try failure.string("id"),
                                                 errorNum: try failure.int("errorNum", in: 0...Int(Int32.max), default: 0),
                                                 errorMessage: try failure.optionalString("errorMessage") ?? ""))

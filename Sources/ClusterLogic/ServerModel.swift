@@ -73,7 +73,7 @@ public struct ServerRegistration: Sendable, Equatable {
     /// Decodes the entry of server `id`.
     /// - Throws: ``ClusterError/Code/agencyDataInvalid`` naming the bad field.
     public init(id: String, decoding slice: Slice) throws(ClusterError) {
-        let fields = try FieldReader(slice, context: "Current/ServersRegistered/\(id)")
+        let fields = try AgencyFieldReader(slice, context: "Current/ServersRegistered/\(id)")
         let roleName = try fields.string("role")
         guard let role = ServerRole(rawValue: roleName) else { throw fields.invalid("role", "is unknown: \(roleName)") }
         self.init(id: id, shortName: try fields.string("shortName"), endpoint: try fields.string("endpoint"),
@@ -118,7 +118,7 @@ public struct HealthRecord: Sendable, Equatable {
     /// Decodes the record of server `id`.
     /// - Throws: ``ClusterError/Code/agencyDataInvalid`` naming the bad field.
     public init(id: String, decoding slice: Slice) throws(ClusterError) {
-        let fields = try FieldReader(slice, context: "Supervision/Health/\(id)")
+        let fields = try AgencyFieldReader(slice, context: "Supervision/Health/\(id)")
         let statusName = try fields.string("Status")
         guard let status = ServerHealth(rawValue: statusName) else { throw fields.invalid("Status", "is unknown: \(statusName)") }
         self.init(shortName: try fields.string("ShortName"), endpoint: try fields.string("Endpoint"), status: status,

@@ -3,7 +3,7 @@ import VelocyPack
 /// Typed reads of an object's fields for the decoders of agency data. Whatever another
 /// process wrote, a wrong type or a missing field is a ``ClusterError/Code/agencyDataInvalid``
 /// that names the place (`context`) and the field, never a trap.
-struct FieldReader {
+struct AgencyFieldReader {
     let object: Slice
     let context: String
 
