@@ -103,17 +103,20 @@ extension Coordinator {
     }
 
     /// Writes a changed collection entry to Plan and waits until the cache has it.
+    static let changedConcurrently = ArangoError(status: 409, .conflict, "the collection was changed concurrently; try again")
+
     func changePlan(_ collection: PlanCollection, previous: PlanCollection, database: String) async throws(ArangoError) {
         try await changePlan(AgencyTransactions.updateCollection(collection, previous: previous, database: database))
     }
 
     /// Sends a Plan change whose preconditions guard against concurrent changes and waits
-    /// until the cache has it; `refused` is the error when a precondition failed.
+    /// until the cache has it; `refused` says which error a failed precondition is (asked
+    /// only then).
     func changePlan(_ envelope: [UInt8],
-                    refused: ArangoError = ArangoError(status: 409, .conflict, "the collection was changed concurrently; try again")) async throws(ArangoError) {
+                    refused: @Sendable () async -> ArangoError = { Coordinator.changedConcurrently }) async throws(ArangoError) {
         do {
             let result = try await agency.write(envelope: envelope, clientID: nil)
-            guard result.applied else { throw refused }
+            guard result.applied else { throw await refused() }
             _ = await cache.waitFor(index: result.index, timeoutSeconds: 10)
         } catch let error as ArangoError {
             throw error

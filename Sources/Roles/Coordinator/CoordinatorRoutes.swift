@@ -92,11 +92,16 @@ extension Coordinator {
             var renamed = collection
             renamed.name = newName
             // Shards keep their names; DBServers' Maintenance changes the name in `_id`s.
-            try await coordinator.changePlan(
-                AgencyTransactions.renameCollection(renamed, previous: collection, database: request.database),
-                refused: coordinator.plan().collection(named: newName, in: request.database) != nil
-                    ? ArangoError(status: 409, .duplicateName, "duplicate name: a collection '\(newName)' exists")
-                    : ArangoError(status: 409, .conflict, "the collection was changed concurrently; try again"))
+            let database = request.database
+            try await coordinator.changePlan(AgencyTransactions.renameCollection(renamed, previous: collection, database: database)) {
+                // Which precondition failed: asked of the agency, as this cache may be behind.
+                let path = AgencyLayout.planCollectionName(database: database, name: newName)
+                let answer = try? await coordinator.agency.read([[path]])
+                if let first = answer?[0], AgencyLayout.value(at: path, inReadAnswer: first) != nil {
+                    return ArangoError(status: 409, .duplicateName, "duplicate name: a collection '\(newName)' exists")
+                }
+                return Coordinator.changedConcurrently
+            }
             return Self.properties(renamed)
         }
         router.addAsync(.get, "/_api/collection/:name/figures") { request throws(ArangoError) in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Client
 import Foundation
 import Transport
 
@@ -73,6 +74,10 @@ struct StartCommand: AsyncParsableCommand {
             InputOutput.writeStandardError("tessera start: \(row.member.name) at \(row.member.endpoint) is not healthy: \(row.detail)")
         }
         let coordinators = launcher.plan.members(.coordinator).map(\.endpoint)
+        if let first = coordinators.first.flatMap(Endpoint.init), await Self.rootPasswordIsEmpty(at: first) {
+            InputOutput.writeStandardError(
+                "tessera start: warning: the root user has an empty password; set one with --root-password or TESSERA_ROOT_PASSWORD")
+        }
         print("tessera start: cluster running, data \(local.data); " +
               (coordinators.isEmpty ? "agency at \(launcher.plan.agencyEndpoints)" : "coordinators at \(coordinators.joined(separator: ", "))"))
         fflush(nil)
@@ -80,6 +85,18 @@ struct StartCommand: AsyncParsableCommand {
         InputOutput.writeStandardError("tessera start: stopping the cluster")
         launcher.shutdown()
         InputOutput.writeStandardError("tessera start: stopped")
+    }
+
+    /// Whether `root` logs in with an empty password at the coordinator `endpoint` (as the
+    /// single server does, the operator is told).
+    static func rootPasswordIsEmpty(at endpoint: Endpoint) async -> Bool {
+        var configuration = VSTClient.Configuration(endpoint: endpoint, credentials: .plain(user: "root", password: ""))
+        configuration.poolSize = 1
+        configuration.requestTimeoutSeconds = 10
+        let client = VSTClient(configuration: configuration)
+        let accepted = (try? await client.request(.get, "/_api/version").status) == 200
+        await client.shutdown()
+        return accepted
     }
 
     /// Returns once SIGINT or SIGTERM arrives.
