@@ -6,6 +6,17 @@ import Transport
 /// What every DBServer and coordinator does in the agency: register under its id (with a
 /// short name drawn once and kept), then heartbeat for as long as it runs.
 enum ClusterMembership {
+    /// The agency connection of a server: its cluster token, a client presenting it, and the
+    /// cache of the agency tree that client keeps current (not started yet).
+    static func connect(_ identity: ServerIdentity, secret: [UInt8],
+                        agencyEndpoints: [Endpoint]) -> (token: String, agency: AgencyClient, cache: AgencyCache) {
+        let token = ClusterAuthenticator.token(serverID: identity.id, secret: secret, now: WallClock.seconds())
+        var configuration = AgencyClient.Configuration(endpoints: agencyEndpoints, credentials: .jwt(token: token))
+        configuration.deadlineSeconds = 30
+        let agency = AgencyClient(configuration: configuration)
+        return (token, agency, AgencyCache(client: agency, pollSeconds: 5))
+    }
+
     /// Registers `identity` at `endpoint` (idempotent: a restart keeps its short name).
     static func register(_ identity: ServerIdentity, role: ServerRole, endpoint: Endpoint, version: String,
                          agency: AgencyClient) async throws(StartupError) {

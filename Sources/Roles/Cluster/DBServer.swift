@@ -48,12 +48,7 @@ public final class DBServer: Sendable {
         } catch {
             throw StartupError("cannot open the shards in \(options.dataDirectory)/shards: \(error.message)")
         }
-        var configuration = AgencyClient.Configuration(
-            endpoints: options.agencyEndpoints,
-            credentials: .jwt(token: ClusterAuthenticator.token(serverID: identity.id, secret: options.secret, now: WallClock.seconds())))
-        configuration.deadlineSeconds = 30
-        agency = AgencyClient(configuration: configuration)
-        cache = AgencyCache(client: agency, pollSeconds: 5)
+        (_, agency, cache) = ClusterMembership.connect(identity, secret: options.secret, agencyEndpoints: options.agencyEndpoints)
     }
 
     /// The routes: version, echo, and the document API over the shards.

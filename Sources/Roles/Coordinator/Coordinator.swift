@@ -62,11 +62,7 @@ public final class Coordinator: Sendable {
     public init(options: Options) throws(StartupError) {
         self.options = options
         identity = try ServerIdentity.loadOrCreate(in: options.dataDirectory, role: .coordinator)
-        token = ClusterAuthenticator.token(serverID: identity.id, secret: options.secret, now: WallClock.seconds())
-        var configuration = AgencyClient.Configuration(endpoints: options.agencyEndpoints, credentials: .jwt(token: token))
-        configuration.deadlineSeconds = 30
-        agency = AgencyClient(configuration: configuration)
-        cache = AgencyCache(client: agency, pollSeconds: 5)
+        (token, agency, cache) = ClusterMembership.connect(identity, secret: options.secret, agencyEndpoints: options.agencyEndpoints)
         users = ClusterUsers(cache: cache, agency: agency, tokenSecret: options.secret)
     }
 
