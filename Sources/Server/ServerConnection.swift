@@ -288,19 +288,13 @@ final class ServerConnection: @unchecked Sendable {
                     inFlight += 1
                     server.inFlightTotal += 1
                     let eventLoop = self.eventLoop
-                    let starting = LoopFlag(true)
                     start { [self] response in
-                        // An answer given on the loop thread after `start` returned (say, from
-                        // another connection's callback) goes out at once; one given inside
-                        // `start`, or on another thread, is queued (the loop only refuses jobs
-                        // when the process is going down).
-                        if eventLoop.inLoopThread && !starting.value {
-                            finishLater(id, response, json: wantsJSON)
-                        } else {
-                            eventLoop.execute { [self] in finishLater(id, response, json: wantsJSON) }
-                        }
+                        // Always queued, even on the loop thread: the caller may be in the
+                        // middle of its own work (an agent applying committed entries), and
+                        // sending resumes this connection, which can run further handlers.
+                        // The loop only refuses jobs when the process is going down.
+                        eventLoop.execute { [self] in finishLater(id, response, json: wantsJSON) }
                     }
-                    starting.value = false
                 }
             }
         }
@@ -430,9 +424,3 @@ final class ServerConnection: @unchecked Sendable {
     }
 }
 
-/// A flag read and written only on one loop thread, captured by `@Sendable` closures that
-/// may be called elsewhere but then do not touch it.
-final class LoopFlag: @unchecked Sendable {
-    var value: Bool
-    init(_ value: Bool) { self.value = value }
-}
