@@ -20,8 +20,9 @@ public final class ClusterUsers: UserAccounts {
     public let tokenSecret: [UInt8]
     public let verifiedPasswords = VerifiedPasswordCache()
     public var authenticationEnabled: Bool { true }
-    /// The users as of an agency index, decoded from the cache.
-    let decoded = Locked<(index: UInt64, users: [String: UserRecord])?>(nil)
+    /// The users decoded from the cache, with the agency index they were checked at and the
+    /// `Sync/UserVersion` they are of.
+    let decoded = Locked<(index: UInt64, version: Int64?, users: [String: UserRecord])?>(nil)
     /// How often a change is retried when another coordinator changed the record meanwhile.
     static let attemptsMax = 8
 
@@ -31,9 +32,20 @@ public final class ClusterUsers: UserAccounts {
         self.tokenSecret = tokenSecret
     }
 
+    /// Every permission check reads this. The agency index moves with every heartbeat, so
+    /// a new index only costs a look at `Sync/UserVersion`; the records are decoded again
+    /// when that changed.
     var users: [String: UserRecord] {
         let index = cache.index
         if let users = decoded.withLock({ $0?.index == index ? $0?.users : nil }) { return users }
+        let version = cache.value(at: AgencyLayout.syncUserVersion)?.intValue
+        if let users = decoded.withLock({ state -> [String: UserRecord]? in
+            guard let known = state, known.version == version else { return nil }
+            state!.index = index
+            return known.users
+        }) {
+            return users
+        }
         var users: [String: UserRecord] = [:]
         if let records = cache.value(at: AgencyLayout.users), records.isObject {
             for member in records.objectMembers {
@@ -41,7 +53,7 @@ public final class ClusterUsers: UserAccounts {
                 if let record = try? UserRecord(decoding: member.value) { users[record.name] = record }
             }
         }
-        decoded.withLock { $0 = (index, users) }
+        decoded.withLock { $0 = (index, version, users) }
         return users
     }
 
