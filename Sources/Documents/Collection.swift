@@ -19,6 +19,10 @@ public struct DocumentOptions: Sendable {
     public var mergeObjects = true
     /// `insert` of a key that exists: `nil` (or `.conflict`) fails with 1210.
     public var overwriteMode: OverwriteMode?
+    /// Leave the write in the engine's buffer; the caller answers only through
+    /// ``Collection/acknowledge(sequence:waitForSync:_:)``, which hands the whole batch to the
+    /// operating system at once (see `WriteOptions.defersFileWrite`).
+    public var defersFileWrite = false
 
     public init() {}
 }
@@ -149,7 +153,8 @@ public final class Collection: Sendable {
         let stored = try Self.storedForm(of: input, key: key, isEdge: isEdge)
         for _ in 0..<Self.attemptsMax {
             do {
-                let result = try engine.insert(stored, options: WriteOptions(waitForSync: options.waitForSync ?? collectionSync))
+                let result = try engine.insert(stored, options: WriteOptions(waitForSync: options.waitForSync ?? collectionSync,
+                                                                         defersFileWrite: options.defersFileWrite))
                 return DocumentOutcome(
                     key: key, revision: result.revision, oldRevision: nil, old: nil,
                     new: options.returnNew ? decorated(stored, key: key, revision: result.revision, collection: collection) : nil,
@@ -186,7 +191,8 @@ public final class Collection: Sendable {
         return try modify(key, collection: collection, expected: expected, needsOld: options.returnOld) { (_) throws(DocumentError) in stored }
             write: { (current) throws(StorageError) in
                 try engine.replace(key, with: stored, options: WriteOptions(
-                    waitForSync: options.waitForSync ?? collectionSync, expectedRevision: current?.revision ?? expected))
+                    waitForSync: options.waitForSync ?? collectionSync, expectedRevision: current?.revision ?? expected,
+                    defersFileWrite: options.defersFileWrite))
             } finish: { outcome, document in
                 if options.returnNew { outcome.new = decorated(document, key: key, revision: outcome.revision, collection: collection) }
             }
@@ -204,7 +210,8 @@ public final class Collection: Sendable {
             return merged
         } write: { (current) throws(StorageError) in
             try engine.replace(key, with: merged, options: WriteOptions(
-                waitForSync: options.waitForSync ?? collectionSync, expectedRevision: current!.revision))
+                waitForSync: options.waitForSync ?? collectionSync, expectedRevision: current!.revision,
+                defersFileWrite: options.defersFileWrite))
         } finish: { outcome, document in
             if options.returnNew { outcome.new = decorated(document, key: key, revision: outcome.revision, collection: collection) }
             if !options.returnOld { outcome.old = nil }
@@ -219,7 +226,8 @@ public final class Collection: Sendable {
             Slice(trustedBytes: [0x0a])
         } write: { (current) throws(StorageError) in
             try engine.remove(key, options: WriteOptions(
-                waitForSync: options.waitForSync ?? collectionSync, expectedRevision: current?.revision ?? expected))
+                waitForSync: options.waitForSync ?? collectionSync, expectedRevision: current?.revision ?? expected,
+                defersFileWrite: options.defersFileWrite))
         } finish: { _, _ in }
     }
 

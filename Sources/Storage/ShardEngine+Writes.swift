@@ -81,6 +81,7 @@ extension ShardEngine {
             let record = LogRecord(kind: .removal, revision: revision, sequence: state.lastSequence, key: Array(key.utf8))
             _ = try state.append(record)
             state.removeDocument(key: key)
+            try state.handOff(options)
             return (WriteResult(key: key, revision: revision, previousRevision: existing.revision,
                                 sequence: record.sequence),
                     options.waitForSync ?? state.options.waitForSync)
@@ -98,6 +99,7 @@ extension ShardEngine {
             state.lastSequence += 1
             _ = try state.append(LogRecord(kind: .truncation, revision: revision, sequence: state.lastSequence, key: []))
             state.removeAllDocuments()
+            try state.handOff(options)
             return (state.lastSequence, options.waitForSync ?? state.options.waitForSync)
         }
         if sync { try groupCommit.waitDurable(sequence) }
@@ -167,6 +169,7 @@ extension ShardEngine {
                                    key: Array(document.key.utf8), payload: document.payload)
             let location = try state.append(record)
             state.install(key: document.key, location: location, indexValues: indexValues)
+            try state.handOff(options)
             return (WriteResult(key: document.key, revision: revision, previousRevision: existing?.revision,
                                 sequence: record.sequence),
                     options.waitForSync ?? state.options.waitForSync)

@@ -105,6 +105,25 @@ public final class ShardEngine: @unchecked Sendable {
         groupCommit.whenDurable(sequence, completion)
     }
 
+    /// Hands every buffered record to the operating system (`pwrite`, no sync): after it
+    /// returns, a crash of this process loses none of the writes made so far. Writes made
+    /// without `WriteOptions.defersFileWrite` are already there; a batch made with it calls
+    /// this once before it is acknowledged.
+    ///
+    /// - Throws: the write's failure (the engine is then failed), `closed`.
+    public func writeOut() throws(StorageError) {
+        try state.withLock { (state: inout ShardState) throws(StorageError) in
+            if state.isClosed { throw .closed }
+            if let failure = state.failure { throw failure }
+            try state.flushPending()
+        }
+    }
+
+    /// Blocks until every write up to `sequence` is durable (sharing the group commit).
+    public func waitDurable(upTo sequence: UInt64) throws(StorageError) {
+        try groupCommit.waitDurable(sequence)
+    }
+
     /// Makes every write so far durable (one group-commit sync).
     public func sync() throws(StorageError) {
         let last = state.withLock { $0.lastSequence }

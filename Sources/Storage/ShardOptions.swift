@@ -11,7 +11,8 @@ public struct ShardOptions: Sendable, Equatable {
     public var segmentByteCountTarget = 32 << 20
     /// The largest document accepted, uncompressed (at most `LogRecordLimits.documentByteCountMax`).
     public var documentByteCountMax = 16 << 20
-    /// Pending (unflushed) log bytes above which a write flushes them to the file at once.
+    /// Buffered log bytes (of writes made with `WriteOptions.defersFileWrite`) above which a
+    /// write hands them to the file at once.
     public var pendingByteCountMax = 1 << 20
     /// A sealed segment is compacted when its live share of bytes falls below this.
     public var compactionLiveShareMin = 0.5
@@ -49,11 +50,18 @@ public struct WriteOptions: Sendable, Equatable {
     /// Store under this revision instead of a new one (a follower applying its leader's
     /// writes; the clock then moves past it).
     public var revision: UInt64?
+    /// Leave the record in the engine's buffer instead of handing it to the operating system
+    /// before the call returns. Only for a caller that acknowledges nothing before it has
+    /// called ``ShardEngine/writeOut()`` (a batch of writes then shares one `pwrite`); every
+    /// other write is in the file when it returns, so a process crash cannot lose it.
+    public var defersFileWrite: Bool
 
-    public init(waitForSync: Bool? = nil, expectedRevision: UInt64? = nil, revision: UInt64? = nil) {
+    public init(waitForSync: Bool? = nil, expectedRevision: UInt64? = nil, revision: UInt64? = nil,
+                defersFileWrite: Bool = false) {
         self.waitForSync = waitForSync
         self.expectedRevision = expectedRevision
         self.revision = revision
+        self.defersFileWrite = defersFileWrite
     }
 }
 

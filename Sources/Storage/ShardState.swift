@@ -173,6 +173,14 @@ struct ShardState: Sendable {
                                 revision: record.revision)
     }
 
+    /// Hands a write just appended to the operating system unless its caller batches the
+    /// hand-off (`WriteOptions.defersFileWrite`). A record in the file survives a crash of
+    /// this process (the kernel has it); only `fdatasync` makes it survive a crash of the
+    /// machine. A failure here leaves the engine failed and the write unacknowledged.
+    mutating func handOff(_ options: WriteOptions) throws(StorageError) {
+        if !options.defersFileWrite { try flushPending() }
+    }
+
     /// Writes the pending bytes to the active segment's file (not yet synced).
     mutating func flushPending() throws(StorageError) {
         guard !pending.isEmpty else { return }

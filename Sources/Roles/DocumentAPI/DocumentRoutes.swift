@@ -104,14 +104,21 @@ extension DocumentAPI {
 
         if key == nil, let body, body.isArray {
             // An array: one result per element, in order; failures are entries, not the answer.
+            // The elements are written without waiting and handed to the operating system
+            // together; the batch is answered once its last write is acknowledged (one
+            // `pwrite`, and one sync when asked for).
             options.ifMatch = nil
+            options.waitForSync = false
+            options.defersFileWrite = true
             let work: @Sendable () -> ServerResponse = { [options] in
                 var builder = Builder()
                 var errorCounts: [Int: Int] = [:]
+                var lastSequence: UInt64 = 0
                 builder.openArray()
                 for element in body.arrayElements {
                     do throws(ArangoError) {
                         let outcome = try Self.apply(operation, element, key: nil, collection: collection, options: options)
+                        lastSequence = max(lastSequence, outcome.sequence)
                         if !silent { Self.writeOutcome(outcome, collection: collection.idName, into: &builder) }
                     } catch {
                         errorCounts[error.number.rawValue, default: 0] += 1
@@ -119,6 +126,11 @@ extension DocumentAPI {
                     }
                 }
                 builder.closeTrusted()
+                do throws(ArangoError) {
+                    try collection.acknowledged(sequence: lastSequence, waitForSync: sync)
+                } catch {
+                    return ServerResponse(error)
+                }
                 return ServerResponse(status: status, meta: Self.errorCodesMeta(errorCounts), body: builder.bytes)
             }
             return sync || body.count > Self.inlineArrayCountMax ? .offload(work) : .now(work())
@@ -135,8 +147,8 @@ extension DocumentAPI {
             document = body
         }
         // A durable write is made here like any other, then answered when its group commit
-        // has synced it: no thread waits meanwhile, and one sync answers every writer queued
-        // behind it.
+        // has synced it (`Collection.acknowledge`): no thread waits meanwhile, and one sync
+        // answers every writer queued behind it.
         var inline = options
         inline.waitForSync = false
         let outcome = try Self.apply(operation, document, key: key, collection: collection, options: inline)
@@ -149,11 +161,17 @@ extension DocumentAPI {
             Self.writeOutcome(outcome, collection: collection.idName, into: &builder)
             response = ServerResponse(status: status, meta: etag, body: builder.bytes)
         }
-        guard sync, outcome.sequence > 0 else { return .now(response) }
-        let name = collection.idName
+        guard sync, outcome.sequence > 0 else {
+            // In the operating system already (the engine wrote it out); the acknowledgement
+            // rule still decides, so the answer never comes from a buffer.
+            do throws(ArangoError) { try collection.acknowledged(sequence: outcome.sequence, waitForSync: false) } catch {
+                return .now(ServerResponse(error))
+            }
+            return .now(response)
+        }
         return .later { respond in
-            collection.engine.whenDurable(outcome.sequence) { failure in
-                respond(failure.map { ServerResponse(ArangoError($0, collection: name)) } ?? response)
+            collection.acknowledge(sequence: outcome.sequence, waitForSync: true) { failure in
+                respond(failure.map { ServerResponse($0) } ?? response)
             }
         }
     }

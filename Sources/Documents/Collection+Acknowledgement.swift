@@ -1,0 +1,53 @@
+public import Storage
+
+extension Collection {
+    /// The one place that decides when a write to this collection may be answered.
+    ///
+    /// A write is acknowledged only after
+    /// 1. it is applied (the caller made it; `sequence` is its ``DocumentOutcome/sequence``, or
+    ///    the largest of a batch),
+    /// 2. its record is in the operating system (`pwrite` done), so a crash of this process
+    ///    cannot lose it — also without `waitForSync`,
+    /// 3. it is durable (`fdatasync` done) when the write asked for `waitForSync`, so a crash
+    ///    of the machine cannot lose it either.
+    ///
+    /// Synchronous replication will add a fourth step here: applied on every in-sync follower.
+    ///
+    /// Never blocks: `completion` runs at once on the caller's thread when no sync is needed,
+    /// otherwise on the engine's syncing thread once the group commit covers `sequence`. It
+    /// gets nil for "answer now", or the error to answer with instead.
+    ///
+    /// - Parameters:
+    ///   - sequence: the last engine sequence the answer covers (0 when nothing was written).
+    ///   - waitForSync: the write's effective `waitForSync` (the request's, else the collection's).
+    public func acknowledge(sequence: UInt64, waitForSync: Bool,
+                            _ completion: @escaping @Sendable (DocumentError?) -> Void) {
+        guard sequence > 0 else { return completion(nil) }
+        let name = self.name
+        do {
+            try engine.writeOut()
+        } catch {
+            return completion(DocumentError(error, collection: name))
+        }
+        guard waitForSync else { return completion(nil) }
+        engine.whenDurable(sequence) { failure in
+            completion(failure.map { DocumentError($0, collection: name) })
+        }
+    }
+}
+
+extension Collection {
+    /// ``acknowledge(sequence:waitForSync:_:)`` for a caller that may block (a thread-pool
+    /// thread answering a batch): returns when the write may be answered.
+    ///
+    /// - Throws: the error to answer with instead (the engine failed or closed).
+    public func acknowledged(sequence: UInt64, waitForSync: Bool) throws(DocumentError) {
+        guard sequence > 0 else { return }
+        do {
+            try engine.writeOut()
+            if waitForSync { try engine.waitDurable(upTo: sequence) }
+        } catch {
+            throw DocumentError(error, collection: name)
+        }
+    }
+}
