@@ -9,8 +9,13 @@ if ! command -v redis-benchmark >/dev/null || ! command -v redis-server >/dev/nu
     if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
     $sudo_cmd apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
-swift build -c release --package-path "$root" >/dev/null
-tessera="$root/.build/release/tessera"
+# TESSERA_BIN=PATH measures that binary instead (a before/after comparison in one sitting).
+if [ -n "${TESSERA_BIN:-}" ]; then
+    tessera="$TESSERA_BIN"
+else
+    swift build -c release --package-path "$root" >/dev/null
+    tessera="$root/.build/release/tessera"
+fi
 work="$(mktemp -d)"
 started_pids=()
 cleanup() {
