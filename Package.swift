@@ -37,10 +37,19 @@ let package = Package(
         // Pure layer: VelocyPack values, builder, parser, dumper, validator, hashing, Codable.
         .target(name: "VelocyPack", swiftSettings: strictSwift),
 
+        // Pure layer: little-endian integers for the on-disk and wire formats (records,
+        // checkpoints, the Merkle tree, the Raft disk).
+        .target(name: "BinaryFormat", swiftSettings: strictSwift),
+
+        // Pure layer: what keeps shard copies in step: the Merkle revision tree now; the sync
+        // replication and resync state machines next (DESIGN.md "Replication").
+        .target(name: "Replication", dependencies: ["BinaryFormat"], swiftSettings: strictSwift),
+
         // Pure layer: VelocyStream framing and ArangoDB's message headers.
         .target(name: "VelocyStream", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
-        // The seam to the C libraries the impure layers build on (libuv, Snappy).
+        // The seam to the operating system and the C libraries the impure layers build on:
+        // libuv, Snappy, file I/O (`FileIO`), CRC32C, locks (`Locked`, `Monitor`), clocks.
         .target(
             name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy"],
             swiftSettings: strictSwift),
@@ -61,7 +70,7 @@ let package = Package(
         // An agent's durable Raft state: checksummed log segments, the hard state and the
         // snapshot, with crash recovery (`Protocol/AgentStorage.md`).
         .target(
-            name: "AgentStorage", dependencies: ["Raft", "Storage", "VelocyPack"],
+            name: "AgentStorage", dependencies: ["Raft", "BinaryFormat", "TesseraPlatform", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // Test support: a deterministic simulator that runs a Raft group in one thread with a
@@ -104,9 +113,10 @@ let package = Package(
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent
-        // indexes, Merkle revision tree, group commit, checkpoints, recovery and compaction.
+        // indexes, the shard's Merkle revision tree (kept in step with every write), group
+        // commit, checkpoints, recovery and compaction.
         .target(
-            name: "Storage", dependencies: ["VelocyPack", "TesseraPlatform"],
+            name: "Storage", dependencies: ["VelocyPack", "BinaryFormat", "Replication", "TesseraPlatform"],
             swiftSettings: strictSwift),
 
         // Passwords (salted PBKDF2 hashes and a cache of verified logins), HS256 JSON Web Tokens
@@ -131,6 +141,8 @@ let package = Package(
             ],
             swiftSettings: strictSwift),
 
+        // A seeded random generator shared by the test suites.
+        .target(name: "TestRandomness", path: "Tests/TestRandomness", swiftSettings: strictSwift),
         // Reads the golden-vector files for the suites that walk them.
         .target(name: "VectorFileSupport", path: "Tests/VectorFileSupport", swiftSettings: strictSwift),
         // Finds the built `tessera` and runs it for the suites that need a real process.
@@ -164,12 +176,15 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "Auth", "Client", "Server", "Roles", "ClusterLogic", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "Roles", "ClusterLogic", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).
         .testTarget(
-            name: "StorageTests", dependencies: ["TesseraProcessSupport", "Storage", "VelocyPack", "TesseraPlatform", "tessera"],
+            name: "StorageTests", dependencies: ["TesseraProcessSupport", "TestRandomness", "Storage", "Replication", "BinaryFormat", "VelocyPack", "TesseraPlatform", "tessera"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "ReplicationTests", dependencies: ["Replication", "TestRandomness"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],
@@ -177,7 +192,7 @@ let package = Package(
         // Also runs `tessera debug raft-disk-writer` as a real process for the crash test
         // (depends on it for build order).
         .testTarget(
-            name: "AgentStorageTests", dependencies: ["TesseraProcessSupport", "AgentStorage", "Raft", "Storage", "VelocyPack", "tessera"],
+            name: "AgentStorageTests", dependencies: ["TesseraProcessSupport", "AgentStorage", "Raft", "BinaryFormat", "TesseraPlatform", "VelocyPack", "tessera"],
             swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(

@@ -23,12 +23,13 @@ seeds_dir="$fuzz_dir/seeds"
 vectors_dir="$root/Protocol/vectors/vpack"
 vst_vectors_dir="$root/Protocol/vectors/vst"
 # The pure library modules compiled into every target, lowest layer first.
-library_dirs=("$root/Sources/VelocyPack" "$root/Sources/VelocyStream" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft" "$root/Sources/ClusterLogic")
-# The pure files of Sources/Storage (record, checkpoint and Merkle tree decoding); the rest of
-# Storage does I/O and links libsnappy, which the fuzz build leaves out.
-storage_pure_files=(CRC32C StorageBytes LogRecord DocumentKey DocumentLocation MerkleTree Checkpoint)
-# The pure files of other modules compiled in, as paths.
-pure_paths=()
+library_dirs=("$root/Sources/VelocyPack" "$root/Sources/BinaryFormat" "$root/Sources/Replication" "$root/Sources/VelocyStream" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft" "$root/Sources/ClusterLogic")
+# The pure files of Sources/Storage (record and checkpoint decoding); the rest of Storage does
+# I/O and links libsnappy, which the fuzz build leaves out.
+storage_pure_files=(LogRecord DocumentKey DocumentLocation Checkpoint)
+# The pure files of other modules compiled in, as paths: CRC32C from the platform seam (the
+# rest of it is libuv and system calls).
+pure_paths=("$root/Sources/TesseraPlatform/CRC32C.swift")
 for name in "${storage_pure_files[@]}"; do pure_paths+=("$root/Sources/Storage/$name.swift"); done
 # The pure files of Sources/Auth (token decoding and claim checks); the rest of Auth needs
 # swift-crypto, which the fuzz build leaves out (FuzzJWT passes its own signature check).
@@ -78,13 +79,13 @@ stage_sources() {
     for file in "${pure_paths[@]}"; do stage_file "$file"; done
 }
 
-# Copies one file below Sources/ into $staged_dir, imports of VelocyPack, Raft and Storage
-# commented out.
+# Copies one file below Sources/ into $staged_dir, imports of the modules that are part of
+# the one fuzz module commented out.
 stage_file() {
     local file="$1" relative="${1#"$root/Sources/"}"
     mkdir -p "$staged_dir/$(dirname "$relative")"
     awk '
-        /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+(VelocyPack|Raft|Storage)[ \t]*$/ {
+        /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+(VelocyPack|BinaryFormat|Replication|Raft|Storage|TesseraPlatform)[ \t]*$/ {
             print "// " $0 "  -- removed by Fuzz/run.sh: one module in the fuzz build"
             next
         }

@@ -1,5 +1,5 @@
 public import Raft
-import Storage
+import TesseraPlatform
 
 extension RaftDisk {
     /// Reads the durable state back, repairing what a crash may leave: exactly what
@@ -25,16 +25,16 @@ extension RaftDisk {
     public func load() throws(RaftDiskError) -> RaftDurableState {
         precondition(!loaded, "RaftDisk.load() called twice for \(directory)")
         var report = RaftDiskRecoveryReport()
-        let names = try io { () throws(StorageError) in try FileIO.list(directory) }
+        let names = try io { () throws(FileError) in try FileIO.list(directory) }
         var directoryChanged = false
         for name in names where name.hasSuffix(".tmp") {
-            try io { () throws(StorageError) in try FileIO.remove(path(name)) }
+            try io { () throws(FileError) in try FileIO.remove(path(name)) }
             report.removedFiles.append(name)
             directoryChanged = true
         }
 
         let hardStatePath = path(Self.hardStateFileName)
-        let hardStateBytes = try io { () throws(StorageError) in
+        let hardStateBytes = try io { () throws(FileError) in
             // One byte more than the format's size, so a longer file shows as such.
             try FileIO.read(hardStateDescriptor, count: RaftDiskFormat.hardStateFileByteCount + 1, at: 0, path: hardStatePath)
         }
@@ -78,7 +78,7 @@ extension RaftDisk {
                                    reason: "log starts at \(first.firstIndex), entries after \(snapshotPoint.index) are missing")
         }
         if let last = segments.last {
-            activeDescriptor = try io { () throws(StorageError) in try FileIO.open(path(last.fileName), create: false) }
+            activeDescriptor = try io { () throws(FileError) in try FileIO.open(path(last.fileName), create: false) }
         }
         if snapshotPoint.index > 0 {
             let removal = try compactLog(upTo: snapshotPoint.index, term: snapshotPoint.term)
@@ -86,7 +86,7 @@ extension RaftDisk {
             directoryChanged = directoryChanged || removal.removedFileCount > 0
         }
         if directoryChanged {
-            try io { () throws(StorageError) in try FileIO.syncDirectory(directory) }
+            try io { () throws(FileError) in try FileIO.syncDirectory(directory) }
         }
         loaded = true
         recoveryReport = report
@@ -116,7 +116,7 @@ extension RaftDisk {
                 _ = try RaftDiskFormat.scanSegment(bytes, file: file, payloadByteCountMax: options.recordPayloadByteCountMax)
                 preconditionFailure("a damaged header of \(file) passed the scan")
             }
-            try io { () throws(StorageError) in try FileIO.remove(file) }
+            try io { () throws(FileError) in try FileIO.remove(file) }
             report.removedFiles.append(name)
             report.tornTail = "\(file): segment of \(bytes.count) bytes with an unfinished header removed"
             return nil
@@ -135,7 +135,7 @@ extension RaftDisk {
         let torn = isLast && (stop == .incomplete
             || !RaftDiskFormat.intactRecordExists(in: bytes, after: offset, payloadByteCountMax: options.recordPayloadByteCountMax))
         guard torn else { throw .corruptRecord(file: file, offset: offset, reason: reason) }
-        try io { () throws(StorageError) in
+        try io { () throws(FileError) in
             let descriptor = try FileIO.open(file, create: false)
             defer { FileIO.close(descriptor) }
             try FileIO.truncate(descriptor, to: offset, path: file)
@@ -160,6 +160,6 @@ extension RaftDisk {
     }
 
     private func readWholeFile(_ name: String, byteCountMax: Int) throws(RaftDiskError) -> [UInt8] {
-        try io { () throws(StorageError) in try FileIO.readWholeFile(path(name), byteCountMax: byteCountMax) }
+        try io { () throws(FileError) in try FileIO.readWholeFile(path(name), byteCountMax: byteCountMax) }
     }
 }

@@ -1,5 +1,5 @@
 public import Raft
-import Storage
+import TesseraPlatform
 
 extension RaftDisk {
     /// Makes one Ready's durable part durable, in the contract's order (`Protocol/Raft.md`
@@ -66,11 +66,11 @@ extension RaftDisk {
         }
         guard syncing else { return }
         if touched.lastSegment, let activeDescriptor, let last = segments.last {
-            try io { () throws(StorageError) in try FileIO.syncData(activeDescriptor, path: path(last.fileName)) }
+            try io { () throws(FileError) in try FileIO.syncData(activeDescriptor, path: path(last.fileName)) }
             counters.syncCount += 1
         }
         if touched.hardState {
-            try io { () throws(StorageError) in try FileIO.syncData(hardStateDescriptor, path: path(Self.hardStateFileName)) }
+            try io { () throws(FileError) in try FileIO.syncData(hardStateDescriptor, path: path(Self.hardStateFileName)) }
             counters.syncCount += 1
         }
         if touched.directory {
@@ -79,7 +79,7 @@ extension RaftDisk {
     }
 
     private func syncDirectory() throws(RaftDiskError) {
-        try io { () throws(StorageError) in try FileIO.syncDirectory(directory) }
+        try io { () throws(FileError) in try FileIO.syncDirectory(directory) }
         counters.syncCount += 1
     }
 
@@ -94,7 +94,7 @@ extension RaftDisk {
                                  reason: "snapshot of \(bytes.count) bytes, more than the limit \(options.snapshotByteCountMax) recovery reads")
         }
         // Durable before any segment goes: the log it replaces may only disappear after it.
-        try io { () throws(StorageError) in try MetadataFiles.write(bytes, to: path(Self.snapshotFileName)) }
+        try io { () throws(FileError) in try FileIO.writeAtomically(bytes, to: path(Self.snapshotFileName), directory: directory) }
         counters.syncCount += 2
         counters.writtenByteCount += bytes.count
         snapshotPoint = (snapshot.index, snapshot.term)
@@ -124,7 +124,7 @@ extension RaftDisk {
             if segments.count == 1 {
                 try removeLastSegment()
             } else {
-                try io { () throws(StorageError) in try FileIO.remove(path(first.fileName)) }
+                try io { () throws(FileError) in try FileIO.remove(path(first.fileName)) }
                 segments.removeFirst()
             }
             removed += 1
@@ -146,9 +146,9 @@ extension RaftDisk {
             FileIO.close(activeDescriptor)
             self.activeDescriptor = nil
         }
-        try io { () throws(StorageError) in try FileIO.remove(path(last.fileName)) }
+        try io { () throws(FileError) in try FileIO.remove(path(last.fileName)) }
         if let newLast = segments.last {
-            activeDescriptor = try io { () throws(StorageError) in try FileIO.open(path(newLast.fileName), create: false) }
+            activeDescriptor = try io { () throws(FileError) in try FileIO.open(path(newLast.fileName), create: false) }
         }
     }
 
@@ -175,7 +175,7 @@ extension RaftDisk {
         let offset = segment.offsets[entryPosition]
         let file = path(segment.fileName)
         guard let activeDescriptor else { preconditionFailure("no open descriptor for the last segment \(file)") }
-        try io { () throws(StorageError) in
+        try io { () throws(FileError) in
             try FileIO.truncate(activeDescriptor, to: offset, path: file)
             try FileIO.syncData(activeDescriptor, path: file)
         }
@@ -223,7 +223,7 @@ extension RaftDisk {
     private func flush(_ pending: inout [UInt8]) throws(RaftDiskError) {
         guard !pending.isEmpty, let last = segments.last, let activeDescriptor else { return }
         let bytes = pending
-        try io { () throws(StorageError) in
+        try io { () throws(FileError) in
             try FileIO.write(activeDescriptor, bytes, at: last.byteCount - bytes.count, path: path(last.fileName))
         }
         counters.writtenByteCount += bytes.count
@@ -234,13 +234,13 @@ extension RaftDisk {
     /// a new one whose header goes out with its first records.
     private func startSegment(firstIndex: LogIndex, pending: inout [UInt8], touched: inout Touched) throws(RaftDiskError) {
         if let activeDescriptor, let last = segments.last {
-            try io { () throws(StorageError) in try FileIO.syncData(activeDescriptor, path: path(last.fileName)) }
+            try io { () throws(FileError) in try FileIO.syncData(activeDescriptor, path: path(last.fileName)) }
             counters.syncCount += 1
             FileIO.close(activeDescriptor)
             self.activeDescriptor = nil
         }
         let name = Self.segmentFileName(firstIndex: firstIndex)
-        activeDescriptor = try io { () throws(StorageError) in
+        activeDescriptor = try io { () throws(FileError) in
             let descriptor = try FileIO.open(path(name), create: true)
             // A file of this name can only be a leftover no segment list knows; start it over.
             try FileIO.truncate(descriptor, to: 0, path: path(name))
@@ -257,7 +257,7 @@ extension RaftDisk {
         // latest durable state.
         let offset = Int(sequence % 2) * RaftDiskFormat.hardStateSlotStride
         let bytes = RaftDiskFormat.hardStateSlot(state, sequence: sequence)
-        try io { () throws(StorageError) in
+        try io { () throws(FileError) in
             try FileIO.write(hardStateDescriptor, bytes, at: offset, path: path(Self.hardStateFileName))
         }
         counters.writtenByteCount += bytes.count

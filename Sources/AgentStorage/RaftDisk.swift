@@ -1,5 +1,5 @@
 public import Raft
-import Storage
+import TesseraPlatform
 
 /// The durable state of one agent's Raft node in one directory: the hard state, the latest
 /// snapshot and the log entries after it (`Protocol/Raft.md` §4, formats in
@@ -83,7 +83,7 @@ public final class RaftDisk {
         do {
             if !FileIO.fileExists(directory) {
                 try FileIO.makeDirectory(directory)
-                try FileIO.syncDirectory(MetadataFiles.parent(of: directory))
+                try FileIO.syncDirectory(FileIO.parent(of: directory))
             }
             guard let descriptor = try FileIO.lockExclusively(directory + "/" + Self.lockFileName) else {
                 throw RaftDiskError.locked(directory: directory)
@@ -105,7 +105,7 @@ public final class RaftDisk {
             }
         } catch let error as RaftDiskError {
             throw error
-        } catch let error as StorageError {
+        } catch let error as FileError {
             throw Self.translate(error)
         } catch {
             preconditionFailure("unexpected error \(error)")
@@ -137,16 +137,16 @@ public final class RaftDisk {
 
     func path(_ name: String) -> String { directory + "/" + name }
 
-    static func translate(_ error: StorageError) -> RaftDiskError {
+    static func translate(_ error: FileError) -> RaftDiskError {
         switch error {
         case .systemCall(let operation, let path, let errno): .systemCall(operation: operation, path: path, errno: errno)
-        case .corruptMetadata(let file, let reason): .limitExceeded(file: file, reason: reason)
-        default: .failed(reason: "\(error)")
+        case .tooLarge(let file, let count, let limit):
+            .limitExceeded(file: file, reason: "\(count) bytes, more than the limit \(limit)")
         }
     }
 
     /// Runs a file system step, turning the storage seam's errors into ``RaftDiskError``.
-    func io<R>(_ body: () throws(StorageError) -> R) throws(RaftDiskError) -> R {
+    func io<R>(_ body: () throws(FileError) -> R) throws(RaftDiskError) -> R {
         do { return try body() } catch { throw Self.translate(error) }
     }
 

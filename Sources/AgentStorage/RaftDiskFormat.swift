@@ -1,5 +1,6 @@
 public import Raft
-import Storage
+import TesseraPlatform
+import BinaryFormat
 
 /// Sizes and limits of the agent's Raft disk. Every limit applies to what is read back, so a
 /// damaged or hostile file cannot make recovery allocate without bound.

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TesseraPlatform
 
 /// The engine's own thread: flushes and syncs writes that did not wait (so they reach the
 /// disk within `syncIntervalMilliseconds`), compacts every `compactionIntervalMilliseconds`,

@@ -1,3 +1,6 @@
+import TesseraPlatform
+import BinaryFormat
+import Replication
 /// A checkpoint: the primary index, the Merkle tree and the log position they reflect, so
 /// that opening a shard replays only the log after it.
 ///

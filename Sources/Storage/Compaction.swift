@@ -1,3 +1,4 @@
+import TesseraPlatform
 /// Compaction: rewrites a sealed segment whose live share fell low, keeping only what the
 /// shard still needs.
 ///
@@ -129,11 +130,11 @@ extension ShardEngine {
         let generation = candidate.segment.generation + 1
         let finalPath = directory + "/" + Segment.fileName(order: candidate.order, generation: generation)
         let temporaryPath = finalPath + ".tmp"
-        let descriptor = try FileIO.open(temporaryPath, create: true)
+        let descriptor = try io(FileIO.open(temporaryPath, create: true))
         do {
-            try FileIO.truncate(descriptor, to: 0, path: temporaryPath)
-            try FileIO.write(descriptor, output, at: 0, path: temporaryPath)
-            try FileIO.syncData(descriptor, path: temporaryPath)
+            try io(FileIO.truncate(descriptor, to: 0, path: temporaryPath))
+            try io(FileIO.write(descriptor, output, at: 0, path: temporaryPath))
+            try io(FileIO.syncData(descriptor, path: temporaryPath))
         } catch {
             FileIO.close(descriptor)
             // Best effort: a leftover .tmp is removed on the next open anyway.
@@ -146,8 +147,8 @@ extension ShardEngine {
         try groupCommit.waitDurable(durableNeeded, countsAsSyncedWrite: false)
 
         // 5. Publish the new generation.
-        try FileIO.rename(temporaryPath, finalPath)
-        try FileIO.syncDirectory(directory)
+        try io(FileIO.rename(temporaryPath, finalPath))
+        try io(FileIO.syncDirectory(directory))
         let replacement = try Segment(directory: directory, order: candidate.order, generation: generation,
                                       create: false, sealed: true)
 
@@ -179,8 +180,8 @@ extension ShardEngine {
         }
 
         // 7. The old generation goes.
-        try FileIO.remove(candidate.segment.path)
-        try FileIO.syncDirectory(directory)
+        try io(FileIO.remove(candidate.segment.path))
+        try io(FileIO.syncDirectory(directory))
         report.segmentsCompacted += 1
         report.bytesRead += candidate.byteCount
         report.bytesWritten += output.count

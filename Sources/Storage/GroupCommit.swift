@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TesseraPlatform
 
 /// Group commit: writers that need durability share `fdatasync` calls.
 ///

@@ -1,4 +1,6 @@
 public import VelocyPack
+import TesseraPlatform
+import BinaryFormat
 
 /// The persistent index definitions of a shard, kept in the file `indexes`:
 ///
@@ -65,11 +67,11 @@ enum IndexCatalog {
     static func load(directory: String) throws(StorageError) -> [IndexDefinition] {
         let path = directory + "/" + fileName
         guard FileIO.fileExists(path) else { return [] }
-        return try decode(try FileIO.readWholeFile(path, byteCountMax: byteCountMax), path: path)
+        return try decode(try io(FileIO.readWholeFile(path, byteCountMax: byteCountMax)), path: path)
     }
 
     static func save(_ definitions: [IndexDefinition], directory: String) throws(StorageError) {
-        try FileIO.writeAtomically(encode(definitions), to: directory + "/" + fileName, directory: directory)
+        try io(FileIO.writeAtomically(encode(definitions), to: directory + "/" + fileName, directory: directory))
     }
 
     /// Adds an entry for every document of the shard (the lock is held by the caller).

@@ -1,3 +1,5 @@
+import TesseraPlatform
+import BinaryFormat
 /// One record of a shard's log: a document version, a removal, or a truncation.
 ///
 /// Layout (all integers little-endian; see `Protocol/Storage.md`):

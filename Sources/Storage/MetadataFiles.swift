@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TesseraPlatform
 
 /// Small durable files beside the shards: catalogs, secrets, settings. The layers above use
 /// these instead of their own system calls, so every file the server keeps is written the
@@ -11,24 +12,24 @@ public enum MetadataFiles {
     /// Replaces `path` with `bytes` atomically; after a crash the file holds the old or the
     /// new bytes, never a mix.
     public static func write(_ bytes: [UInt8], to path: String) throws(StorageError) {
-        try FileIO.writeAtomically(bytes, to: path, directory: parent(of: path))
+        try io(FileIO.writeAtomically(bytes, to: path, directory: parent(of: path)))
     }
 
     /// The whole file, at most `byteCountMax` bytes; `nil` when it does not exist.
     public static func read(_ path: String, byteCountMax: Int) throws(StorageError) -> [UInt8]? {
         guard FileIO.fileExists(path) else { return nil }
-        return try FileIO.readWholeFile(path, byteCountMax: byteCountMax)
+        return try io(FileIO.readWholeFile(path, byteCountMax: byteCountMax))
     }
 
     /// Creates the directory and its parents when missing.
     public static func makeDirectory(_ path: String) throws(StorageError) {
-        try FileIO.makeDirectory(path)
+        try io(FileIO.makeDirectory(path))
     }
 
     /// The names in a directory, sorted; empty when it does not exist.
     public static func list(_ path: String) throws(StorageError) -> [String] {
         guard FileIO.fileExists(path) else { return [] }
-        return try FileIO.list(path)
+        return try io(FileIO.list(path))
     }
 
     /// Removes a directory and everything below it (no symbolic links are followed); a
@@ -37,13 +38,13 @@ public enum MetadataFiles {
         var info = stat()
         guard lstat(path, &info) == 0 else {
             if errno == ENOENT { return }
-            throw FileIO.failure("lstat", path)
+            throw StorageError(FileIO.failure("lstat", path))
         }
         if (info.st_mode & S_IFMT) == S_IFDIR {
-            for name in try FileIO.list(path) { try removeTree(path + "/" + name) }
-            guard rmdir(path) == 0 || errno == ENOENT else { throw FileIO.failure("rmdir", path) }
+            for name in try io(FileIO.list(path)) { try removeTree(path + "/" + name) }
+            guard rmdir(path) == 0 || errno == ENOENT else { throw StorageError(FileIO.failure("rmdir", path)) }
         } else {
-            try FileIO.remove(path)
+            try io(FileIO.remove(path))
         }
     }
 
@@ -56,8 +57,5 @@ public enum MetadataFiles {
         return names.reduce(0) { $0 + byteCount(below: path + "/" + $1) }
     }
 
-    package static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
+    package static func parent(of path: String) -> String { FileIO.parent(of: path) }
 }

@@ -1,3 +1,5 @@
+import TesseraPlatform
+import Replication
 /// Opening a shard: the last checkpoint, then the log after it, every record checked.
 ///
 /// 1. Leftovers of interrupted work are removed: `*.tmp` files (an atomic write or a
@@ -21,11 +23,11 @@ enum Recovery {
 
     static func open(directory: String, options: ShardOptions) throws(StorageError) -> (ShardState, RecoveryReport) {
         if !FileIO.fileExists(directory) {
-            try FileIO.makeDirectory(directory)
+            try io(FileIO.makeDirectory(directory))
             // The new directory's own entry must survive a crash too.
             let parent = directory.hasPrefix("/") || directory.contains("/")
                 ? String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)]) : "."
-            try FileIO.syncDirectory(parent.isEmpty ? "/" : parent)
+            try io(FileIO.syncDirectory(parent.isEmpty ? "/" : parent))
         }
         var report = RecoveryReport()
         switch try attempt(directory: directory, options: options, useCheckpoint: true, report: report) {
@@ -85,7 +87,7 @@ enum Recovery {
             // Without verification of the checkpointed part, reading starts where it ends.
             var start = 0
             if !options.verifyCheckpointedLogOnOpen, let coveredByteCount = coveredByteCounts[order] {
-                guard try FileIO.size(segment.descriptor, path: segment.path) >= coveredByteCount else {
+                guard try io(FileIO.size(segment.descriptor, path: segment.path)) >= coveredByteCount else {
                     report.checkpointRejection = "\(segment.fileName) is shorter than the checkpoint says"
                     return .retryWithoutCheckpoint(report)
                 }
@@ -125,16 +127,16 @@ enum Recovery {
                     let laterRecord = isLast ? try SegmentScanner.validRecordExists(in: segment, after: offset) : true
                     torn = !laterRecord
                 }
-                let size = try FileIO.size(segment.descriptor, path: segment.path)
+                let size = try io(FileIO.size(segment.descriptor, path: segment.path))
                 if torn {
                     try cut(segment, at: offset)
                     report.tornTail = "\(segment.path) at offset \(offset): \(size - offset) bytes of an unfinished write removed (\(reason))"
                 } else if options.truncateAtCorruption {
                     try cut(segment, at: offset)
                     for (laterOrder, laterGeneration) in remaining[(index + 1)...] {
-                        try FileIO.remove(directory + "/" + Segment.fileName(order: laterOrder, generation: laterGeneration))
+                        try io(FileIO.remove(directory + "/" + Segment.fileName(order: laterOrder, generation: laterGeneration)))
                     }
-                    try FileIO.syncDirectory(directory)
+                    try io(FileIO.syncDirectory(directory))
                     remaining.removeSubrange((index + 1)...)
                     report.truncatedCorruption = "\(segment.path) at offset \(offset): \(reason); log cut there by operator choice"
                 } else {
@@ -165,17 +167,17 @@ enum Recovery {
     }
 
     private static func cut(_ segment: Segment, at offset: Int) throws(StorageError) {
-        try FileIO.truncate(segment.descriptor, to: offset, path: segment.path)
-        try FileIO.syncData(segment.descriptor, path: segment.path)
+        try io(FileIO.truncate(segment.descriptor, to: offset, path: segment.path))
+        try io(FileIO.syncData(segment.descriptor, path: segment.path))
     }
 
     /// The segment files by order (newest generation of each), after removing leftovers.
     private static func segmentFiles(in directory: String, report: inout RecoveryReport) throws(StorageError) -> [(UInt64, UInt32)] {
         var newest: [UInt64: UInt32] = [:]
         var removed = false
-        for name in try FileIO.list(directory) {
+        for name in try io(FileIO.list(directory)) {
             if name.hasSuffix(".tmp") {
-                try FileIO.remove(directory + "/" + name)
+                try io(FileIO.remove(directory + "/" + name))
                 report.removedLeftovers.append(name)
                 removed = true
                 continue
@@ -184,7 +186,7 @@ enum Recovery {
             if let other = newest[order] {
                 // The older generation is a compaction's input whose removal did not happen.
                 let older = min(other, generation)
-                try FileIO.remove(directory + "/" + Segment.fileName(order: order, generation: older))
+                try io(FileIO.remove(directory + "/" + Segment.fileName(order: order, generation: older)))
                 report.removedLeftovers.append(Segment.fileName(order: order, generation: older))
                 removed = true
                 newest[order] = max(other, generation)
@@ -192,7 +194,7 @@ enum Recovery {
                 newest[order] = generation
             }
         }
-        if removed { try FileIO.syncDirectory(directory) }
+        if removed { try io(FileIO.syncDirectory(directory)) }
         return newest.keys.sorted().map { ($0, newest[$0]!) }
     }
 
@@ -203,7 +205,7 @@ enum Recovery {
         guard FileIO.fileExists(path) else { return nil }
         let checkpoint: Checkpoint
         do {
-            checkpoint = try Checkpoint.decode(try FileIO.readWholeFile(path, byteCountMax: Checkpoint.byteCountMax))
+            checkpoint = try Checkpoint.decode(try io(FileIO.readWholeFile(path, byteCountMax: Checkpoint.byteCountMax)))
         } catch let fault as CheckpointFault {
             report.checkpointRejection = "\(path): \(fault)"
             return nil
@@ -232,7 +234,7 @@ enum Recovery {
                                definitions: [IndexDefinition], report: inout RecoveryReport) throws(StorageError) {
         if state.segmentOrders.isEmpty {
             let segment = try Segment(directory: directory, order: 1, generation: 0, create: true)
-            try FileIO.syncDirectory(directory)
+            try io(FileIO.syncDirectory(directory))
             state.segments[1] = SegmentState(segment: segment, byteCount: 0)
             state.segmentOrders = [1]
         }

@@ -1,3 +1,4 @@
+import TesseraPlatform
 /// One segment file of a shard's log, open for reading (and, for the active one, appending).
 ///
 /// A segment is named by its position in the log (`order`) and its `generation`, which
@@ -25,10 +26,10 @@ final class Segment: @unchecked Sendable {
         self.order = order
         self.generation = generation
         self.path = directory + "/" + Self.fileName(order: order, generation: generation)
-        self.descriptor = try FileIO.open(path, create: create)
+        self.descriptor = try io(FileIO.open(path, create: create))
         if sealed {
             do {
-                mapping = try FileIO.mapReadOnly(descriptor, path: path)
+                mapping = try io(FileIO.mapReadOnly(descriptor, path: path))
             } catch {
                 FileIO.close(descriptor)
                 throw error
@@ -81,7 +82,7 @@ final class Segment: @unchecked Sendable {
     }
 
     func read(count: Int, at offset: Int) throws(StorageError) -> [UInt8] {
-        try FileIO.read(descriptor, count: count, at: offset, path: path)
+        try io(FileIO.read(descriptor, count: count, at: offset, path: path))
     }
 }
 
@@ -105,7 +106,7 @@ struct SegmentScanner {
                      _ body: (_ offset: Int, _ record: LogRecord, _ byteCount: Int) throws(StorageError) -> Bool)
         throws(StorageError) -> End {
         let fileEnd: Int
-        if let end { fileEnd = end } else { fileEnd = try FileIO.size(segment.descriptor, path: segment.path) }
+        if let end { fileEnd = end } else { fileEnd = try io(FileIO.size(segment.descriptor, path: segment.path)) }
         var blockStart = start
         var block: [UInt8] = []
         var position = start  // file offset of the next record
@@ -137,7 +138,7 @@ struct SegmentScanner {
     /// Whether any valid record starts after `offset` in the segment: tells a torn tail (none)
     /// from damage in the middle (some). Reads the rest of the file once.
     static func validRecordExists(in segment: Segment, after offset: Int) throws(StorageError) -> Bool {
-        let size = try FileIO.size(segment.descriptor, path: segment.path)
+        let size = try io(FileIO.size(segment.descriptor, path: segment.path))
         guard size > offset + 1 else { return false }
         let rest = try segment.read(count: size - offset - 1, at: offset + 1)
         return rest.withUnsafeBytes { raw in

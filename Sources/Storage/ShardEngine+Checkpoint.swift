@@ -1,3 +1,4 @@
+import TesseraPlatform
 extension ShardEngine {
     /// Writes a checkpoint of the current state. Writers wait only while the pending bytes
     /// are flushed and the state is copied (copy-on-write: the first write after it pays for
@@ -25,7 +26,7 @@ extension ShardEngine {
             for chunk in keyOrder.chunks {
                 for key in chunk { checkpoint.documents.append((key, documents[key]!)) }
             }
-            try FileIO.writeAtomically(checkpoint.encoded(), to: directory + "/" + Checkpoint.fileName, directory: directory)
+            try io(FileIO.writeAtomically(checkpoint.encoded(), to: directory + "/" + Checkpoint.fileName, directory: directory))
             state.withLock { $0.checkpointCount += 1 }
         }
     }

@@ -183,7 +183,7 @@ extension ShardEngine {
             state.clock.observe(forced)
             return forced
         }
-        return state.clock.next(physicalMilliseconds: Clock.wallMilliseconds())
+        return state.clock.next(physicalMilliseconds: UInt64(max(0, WallClock.milliseconds())))
     }
 
     // MARK: Building documents

@@ -1,5 +1,6 @@
 import VelocyPack
 import TesseraPlatform
+public import Replication
 
 /// The storage of one shard: an append-only log of Snappy-compressed VelocyPack documents in
 /// segment files, with the primary index, key and revision order, persistent indexes and the
@@ -35,9 +36,9 @@ public final class ShardEngine: @unchecked Sendable {
         precondition(options.segmentByteCountTarget >= 4096, "segmentByteCountTarget below 4096")
         self.directory = directory
         self.options = options
-        let started = Clock.monotonicNanoseconds()
+        let started = MonotonicClock.nanoseconds()
         var (recovered, report) = try Recovery.open(directory: directory, options: options)
-        report.durationNanoseconds = Clock.monotonicNanoseconds() - started
+        report.durationNanoseconds = MonotonicClock.nanoseconds() - started
         self.recoveryReport = report
         let durable = recovered.lastSequence
         self.state = Locked(recovered)
@@ -70,7 +71,7 @@ public final class ShardEngine: @unchecked Sendable {
         }
         for segment in files {
             do {
-                try FileIO.syncData(segment.descriptor, path: segment.path)
+                try io(FileIO.syncData(segment.descriptor, path: segment.path))
             } catch {
                 // The kernel may have dropped the dirty pages and cleared the error: nothing
                 // written since the last good sync can be trusted, so no more writes at all.

@@ -1,4 +1,6 @@
 public import VelocyPack
+import TesseraPlatform
+public import Replication
 
 /// How a shard engine behaves; every limit has a name and a default.
 public struct ShardOptions: Sendable, Equatable {

@@ -1,3 +1,5 @@
+import TesseraPlatform
+import Replication
 /// Revision order: revisions are unique in a shard; the key makes entries unique even if a
 /// leader ever sent one twice.
 struct RevisionEntry: Comparable, Sendable {
@@ -186,7 +188,7 @@ struct ShardState: Sendable {
         guard !pending.isEmpty else { return }
         let segment = segments[activeOrder]!.segment
         do {
-            try FileIO.write(segment.descriptor, pending, at: pendingOffset, path: segment.path)
+            try io(FileIO.write(segment.descriptor, pending, at: pendingOffset, path: segment.path))
         } catch {
             failure = .engineFailed("write failed: \(error)")
             throw error
@@ -202,14 +204,14 @@ struct ShardState: Sendable {
         try flushPending()
         let sealed = segments[activeOrder]!.segment
         do {
-            try FileIO.syncData(sealed.descriptor, path: sealed.path)
+            try io(FileIO.syncData(sealed.descriptor, path: sealed.path))
             unsynced[activeOrder] = nil
             // From now on it never changes: read it through a mapping.
             segments[activeOrder]!.segment = try Segment(directory: directory, order: activeOrder,
                                                          generation: sealed.generation, create: false, sealed: true)
             let order = activeOrder + 1
             let segment = try Segment(directory: directory, order: order, generation: 0, create: true)
-            try FileIO.syncDirectory(directory)
+            try io(FileIO.syncDirectory(directory))
             segments[order] = SegmentState(segment: segment, byteCount: 0)
             segmentOrders.append(order)
             activeOrder = order

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import TesseraProcessSupport
 import VelocyPack
+import TestRandomness
 
 extension ClusterProcesses {
     /// A DBServer killed with `kill -9` under concurrent writers through both coordinators loses
@@ -15,7 +16,7 @@ extension ClusterProcesses {
         @Test("a DBServer killed under concurrent inserts, updates and removes keeps every acknowledged write")
         func dbserverKilled() async throws {
             let seed = CrashWorkload.seed("cluster DBServer")
-            var random = SplitMix(seed: seed)
+            var random = SeededGenerator(seed: seed)
             let cluster = try LocalCluster()
             defer { cluster.stop() }
             let setup = cluster.api(0)

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import VelocyPack
 import VelocyStream
+import TestRandomness
 
 /// Writers that remember exactly what the server acknowledged, for crash tests: each writer
 /// owns its keys, inserts, updates and removes them one request at a time, and records the
@@ -31,7 +32,7 @@ struct CrashWorkload {
     /// Runs one writer through `api` until a request fails or `stop` says so (or `operationsMax`).
     func write(writer: String, api: API, seed: UInt64, ledger: inout Ledger, stop: @Sendable () -> Bool,
                operationsMax: Int = 100_000) async {
-        var random = SplitMix(seed: seed)
+        var random = SeededGenerator(seed: seed)
         var live: [String] = ledger.promises.filter { $0.value != .absent }.map(\.key).sorted()
         var next = ledger.promises.count
         let parameters = waitForSync ? ["waitForSync": "true"] : [:]
@@ -140,19 +141,6 @@ struct CrashWorkload {
         let seed = ProcessInfo.processInfo.environment["TESSERA_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
         print("\(test): seed \(seed) (replay with TESSERA_CRASH_SEED=\(seed))")
         return seed
-    }
-}
-
-/// SplitMix64: a seeded generator for reproducible workloads.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

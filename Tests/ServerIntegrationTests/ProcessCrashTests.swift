@@ -2,6 +2,7 @@ import Client
 import Foundation
 import Testing
 import VelocyPack
+import TestRandomness
 
 /// A crash of the process (`kill -9`) loses no acknowledged write, with or without
 /// `waitForSync`: the kernel holds every record handed to it before the answer went out.
@@ -12,7 +13,7 @@ struct ProcessCrashTests {
           arguments: [false, true])
     func singleServer(waitForSync: Bool) async throws {
         let seed = CrashWorkload.seed("single waitForSync=\(waitForSync)")
-        var random = SplitMix(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let workload = CrashWorkload(waitForSync: waitForSync, collection: "crash")
         let directory = ServerProcess.temporaryDirectory() + "/data"
         let writers = 6

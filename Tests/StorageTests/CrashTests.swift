@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TesseraProcessSupport
 import VelocyPack
+import Replication
 @testable import Storage
 
 /// Real processes killed with SIGKILL while writing with `waitForSync`: after every crash,

@@ -1,6 +1,7 @@
 import Testing
 import VelocyPack
 @testable import Storage
+import TesseraPlatform
 
 @Suite("Storage records")
 struct RecordTests {

@@ -4,7 +4,9 @@ import Testing
 import Glibc
 #endif
 import VelocyPack
+import Replication
 @testable import Storage
+import TesseraPlatform
 
 @Suite("Shard engine")
 struct ShardEngineTests {

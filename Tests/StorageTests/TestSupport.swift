@@ -1,5 +1,6 @@
 import Foundation
 import Storage
+@_exported import TestRandomness
 import VelocyPack
 
 /// A fresh directory under the system's temporary folder, removed by `remove()`.
@@ -43,19 +44,6 @@ func document(_ key: String, _ fields: [(String, Int)] = [], text: String? = nil
 func json(_ text: String) -> Slice { try! JSONParser.parse(text).slice }
 
 func dumped(_ slice: Slice) -> String { try! JSONDumper.dumpString(slice) }
-
-/// A seeded generator (SplitMix64) for reproducible random workloads.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 /// Overwrites bytes of a file in place.
 func patchFile(_ path: String, at offset: Int, with bytes: [UInt8]) throws {

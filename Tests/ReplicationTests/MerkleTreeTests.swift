@@ -1,5 +1,6 @@
 import Testing
-@testable import Storage
+@testable import Replication
+import TestRandomness
 
 @Suite("Merkle revision tree")
 struct MerkleTreeTests {

@@ -1,22 +1,22 @@
 /// Little-endian integer reading and writing for the on-disk formats (records, checkpoints,
 /// the Merkle tree). Every reader checks bounds through its caller: these take an offset that
-/// the caller has already proven to lie inside the buffer. `package`: the agent's Raft disk
-/// formats (`AgentStorage`) use them too.
-package enum StorageBytes {
+/// the caller has already proven to lie inside the buffer. Pure; shared by the shard engine
+/// and the agent's Raft disk formats (`AgentStorage`).
+public enum StorageBytes {
     @inline(__always)
-    package static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+    public static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     @inline(__always)
-    package static func read<T: FixedWidthInteger>(_: T.Type, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> T {
+    public static func read<T: FixedWidthInteger>(_: T.Type, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> T {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count,
                      "read of \(MemoryLayout<T>.size) bytes at \(offset) outside \(bytes.count)")
         return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
     @inline(__always)
-    package static func write<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
+    public static func write<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= bytes.count,
                      "write of \(MemoryLayout<T>.size) bytes at \(offset) outside \(bytes.count)")
         bytes.withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self) }

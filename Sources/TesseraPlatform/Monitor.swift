@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import TesseraPlatform
 
 /// A value behind a mutex with a condition variable: threads wait until the value says they
 /// may go on.
@@ -15,12 +14,12 @@ import TesseraPlatform
 /// in between, then `unlock()`; or `withLock` for one access without waiting.
 ///
 /// `@unchecked Sendable`: `value` is only touched while `mutex` is held.
-final class Monitor<Value>: @unchecked Sendable {
+public final class Monitor<Value>: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
     private var value: Value
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         self.value = value
         precondition(pthread_mutex_init(&mutex, nil) == 0, "pthread_mutex_init failed")
         var attributes = pthread_condattr_t()
@@ -37,27 +36,27 @@ final class Monitor<Value>: @unchecked Sendable {
     }
 
     /// Runs `body` with the value under the lock (no waiting inside).
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+    public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         return try body(&value)
     }
 
-    func lock() { pthread_mutex_lock(&mutex) }
+    public func lock() { pthread_mutex_lock(&mutex) }
 
-    func unlock() { pthread_mutex_unlock(&mutex) }
+    public func unlock() { pthread_mutex_unlock(&mutex) }
 
     /// One access to the value; the caller holds the lock.
-    func access<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+    public func access<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         try body(&value)
     }
 
     /// Releases the lock until woken (or spuriously), then takes it again. The caller holds
     /// the lock and re-reads the value afterwards.
-    func wait() { pthread_cond_wait(&condition, &mutex) }
+    public func wait() { pthread_cond_wait(&condition, &mutex) }
 
     /// As `wait()`, but for at most `milliseconds`.
-    func wait(milliseconds: Int) {
+    public func wait(milliseconds: Int) {
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
         let nanoseconds = Int(deadline.tv_nsec) + (milliseconds % 1000) * 1_000_000
@@ -67,16 +66,6 @@ final class Monitor<Value>: @unchecked Sendable {
     }
 
     /// Wakes every waiting thread; the caller holds the lock.
-    func broadcast() { pthread_cond_broadcast(&condition) }
+    public func broadcast() { pthread_cond_broadcast(&condition) }
 }
 
-/// Milliseconds since 1970 (revisions) and a monotonic nanosecond clock (delays, figures).
-enum Clock {
-    static func wallMilliseconds() -> UInt64 { UInt64(max(0, WallClock.milliseconds())) }
-
-    static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-}

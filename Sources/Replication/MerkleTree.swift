@@ -1,3 +1,4 @@
+import BinaryFormat
 /// A shard's Merkle revision tree: the revision ids of its live documents hashed into leaves
 /// keyed by revision range, so two replicas can find the revision ranges they disagree on
 /// without exchanging the revisions themselves.
