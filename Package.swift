@@ -183,6 +183,8 @@ let package = Package(
         .testTarget(
             name: "StorageTests", dependencies: ["TesseraProcessSupport", "TestRandomness", "Storage", "Replication", "BinaryFormat", "VelocyPack", "TesseraPlatform", "tessera"],
             swiftSettings: strictSwift),
+        // Checks the layering on the sources: pure targets import only what is beneath them.
+        .testTarget(name: "ArchitectureTests", swiftSettings: strictSwift),
         .testTarget(
             name: "ReplicationTests", dependencies: ["Replication", "TestRandomness"],
             swiftSettings: strictSwift),
