@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries, found through pkg-config. `scripts/install-deps` installs them.
@@ -51,7 +52,7 @@ let package = Package(
         // The seam to the operating system and the C libraries the impure layers build on:
         // libuv, Snappy, file I/O (`FileIO`), CRC32C, locks (`Locked`, `Monitor`), clocks.
         .target(
-            name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy"],
+            name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // Pure layer: the agency's configuration tree as a Raft state machine (transactions,
@@ -92,12 +93,12 @@ let package = Package(
 
         // The VelocyStream request server: connections, authentication, routing, error bodies.
         .target(
-            name: "Server", dependencies: ["Transport", "VelocyStream", "VelocyPack"],
+            name: "Server", dependencies: ["Transport", "TesseraPlatform", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // The Swift client driver: multiplexed connections, a small pool, async/await.
         .target(
-            name: "Client", dependencies: ["Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
+            name: "Client", dependencies: ["Transport", "TesseraPlatform", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // Databases, collections and documents with ArangoDB's semantics over shard engines;
@@ -109,7 +110,7 @@ let package = Package(
         // The roles' REST handlers and process set-up (single server now; agent, DBServer and
         // coordinator later).
         .target(
-            name: "Roles", dependencies: ["ClusterLogic", "AgencyStore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            name: "Roles", dependencies: ["ClusterLogic", "AgencyStore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent
@@ -138,6 +139,7 @@ let package = Package(
                 "Auth", "AgentStorage", "Raft",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift),
 

@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     public var inFlightRequestCountMax = 1024
     /// On shutdown, requests in flight get this long to finish before connections are closed.
     public var shutdownGraceSeconds: Double = 10
+    /// A request answered after this long is logged as slow (a warning with its path).
+    public var slowRequestMilliseconds: UInt64 = 1000
     /// `nil` turns authentication off: every request is served without credentials.
     public var authenticator: (any Authenticator)?
     /// Paths served without authentication (where a client gets its token).

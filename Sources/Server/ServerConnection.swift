@@ -239,6 +239,8 @@ final class ServerConnection: @unchecked Sendable {
             send(id, ServerResponse(error), json: wantsJSON)
             return
         }
+        // The loop's cached time: free, and precise enough for spotting slow answers.
+        let started = eventLoop.nowMilliseconds
         switch router.match(header.method, header.path) {
         case .notFound:
             send(id, ServerResponse(.unknownPath(header.path)), json: wantsJSON)
@@ -258,7 +260,6 @@ final class ServerConnection: @unchecked Sendable {
             case .async(let run):
                 inFlight += 1
                 server.inFlightTotal += 1
-                let eventLoop = self.eventLoop
                 Task {
                     let response: ServerResponse
                     do throws(ArangoError) {
@@ -268,7 +269,9 @@ final class ServerConnection: @unchecked Sendable {
                     }
                     // The loop only refuses jobs when the process is going down; the answer then
                     // has nowhere to go.
-                    eventLoop.execute { [self] in finishLater(id, response, json: wantsJSON) }
+                    eventLoop.execute { [self] in
+                        finishLater(id, response, json: wantsJSON, started: started, method: header.method, path: header.path)
+                    }
                 }
             case .deferrable(let run):
                 let reply: Reply
@@ -283,27 +286,36 @@ final class ServerConnection: @unchecked Sendable {
                 case .offload(let work):
                     inFlight += 1
                     server.inFlightTotal += 1
-                    eventLoop.offload(work) { [self] response in finishLater(id, response, json: wantsJSON) }
+                    eventLoop.offload(work) { [self] response in
+                        finishLater(id, response, json: wantsJSON, started: started, method: header.method, path: header.path)
+                    }
                 case .later(let start):
                     inFlight += 1
                     server.inFlightTotal += 1
+                    // Always queued, even on the loop thread: the caller may be in the middle of
+                    // its own work (an agent applying committed entries), and sending resumes
+                    // this connection, which can run further handlers. The loop only refuses
+                    // jobs when the process is going down.
                     let eventLoop = self.eventLoop
                     start { [self] response in
-                        // Always queued, even on the loop thread: the caller may be in the
-                        // middle of its own work (an agent applying committed entries), and
-                        // sending resumes this connection, which can run further handlers.
-                        // The loop only refuses jobs when the process is going down.
-                        eventLoop.execute { [self] in finishLater(id, response, json: wantsJSON) }
+                        eventLoop.execute { [self] in
+                            finishLater(id, response, json: wantsJSON, started: started, method: header.method, path: header.path)
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Sends the answer of a request that finished after its handler returned (on the loop).
-    func finishLater(_ id: UInt64, _ response: ServerResponse, json: Bool) {
+    /// Sends the answer of a request that finished after its handler returned (on the loop);
+    /// one that took longer than `slowRequestMilliseconds` is logged.
+    func finishLater(_ id: UInt64, _ response: ServerResponse, json: Bool, started: UInt64, method: RequestMethod, path: String) {
         inFlight -= 1
         server.inFlightTotal -= 1
+        let elapsed = eventLoop.nowMilliseconds &- started
+        if elapsed >= configuration.slowRequestMilliseconds {
+            server.log.warning("slow request: \(method) \(path) answered \(response.status) after \(elapsed) ms")
+        }
         send(id, response, json: json)
         afterAsyncAnswer()
         server.requestFinished()

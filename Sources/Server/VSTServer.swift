@@ -1,5 +1,7 @@
 public import Transport
 import VelocyStream
+import TesseraPlatform
+import Logging
 
 /// A VelocyStream server on an ``EventLoop``: accepts connections, decodes their messages,
 /// authenticates, routes requests to handlers and sends the answers as they complete.
@@ -12,6 +14,8 @@ public final class VSTServer: @unchecked Sendable {
     public let eventLoop: EventLoop
     public let configuration: ServerConfiguration
     public let router: Router
+    /// The server's log (slow requests, refused connections).
+    let log = ProcessLog.logger("server")
     var listener: TCPListener?
     var connections: [ObjectIdentifier: ServerConnection] = [:]
     var sweepTimer: LoopTimer?

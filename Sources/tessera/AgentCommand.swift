@@ -43,6 +43,8 @@ struct AgentCommand: AsyncParsableCommand {
         }
     }
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         guard let own = Endpoint(endpoint) else { throw ValidationError("--endpoint must look like tcp://127.0.0.1:8531") }
         let texts = agencyEndpoints.split(separator: ",")
@@ -59,6 +61,8 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let log = logging.start(role: "agent")
+        ProcessLog.identify(server: "AGNT-\(id)")
         let directory: DataDirectory
         let secret: [UInt8]
         let disk: RaftDisk
@@ -67,11 +71,11 @@ struct AgentCommand: AsyncParsableCommand {
             secret = try ClusterSecret.load(path: secretFile).secret.bytes
             disk = try RaftDisk(directory: directory.path + "/raft")
         } catch {
-            InputOutput.writeStandardError("tessera agent: \(error)")
+            log.critical("\(error)")
             throw ExitCode(1)
         }
         if let tear = disk.recoveryReport.tornTail {
-            InputOutput.writeStandardError("tessera agent: recovered the Raft log after a torn write: \(tear)")
+            log.warning("recovered the Raft log after a torn write: \(tear)")
         }
         var options = Agent.Options(id: NodeID(id), members: members)
         options.snapshotEveryEntries = snapshotEvery
@@ -86,7 +90,7 @@ struct AgentCommand: AsyncParsableCommand {
         do {
             agent = try Agent(on: loop, options: options, persistence: DiskPersistence(disk))
         } catch {
-            InputOutput.writeStandardError("tessera agent: cannot load the Raft state in \(directory.path)/raft: \(error)")
+            log.critical("cannot load the Raft state in \(directory.path)/raft: \(error)")
             loop.shutdown()
             throw ExitCode(1)
         }
@@ -98,7 +102,7 @@ struct AgentCommand: AsyncParsableCommand {
             configuration: configuration, router: router,
             started: { _ in agent.start() }, stopping: { agent.stop() })
         withExtendedLifetime(directory) {}
-        InputOutput.writeStandardError("tessera agent: stopped")
+        log.info("stopped")
     }
 }
 

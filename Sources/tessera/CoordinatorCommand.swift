@@ -36,6 +36,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Set root's password (default: TESSERA_ROOT_PASSWORD; when neither is given the stored one stays).")
     var rootPassword: String?
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         guard let own = Endpoint(endpoint), own.port != 0 else {
             throw ValidationError("--endpoint must name a fixed port, like tcp://127.0.0.1:8529")
@@ -46,6 +48,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let log = logging.start(role: "coordinator")
         let directory: DataDirectory
         let coordinator: Coordinator
         let password = rootPassword ?? getenv("TESSERA_ROOT_PASSWORD").map { String(cString: $0) }
@@ -60,16 +63,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
             options.eventLoop = loop
             coordinator = try Coordinator(options: options)
         } catch {
-            InputOutput.writeStandardError("tessera coordinator: \(error)")
+            log.critical("\(error)")
             loop.shutdown()
             throw ExitCode(1)
         }
+        ProcessLog.identify(server: coordinator.identity.id)
         do {
             for warning in try await coordinator.start(listeningOn: Endpoint(endpoint)!) {
-                InputOutput.writeStandardError("tessera coordinator: warning: \(warning)")
+                log.warning("\(warning)")
             }
         } catch {
-            InputOutput.writeStandardError("tessera coordinator: \(error)")
+            log.critical("\(error)")
             await coordinator.stop()
             loop.shutdown()
             throw ExitCode(1)
@@ -79,6 +83,6 @@ struct CoordinatorCommand: AsyncParsableCommand {
             detail: "id \(coordinator.identity.id)", configuration: coordinator.configuration(), router: coordinator.router())
         await coordinator.stop()
         withExtendedLifetime(directory) {}
-        InputOutput.writeStandardError("tessera coordinator: stopped")
+        log.info("stopped")
     }
 }

@@ -29,6 +29,8 @@ struct DBServerCommand: AsyncParsableCommand {
     @Option(help: "The file holding the cluster secret.")
     var secretFile: String
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         guard let own = Endpoint(endpoint), own.port != 0 else {
             throw ValidationError("--endpoint must name a fixed port, like tcp://127.0.0.1:8534")
@@ -40,6 +42,7 @@ struct DBServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let log = logging.start(role: "dbserver")
         let directory: DataDirectory
         let secret: [UInt8]
         let server: DBServer
@@ -51,15 +54,16 @@ struct DBServerCommand: AsyncParsableCommand {
                 agencyEndpoints: agencyEndpoints.split(separator: ",").compactMap { Endpoint(String($0)) },
                 secret: secret, version: Tessera.version))
         } catch {
-            InputOutput.writeStandardError("tessera dbserver: \(error)")
+            log.critical("\(error)")
             throw ExitCode(1)
         }
-        InputOutput.writeStandardError("tessera dbserver: server id \(server.identity.id)")
+        ProcessLog.identify(server: server.identity.id)
+        log.info("server id \(server.identity.id)")
         let startup = Task {
             do {
                 try await server.start(listeningOn: Endpoint(endpoint)!)
             } catch {
-                InputOutput.writeStandardError("tessera dbserver: \(error)")
+                log.critical("\(error)")
             }
         }
         try await ServeUntilSignal.run(
@@ -69,9 +73,9 @@ struct DBServerCommand: AsyncParsableCommand {
         startup.cancel()
         await server.stop()
         do { try server.close() } catch {
-            InputOutput.writeStandardError("tessera dbserver: closing the shards failed: \(error.message)")
+            log.error("closing the shards failed: \(error.message)")
         }
         withExtendedLifetime(directory) {}
-        InputOutput.writeStandardError("tessera dbserver: stopped")
+        log.info("stopped")
     }
 }

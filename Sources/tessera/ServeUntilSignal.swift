@@ -1,6 +1,7 @@
 import ArgumentParser
 import Server
 import Transport
+import TesseraPlatform
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,7 @@ enum ServeUntilSignal {
         do {
             server = try await VSTServer.start(on: loop, configuration: configuration, router: router)
         } catch {
-            InputOutput.writeStandardError("tessera \(role): cannot listen on \(endpoint): \(error)")
+            ProcessLog.logger(role).critical("cannot listen on \(endpoint): \(error)")
             loop.shutdown()
             throw ExitCode(1)
         }
@@ -38,6 +39,7 @@ enum ServeUntilSignal {
         listening.port = port
         // Tests and scripts wait for this line (and read the port from it).
         print("tessera \(role): listening on \(listening), \(detail)")
+        ProcessLog.logger(role).info("listening on \(listening), \(detail)")
         fflush(nil)  // flushes stdout (naming the C global is not concurrency-safe)
 
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -49,7 +51,7 @@ enum ServeUntilSignal {
                     let watcher = try? SignalWatcher(on: loop, signal: signal) { number in
                         guard !stopped else { return }
                         stopped = true
-                        InputOutput.writeStandardError("tessera \(role): signal \(number), finishing requests in flight")
+                        ProcessLog.logger(role).notice("signal \(number), finishing requests in flight")
                         stopping()
                         server.shutdown {
                             for watcher in watchers { watcher.close() }

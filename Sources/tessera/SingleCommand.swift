@@ -1,4 +1,5 @@
 import ArgumentParser
+import TesseraPlatform
 import Roles
 import Server
 import Transport
@@ -44,6 +45,8 @@ struct SingleCommand: AsyncParsableCommand {
     @Option(help: "The most client connections open at once.")
     var maxConnections: Int = 1024
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         guard Endpoint(endpoint) != nil else {
             throw ValidationError("--endpoint must look like tcp://127.0.0.1:8529, not '\(endpoint)'")
@@ -54,11 +57,12 @@ struct SingleCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let log = logging.start(role: "single")
         let directory: DataDirectory
         do {
             directory = try DataDirectory(path: data)
         } catch {
-            InputOutput.writeStandardError("tessera single: \(error)")
+            log.critical("\(error)")
             throw ExitCode(1)
         }
         var options = SingleServer.Options(
@@ -74,18 +78,18 @@ struct SingleCommand: AsyncParsableCommand {
         do {
             single = try await SingleServer(options: options)
         } catch {
-            InputOutput.writeStandardError("tessera single: cannot open the data in \(directory.path): \(error.message)")
+            log.error("cannot open the data in \(directory.path): \(error.message)")
             throw ExitCode(1)
         }
-        for warning in single.warnings { InputOutput.writeStandardError("tessera single: warning: \(warning)") }
+        for warning in single.warnings { log.warning("\(warning)") }
         try await ServeUntilSignal.run(role: "single", on: ServeUntilSignal.makeLoop(), endpoint: endpoint, detail: "data \(directory.path)",
                                        configuration: single.configuration(), router: single.router())
         do {
             try single.close()
         } catch {
-            InputOutput.writeStandardError("tessera single: closing the data failed: \(error.message)")
+            log.error("closing the data failed: \(error.message)")
         }
         withExtendedLifetime(directory) {}
-        InputOutput.writeStandardError("tessera single: stopped")
+        log.info("stopped")
     }
 }

@@ -12,11 +12,14 @@ import Transport
 struct ClusterLauncher {
     var plan: ClusterPlan
 
-    init(plan: ClusterPlan, rootPassword: String?, planPath: String? = nil) {
+    init(plan: ClusterPlan, rootPassword: String?, planPath: String? = nil, logLevel: String? = nil) {
         self.plan = plan
         self.rootPassword = rootPassword
         self.planPath = planPath ?? plan.directory + "/cluster.json"
+        self.logLevel = logLevel
     }
+    /// Given to every process as `--log-level` (nil: each one's default).
+    var logLevel: String?
     /// For coordinators: root's password (`--root-password`, else `TESSERA_ROOT_PASSWORD`).
     var rootPassword: String?
 
@@ -48,12 +51,14 @@ struct ClusterLauncher {
 
     func start(_ member: ClusterPlan.Member) throws -> Int32 {
         let log = logPath(member)
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        // Appended to, never truncated: the log of an earlier run is what an operator reads
+        // after a crash.
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         output.seekToEndOfFile()
         let process = Process()
         process.executableURL = Self.executable
-        process.arguments = plan.arguments(for: member)
+        process.arguments = plan.arguments(for: member) + (logLevel.map { ["--log-level", $0] } ?? [])
         var environment = ProcessInfo.processInfo.environment
         if let rootPassword { environment["TESSERA_ROOT_PASSWORD"] = rootPassword }
         process.environment = environment

@@ -48,6 +48,7 @@ struct StartCommand: AsyncParsableCommand {
     @OptionGroup var local: LocalClusterOptions
     @Option(help: "Root's password for the coordinators (default: TESSERA_ROOT_PASSWORD).")
     var rootPassword: String?
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         var plan = local.plan
@@ -55,7 +56,8 @@ struct StartCommand: AsyncParsableCommand {
         if let previous = try? ClusterPlan.load(local.data + "/cluster.json"), previous.members.count == plan.members.count {
             for index in plan.members.indices { plan.members[index].id = previous.members[index].id }
         }
-        var launcher = ClusterLauncher(plan: plan, rootPassword: rootPassword ?? ProcessInfo.processInfo.environment["TESSERA_ROOT_PASSWORD"])
+        var launcher = ClusterLauncher(plan: plan, rootPassword: rootPassword ?? ProcessInfo.processInfo.environment["TESSERA_ROOT_PASSWORD"],
+                                       logLevel: logging.logLevel.rawValue)
         do {
             try launcher.launch()
         } catch {
