@@ -117,7 +117,7 @@ let package = Package(
         // indexes, the shard's Merkle revision tree (kept in step with every write), group
         // commit, checkpoints, recovery and compaction.
         .target(
-            name: "Storage", dependencies: ["VelocyPack", "BinaryFormat", "Replication", "TesseraPlatform"],
+            name: "Storage", dependencies: ["VelocyPack", "BinaryFormat", "Replication", "TesseraPlatform", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // Passwords (salted PBKDF2 hashes and a cache of verified logins), HS256 JSON Web Tokens

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import TesseraPlatform
+import Logging
 
 /// The engine's own thread: flushes and syncs writes that did not wait (so they reach the
 /// disk within `syncIntervalMilliseconds`), compacts every `compactionIntervalMilliseconds`,
@@ -79,19 +80,27 @@ final class BackgroundWorker: Sendable {
 
 extension ShardEngine {
     /// One round of background work. Errors are not lost: a failed sync fails the engine
-    /// (every later write reports it); a failed compaction or checkpoint leaves the files as
-    /// they were and is tried again next round.
+    /// (every later write reports it, and it is logged); a failed compaction or checkpoint
+    /// leaves the files as they were, is logged, and is tried again next round.
     func backgroundStep(compact shouldCompact: Bool) {
         let (last, closed, operations) = state.withLock { ($0.lastSequence, $0.isClosed || $0.failure != nil, $0.operationsSinceCheckpoint) }
         if closed { return }
         if last > groupCommit.durableSequence {
-            do { try groupCommit.waitDurable(last, countsAsSyncedWrite: false) } catch { return }
+            do { try groupCommit.waitDurable(last, countsAsSyncedWrite: false) } catch {
+                Self.log.critical("background sync failed; the shard refuses writes until it is reopened: \(error)",
+                                  metadata: ["shard": "\(directory)"])
+                return
+            }
         }
         if shouldCompact {
-            _ = try? compact()
+            do { _ = try compact() } catch {
+                Self.log.error("compaction failed, will retry: \(error)", metadata: ["shard": "\(directory)"])
+            }
         }
         if options.checkpointIntervalOperations > 0 && operations >= options.checkpointIntervalOperations {
-            _ = try? checkpoint()
+            do { _ = try checkpoint() } catch {
+                Self.log.error("checkpoint failed, will retry: \(error)", metadata: ["shard": "\(directory)"])
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import TesseraPlatform
+import Logging
 /// Compaction: rewrites a sealed segment whose live share fell low, keeping only what the
 /// shard still needs.
 ///
@@ -137,8 +138,10 @@ extension ShardEngine {
             try io(FileIO.syncData(descriptor, path: temporaryPath))
         } catch {
             FileIO.close(descriptor)
-            // Best effort: a leftover .tmp is removed on the next open anyway.
-            try? FileIO.remove(temporaryPath)
+            // A leftover .tmp is removed on the next open anyway; say so and go on.
+            do { try FileIO.remove(temporaryPath) } catch let leftover {
+                Self.log.warning("cannot remove \(temporaryPath) after a failed compaction (removed at next open): \(leftover)")
+            }
             throw error
         }
         FileIO.close(descriptor)

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import TesseraPlatform
+import Logging
 
 /// Small durable files beside the shards: catalogs, secrets, settings. The layers above use
 /// these instead of their own system calls, so every file the server keeps is written the
@@ -53,7 +54,13 @@ public enum MetadataFiles {
         var info = stat()
         guard lstat(path, &info) == 0 else { return 0 }
         guard (info.st_mode & S_IFMT) == S_IFDIR else { return Int(info.st_size) }
-        let names = (try? FileIO.list(path)) ?? []
+        // A figure for operators: a directory that cannot be listed counts as empty, said once
+        // in the log rather than failing the figure.
+        let names: [String]
+        do { names = try FileIO.list(path) } catch {
+            ShardEngine.log.warning("cannot list \(path) for its size: \(error)")
+            names = []
+        }
         return names.reduce(0) { $0 + byteCount(below: path + "/" + $1) }
     }
 

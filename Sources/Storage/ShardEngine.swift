@@ -1,6 +1,7 @@
 import VelocyPack
 import TesseraPlatform
 public import Replication
+import Logging
 
 /// The storage of one shard: an append-only log of Snappy-compressed VelocyPack documents in
 /// segment files, with the primary index, key and revision order, persistent indexes and the
@@ -18,6 +19,9 @@ public final class ShardEngine: @unchecked Sendable {
     public let options: ShardOptions
     /// What opening the shard found.
     public let recoveryReport: RecoveryReport
+
+    /// Faults of background work, which has no caller to report to.
+    static let log = ProcessLog.logger("storage")
 
     let state: Locked<ShardState>
     /// Serializes compaction and checkpoints (each waits for the other; neither blocks writers).
@@ -56,7 +60,9 @@ public final class ShardEngine: @unchecked Sendable {
         // Dropped without `close()`: still hand the pending writes to the disk, as the sync
         // interval promised. There is no one left to report a failure to.
         if !state.withLock({ $0.isClosed || $0.failure != nil }) {
-            _ = try? Self.flushAndSync(state)
+            do { _ = try Self.flushAndSync(state) } catch {
+                Self.log.error("syncing a shard dropped without close failed: \(error)", metadata: ["shard": "\(directory)"])
+            }
         }
     }
 
