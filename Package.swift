@@ -187,6 +187,10 @@ let package = Package(
             swiftSettings: strictSwift),
         // Checks the layering on the sources: pure targets import only what is beneath them.
         .testTarget(name: "ArchitectureTests", swiftSettings: strictSwift),
+        // The documents layer without a server: collections, keys, revisions, acknowledgement.
+        .testTarget(
+            name: "DocumentsTests", dependencies: ["Documents", "Storage", "VelocyPack"],
+            swiftSettings: strictSwift),
         .testTarget(
             name: "ReplicationTests", dependencies: ["Replication", "TestRandomness"],
             swiftSettings: strictSwift),
