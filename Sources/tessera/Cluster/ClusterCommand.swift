@@ -15,8 +15,8 @@ struct PlanFileOption: ParsableArguments {
     @Option(help: "The cluster plan (JSON, as `tessera cluster plan` writes it).")
     var plan: String
 
-    func load() throws -> ClusterPlan {
-        do { return try ClusterPlan.load(plan) } catch {
+    func load() throws -> LaunchPlan {
+        do { return try LaunchPlan.load(plan) } catch {
             InputOutput.writeStandardError("tessera cluster: \(error)")
             throw ExitCode(2)
         }

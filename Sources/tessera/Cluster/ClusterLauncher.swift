@@ -10,9 +10,9 @@ import Transport
 /// `<plan directory>/cluster.json`. Only processes this launcher started (their pids are in
 /// the plan) are ever signalled.
 struct ClusterLauncher {
-    var plan: ClusterPlan
+    var plan: LaunchPlan
 
-    init(plan: ClusterPlan, rootPassword: String?, planPath: String? = nil, logLevel: String? = nil) {
+    init(plan: LaunchPlan, rootPassword: String?, planPath: String? = nil, logLevel: String? = nil) {
         self.plan = plan
         self.rootPassword = rootPassword
         self.planPath = planPath ?? plan.directory + "/cluster.json"
@@ -38,7 +38,7 @@ struct ClusterLauncher {
                 throw Failure(description: "cannot make the cluster secret \(plan.secretFile): \(error)")
             }
         }
-        for role in [ClusterPlan.Role.agent, .dbserver, .coordinator] {
+        for role in [LaunchPlan.Role.agent, .dbserver, .coordinator] {
             for index in plan.members.indices where plan.members[index].role == role {
                 plan.members[index].pid = try start(plan.members[index])
             }
@@ -47,9 +47,9 @@ struct ClusterLauncher {
         }
     }
 
-    func logPath(_ member: ClusterPlan.Member) -> String { plan.directory + "/\(member.name).log" }
+    func logPath(_ member: LaunchPlan.Member) -> String { plan.directory + "/\(member.name).log" }
 
-    func start(_ member: ClusterPlan.Member) throws -> Int32 {
+    func start(_ member: LaunchPlan.Member) throws -> Int32 {
         let log = logPath(member)
         // Appended to, never truncated: the log of an earlier run is what an operator reads
         // after a crash.
@@ -70,7 +70,7 @@ struct ClusterLauncher {
     }
 
     /// Waits (at most 60 s) until the member's log says it listens.
-    func waitListening(_ member: ClusterPlan.Member) throws {
+    func waitListening(_ member: LaunchPlan.Member) throws {
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let text = (try? String(contentsOfFile: logPath(member), encoding: .utf8)) ?? ""
@@ -87,7 +87,7 @@ struct ClusterLauncher {
     /// Stops the launched processes: coordinators, then DBServers, then agents; SIGTERM, and
     /// SIGKILL after `graceSeconds`.
     mutating func shutdown(graceSeconds: Double = 30) {
-        for role in [ClusterPlan.Role.coordinator, .dbserver, .agent] {
+        for role in [LaunchPlan.Role.coordinator, .dbserver, .agent] {
             let pids = plan.members(role).compactMap(\.pid)
             for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGTERM) }
             let deadline = Date().addingTimeInterval(graceSeconds)
@@ -110,12 +110,12 @@ struct ClusterLauncher {
     }
 
     /// One line per member: whether it runs and answers.
-    func health() async -> [(member: ClusterPlan.Member, healthy: Bool, detail: String)] {
+    func health() async -> [(member: LaunchPlan.Member, healthy: Bool, detail: String)] {
         var token = ""
         if let secret = try? ClusterSecret.load(path: plan.secretFile).secret.bytes {
             token = ClusterAuthenticator.token(serverID: "LAUNCHER", secret: secret, now: WallClock.seconds())
         }
-        var rows: [(ClusterPlan.Member, Bool, String)] = []
+        var rows: [(LaunchPlan.Member, Bool, String)] = []
         for member in plan.members {
             guard let endpoint = Endpoint(member.endpoint) else { continue }
             var configuration = VSTClient.Configuration(endpoint: endpoint, credentials: .jwt(token: token))

@@ -28,8 +28,8 @@ struct LocalClusterOptions: ParsableArguments {
         }
     }
 
-    var plan: ClusterPlan {
-        ClusterPlan.local(directory: data, portBase: portBase, agents: agents, dbservers: dbservers, coordinators: coordinators)
+    var plan: LaunchPlan {
+        LaunchPlan.local(directory: data, portBase: portBase, agents: agents, dbservers: dbservers, coordinators: coordinators)
     }
 }
 
@@ -53,7 +53,7 @@ struct StartCommand: AsyncParsableCommand {
     func run() async throws {
         var plan = local.plan
         // A restart keeps the ids the servers made at their first start.
-        if let previous = try? ClusterPlan.load(local.data + "/cluster.json"), previous.members.count == plan.members.count {
+        if let previous = try? LaunchPlan.load(local.data + "/cluster.json"), previous.members.count == plan.members.count {
             for index in plan.members.indices { plan.members[index].id = previous.members[index].id }
         }
         var launcher = ClusterLauncher(plan: plan, rootPassword: rootPassword ?? ProcessInfo.processInfo.environment["TESSERA_ROOT_PASSWORD"],

@@ -5,7 +5,7 @@ import VelocyPack
 /// cluster plan` writes one, `tessera start` makes one for the local machine, and every
 /// launcher command acts on one. Stored as JSON (`cluster.json`), with the pids of the
 /// running processes once launched.
-struct ClusterPlan: Equatable {
+struct LaunchPlan: Equatable {
     enum Role: String, CaseIterable {
         case agent, dbserver, coordinator
     }
@@ -35,7 +35,7 @@ struct ClusterPlan: Equatable {
 
     /// The local layout: coordinators from `portBase` (8529, 8530, …), then agents, then
     /// DBServers on the following ports, each with its data in `directory/<role><n>`.
-    static func local(directory: String, portBase: Int, agents: Int, dbservers: Int, coordinators: Int) -> ClusterPlan {
+    static func local(directory: String, portBase: Int, agents: Int, dbservers: Int, coordinators: Int) -> LaunchPlan {
         var members: [Member] = []
         var port = portBase
         for (role, count) in [(Role.coordinator, coordinators), (.agent, agents), (.dbserver, dbservers)] {
@@ -45,7 +45,7 @@ struct ClusterPlan: Equatable {
                 port += 1
             }
         }
-        return ClusterPlan(directory: directory, secretFile: directory + "/secret", members: members)
+        return LaunchPlan(directory: directory, secretFile: directory + "/secret", members: members)
     }
 
     /// The arguments of `tessera` that run `member`.
@@ -115,11 +115,11 @@ struct ClusterPlan: Equatable {
         self.init(directory: directory, secretFile: secret, members: members)
     }
 
-    static func load(_ path: String) throws -> ClusterPlan {
+    static func load(_ path: String) throws -> LaunchPlan {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Invalid(description: "cannot read \(path)")
         }
-        return try ClusterPlan(json: Array(data), path: path)
+        return try LaunchPlan(json: Array(data), path: path)
     }
 
     func save(_ path: String) throws {
