@@ -19,6 +19,8 @@ struct ProcessCrashTests {
         let writers = 6
         var ledgers = [CrashWorkload.Ledger](repeating: .init(), count: writers)
         var server = try ServerProcess(dataDirectory: directory, arguments: ["--no-authentication"])
+        // Whatever server runs when the test ends (a failed check throws past the last stop).
+        defer { server.stop(signal: SIGKILL) }
         var api = API(client: makeClient(server, poolSize: writers, credentials: nil))
         try await api.expect(200, .post, "/_api/collection", #"{"name": "crash"}"#)
 
