@@ -1,5 +1,6 @@
 public import VelocyPack
-public import VelocyStream
+public import ArangoAPI
+import VelocyStream
 
 /// A server's answer to one request.
 public struct ClientResponse: Sendable {
