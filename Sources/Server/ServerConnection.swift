@@ -143,8 +143,8 @@ final class ServerConnection: @unchecked Sendable {
         do throws(VSTError) {
             received = try ReceivedMessage(message, limits: configuration.limits)
         } catch {
-            let number: ArangoErrorCode = error.code == .invalidHeader ? .corruptedJSON : .httpBadParameter
-            fail(message.id, ArangoError(status: 400, number, "invalid message header: \(error)"))
+            let code: ArangoErrorCode = error.code == .invalidHeader ? .corruptedJSON : .httpBadParameter
+            fail(message.id, ArangoError(status: 400, code, "invalid message header: \(error)"))
             return
         }
         switch received.type {
