@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "VelocyPack", targets: ["VelocyPack"]),
         .library(name: "VelocyStream", targets: ["VelocyStream"]),
+        .library(name: "ArangoAPI", targets: ["ArangoAPI"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "Auth", targets: ["Auth"]),
         .library(name: "AgencyStore", targets: ["AgencyStore"]),
@@ -48,6 +49,14 @@ let package = Package(
 
         // Pure layer: VelocyStream framing and ArangoDB's message headers.
         .target(name: "VelocyStream", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
+
+        // Pure layer: ArangoDB's API vocabulary: the error catalogue (`ArangoErrorCode`, every
+        // number explicit and ArangoDB's), `ArangoError` and its body `{error, errorNum,
+        // errorMessage, code}`, and the error entries and `x-arango-error-codes` header of batch
+        // answers. It sits beside VelocyStream, not above or below it: the framing never needs
+        // an error body (a broken stream is a `VSTError`; the server turns it into an
+        // `ArangoError`), and an error body is VelocyPack, whatever carries it.
+        .target(name: "ArangoAPI", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
         // The seam to the operating system and the C libraries the impure layers build on:
         // libuv, Snappy, file I/O (`FileIO`), CRC32C, locks (`Locked`, `Monitor`), clocks.
@@ -91,26 +100,27 @@ let package = Package(
         // Pure layer: the supported subset of AQL (parse, bind, evaluate over documents).
         .target(name: "Query", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
-        // The VelocyStream request server: connections, authentication, routing, error bodies.
+        // The VelocyStream request server: connections, authentication, routing; answers
+        // with `ArangoAPI`'s error bodies.
         .target(
-            name: "Server", dependencies: ["Transport", "TesseraPlatform", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "Server", dependencies: ["Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // The Swift client driver: multiplexed connections, a small pool, async/await.
         .target(
-            name: "Client", dependencies: ["Transport", "TesseraPlatform", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "Client", dependencies: ["Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // Databases, collections and documents with ArangoDB's semantics over shard engines;
         // query execution and cursors. Shared by every role that stores documents.
         .target(
-            name: "Documents", dependencies: ["Storage", "Query", "VelocyPack", "VelocyStream", "TesseraPlatform"],
+            name: "Documents", dependencies: ["Storage", "Query", "ArangoAPI", "VelocyPack", "TesseraPlatform"],
             swiftSettings: strictSwift),
 
         // The roles' REST handlers and process set-up (single server now; agent, DBServer and
         // coordinator later).
         .target(
-            name: "Roles", dependencies: ["ClusterLogic", "AgencyStore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "Roles", dependencies: ["ClusterLogic", "AgencyStore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent
@@ -135,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "VelocyPack", "VelocyStream", "TesseraPlatform", "Transport", "Server", "Client", "Roles", "Storage", "CSnappy",
+                "VelocyPack", "VelocyStream", "ArangoAPI", "TesseraPlatform", "Transport", "Server", "Client", "Roles", "Storage", "CSnappy",
                 "Auth", "AgentStorage", "Raft",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -155,6 +165,10 @@ let package = Package(
         .testTarget(
             name: "VelocyStreamTests", dependencies: ["VelocyStream", "VelocyPack", "VectorFileSupport"],
             swiftSettings: strictSwift),
+        // The error catalogue against ArangoDB's list, error bodies against the golden vectors.
+        .testTarget(
+            name: "ArangoAPITests", dependencies: ["ArangoAPI", "VelocyPack", "VectorFileSupport"],
+            swiftSettings: strictSwift),
         .testTarget(
             name: "TransportTests", dependencies: ["Transport", "TesseraPlatform"],
             swiftSettings: strictSwift),
@@ -173,12 +187,12 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(
-            name: "ServerTests", dependencies: ["Server", "Client", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
+            name: "ServerTests", dependencies: ["Server", "Client", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "Roles", "ClusterLogic", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "Roles", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).

@@ -1,6 +1,7 @@
 import TesseraPlatform
 public import Transport
 public import VelocyPack
+import ArangoAPI
 public import VelocyStream
 
 /// A client of the agency: finds the leader among the agents, follows redirects, retries
@@ -190,7 +191,7 @@ public final class AgencyClient: Sendable {
                     leader.withLock { $0 = next }
                     continue
                 }
-                if response.status == 503, response.error?.number.rawValue == 1495 {
+                if response.status == 503, response.error?.code == .clusterLeadershipChallengeOngoing {
                     // An election is under way.
                     leader.withLock { $0 = nil }
                     try? await Task.sleep(for: .milliseconds(100))

@@ -1,5 +1,6 @@
 public import VelocyPack
-public import VelocyStream
+public import ArangoAPI
+import VelocyStream
 
 /// A server's answer to one request.
 public struct ClientResponse: Sendable {
@@ -20,6 +21,7 @@ public struct ClientResponse: Sendable {
     public var error: ArangoError? {
         guard status >= 400 else { return nil }
         if let body, let error = ArangoError(status: status, body: body) { return error }
+        // ArangoDB's HTTP errors are numbered by their status (404 is ERROR_HTTP_NOT_FOUND).
         return ArangoError(status: status, ErrorNumber(rawValue: status), "status \(status) without an error body")
     }
 

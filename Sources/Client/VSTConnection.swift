@@ -1,5 +1,6 @@
 public import Transport
 import VelocyPack
+import ArangoAPI
 public import VelocyStream
 
 /// One client connection to a VelocyStream server, multiplexing many requests by message id.

@@ -1,4 +1,4 @@
-public import VelocyStream
+public import ArangoAPI
 public import Storage
 public import VelocyPack
 import TesseraPlatform
@@ -171,9 +171,9 @@ public final class Collection: Sendable {
                     guard let existing = engine.revision(of: key) else { continue }  // removed meanwhile: insert again
                     return DocumentOutcome(key: key, revision: existing, oldRevision: nil, old: nil, new: nil)
                 case .replace:
-                    do { return try replace(key, with: input, options: options) } catch let error where error.number == .documentNotFound { continue }
+                    do { return try replace(key, with: input, options: options) } catch let error where error.code == .documentNotFound { continue }
                 case .update:
-                    do { return try update(key, with: input, options: options) } catch let error where error.number == .documentNotFound { continue }
+                    do { return try update(key, with: input, options: options) } catch let error where error.code == .documentNotFound { continue }
                 }
             } catch {
                 throw DocumentError(error, collection: collection)

@@ -1,34 +1,9 @@
-public import VelocyStream
+public import ArangoAPI
 public import Storage
 
 /// The document layer reports faults as ArangoDB errors (status, `errorNum`, message): the
 /// same value travels to a client, or from a DBServer to a coordinator, unchanged.
 public typealias DocumentError = ArangoError
-
-extension ErrorNumber {
-    public static let conflict = ErrorNumber(rawValue: 1200)
-    public static let documentHandleBad = ErrorNumber(rawValue: 1205)
-    public static let duplicateName = ErrorNumber(rawValue: 1207)
-    public static let illegalName = ErrorNumber(rawValue: 1208)
-    public static let uniqueConstraintViolated = ErrorNumber(rawValue: 1210)
-    public static let indexNotFound = ErrorNumber(rawValue: 1212)
-    public static let crossCollectionRequest = ErrorNumber(rawValue: 1213)
-    public static let indexHandleBad = ErrorNumber(rawValue: 1214)
-    public static let documentTooLarge = ErrorNumber(rawValue: 1216)
-    public static let collectionTypeInvalid = ErrorNumber(rawValue: 1218)
-    public static let documentKeyBad = ErrorNumber(rawValue: 1221)
-    public static let documentKeyUnexpected = ErrorNumber(rawValue: 1222)
-    public static let documentTypeInvalid = ErrorNumber(rawValue: 1227)
-    public static let databaseNameInvalid = ErrorNumber(rawValue: 1229)
-    public static let useSystemDatabase = ErrorNumber(rawValue: 1230)
-    public static let invalidEdgeAttribute = ErrorNumber(rawValue: 1233)
-    public static let cursorNotFound = ErrorNumber(rawValue: 1600)
-    public static let userInvalidName = ErrorNumber(rawValue: 1700)
-    public static let userInvalidPassword = ErrorNumber(rawValue: 1701)
-    public static let userDuplicate = ErrorNumber(rawValue: 1702)
-    public static let userNotFound = ErrorNumber(rawValue: 1703)
-    public static let queryKilled = ErrorNumber(rawValue: 1500)
-}
 
 extension ArangoError {
     public static func badParameter(_ message: String) -> ArangoError {
@@ -68,6 +43,8 @@ extension ArangoError {
         case .invalidIndex(let reason): self.init(status: 400, .badParameter, "invalid index: \(reason)")
         case .indexNotFound(let name): self.init(status: 404, .indexNotFound, "index not found: \(name)")
         case .corruptRecord, .corruptMetadata, .systemCall, .engineFailed, .closed, .changesCompacted:
+            // The storage engine's own stable number for the fault (not one of ArangoDB's
+            // catalogue entries), passed through so an operator can look it up.
             self.init(status: 500, ErrorNumber(rawValue: error.errorNumber), "storage failure in \(collection): \(error)")
         }
     }

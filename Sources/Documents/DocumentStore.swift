@@ -1,4 +1,4 @@
-public import VelocyStream
+public import ArangoAPI
 public import Storage
 import TesseraPlatform
 import VelocyPack

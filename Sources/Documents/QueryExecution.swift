@@ -1,6 +1,6 @@
 import Query
 public import VelocyPack
-public import VelocyStream
+public import ArangoAPI
 import Storage
 
 /// Runs a query of the supported subset over one collection and returns every result (the

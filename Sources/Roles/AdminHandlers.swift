@@ -1,5 +1,6 @@
 public import Server
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// Routes every role serves: the version, and ArangoDB's `/_admin/echo` and `/_admin/sleep`

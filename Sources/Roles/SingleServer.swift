@@ -3,7 +3,8 @@ import TesseraPlatform
 public import Documents
 public import Server
 public import Transport
-public import VelocyStream
+public import ArangoAPI
+import VelocyStream
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 public import VelocyPack
+public import ArangoAPI
 public import VelocyStream
 
 /// One request as a handler sees it: the decoded header, the validated body and who sent it.

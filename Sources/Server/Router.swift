@@ -1,3 +1,4 @@
+public import ArangoAPI
 public import VelocyStream
 
 /// How a route answers.

@@ -1,5 +1,6 @@
 import Transport
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// One client connection of a ``VSTServer``: preamble, chunk decoding, authentication,
@@ -142,8 +143,8 @@ final class ServerConnection: @unchecked Sendable {
         do throws(VSTError) {
             received = try ReceivedMessage(message, limits: configuration.limits)
         } catch {
-            let number: ErrorNumber = error.code == .invalidHeader ? .corruptedJSON : .httpBadParameter
-            fail(message.id, ArangoError(status: 400, number, "invalid message header: \(error)"))
+            let code: ArangoErrorCode = error.code == .invalidHeader ? .corruptedJSON : .httpBadParameter
+            fail(message.id, ArangoError(status: 400, code, "invalid message header: \(error)"))
             return
         }
         switch received.type {
@@ -205,7 +206,7 @@ final class ServerConnection: @unchecked Sendable {
         builder.openObject()
         builder.add(key: "code", 200)
         builder.add(key: "error", false)
-        builder.add(key: "errorNum", 0)
+        builder.add(key: "errorNum", ArangoErrorCode.noError.rawValue)
         try! builder.close()  // keys written here are distinct
         return ServerResponse(status: 200, builder)
     }()
@@ -245,7 +246,7 @@ final class ServerConnection: @unchecked Sendable {
         case .notFound:
             send(id, ServerResponse(.unknownPath(header.path)), json: wantsJSON)
         case .methodNotAllowed:
-            send(id, ServerResponse(.methodNotAllowed(header.method, header.path)), json: wantsJSON)
+            send(id, ServerResponse(.methodNotAllowed("\(header.method)", header.path)), json: wantsJSON)
         case let .handler(handler, pathParameters):
             let request = ServerRequest(header: header, body: body, user: user, pathParameters: pathParameters)
             switch handler {

@@ -1,5 +1,6 @@
 import Client
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// Why a client tool gives up before its work is done (bad input file, missing collection,
@@ -17,7 +18,7 @@ extension VSTClient {
     func ensureCollection(_ name: String, create: Bool) async throws {
         let probe = try await request(.get, "/_api/collection/\(Self.pathEscaped(name))")
         if probe.status == 200 { return }
-        guard probe.error?.number == .dataSourceNotFound else {
+        guard probe.error?.code == .dataSourceNotFound else {
             throw ToolFailure("cannot look up collection '\(name)': \(Self.describe(probe))")
         }
         guard create else {
@@ -28,8 +29,8 @@ extension VSTClient {
         body.add(key: "name", name)
         body.closeTrusted()
         let created = try await request(.post, "/_api/collection", body: body.bytes)
-        // 1207 (duplicate name): another client created it meanwhile, which is just as good.
-        guard created.status < 400 || created.error?.number.rawValue == 1207 else {
+        // A duplicate name: another client created it meanwhile, which is just as good.
+        guard created.status < 400 || created.error?.code == .duplicateName else {
             throw ToolFailure("cannot create collection '\(name)': \(Self.describe(created))")
         }
     }

@@ -13,6 +13,7 @@ struct LayeringTests {
         "BinaryFormat": [],
         "Replication": ["BinaryFormat"],
         "VelocyStream": ["VelocyPack"],
+        "ArangoAPI": ["VelocyPack"],
         "AgencyStore": ["VelocyPack"],
         "ClusterLogic": ["VelocyPack"],
         "Raft": ["VelocyPack"],

@@ -2,6 +2,7 @@ import Client
 import Foundation
 import Testing
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// Bytes no well-behaved client sends. Each case gets an error answer or a clean close, and
@@ -64,12 +65,12 @@ struct HostileInputTests {
         let object = try await Self.exchange(server, authenticatedPreamble() + VSTEncoder.encode(messageID: 7, message: vpack("{\"a\":1}")))
         let objectError = try Self.singleError(try #require(object))
         #expect(objectError?.status == 400)
-        #expect(objectError?.number == .httpBadParameter)
+        #expect(objectError?.code == .httpBadParameter)
         // A header that is not valid VelocyPack: 400 / 600, then the close.
         let invalid = try await Self.exchange(server, authenticatedPreamble() + VSTEncoder.encode(messageID: 7, message: [0x06, 0x40, 0x02]))
         let invalidError = try Self.singleError(try #require(invalid))
         #expect(invalidError?.status == 400)
-        #expect(invalidError?.number == .corruptedJSON)
+        #expect(invalidError?.code == .corruptedJSON)
         // A response sent to the server.
         let response = try await Self.exchange(server, authenticatedPreamble() + VSTEncoder.encode(messageID: 7, message: ResponseHeader(responseCode: 200).encoded()))
         #expect(try Self.singleError(try #require(response))?.status == 400)

@@ -4,6 +4,7 @@ import Testing
 import TesseraPlatform
 @testable import Transport
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// A client for `server` as root with the empty default password.
@@ -54,18 +55,18 @@ struct ServerTests {
 
         let unknown = try await client.request(.get, "/_api/does-not-exist")
         #expect(unknown.status == 404)
-        #expect(unknown.error?.number == .httpNotFound)
+        #expect(unknown.error?.code == .httpNotFound)
         let wrongMethod = try await client.request(.delete, "/_api/version")
         #expect(wrongMethod.status == 405)
-        #expect(wrongMethod.error?.number == .httpMethodNotAllowed)
+        #expect(wrongMethod.error?.code == .httpMethodNotAllowed)
         let noDatabase = try await client.request(.get, "/_api/version", database: "nope")
         #expect(noDatabase.error == ArangoError(status: 404, .databaseNotFound, "database not found: 'nope'"))
         let badBody = try await client.request(.post, "/_admin/echo", body: [0x0b, 0x00])
         #expect(badBody.status == 400)
-        #expect(badBody.error?.number == .corruptedJSON)
+        #expect(badBody.error?.code == .corruptedJSON)
         let badJSON = try await client.request(.post, "/_admin/echo", meta: ["content-type": "application/json"],
                                                body: Array("{\"a\":".utf8))
-        #expect(badJSON.error?.number == .corruptedJSON)
+        #expect(badJSON.error?.code == .corruptedJSON)
         let json = try await client.request(.post, "/_admin/echo", meta: ["content-type": "application/json", "accept": "application/json"],
                                             body: Array("{\"a\":[1,2]}".utf8)).checked()
         #expect(json.meta["content-type"]?.hasPrefix("application/json") == true)
@@ -85,7 +86,7 @@ struct ServerTests {
         let anonymous = makeClient(server, credentials: nil)
         let refused = try await anonymous.request(.get, "/_api/version")
         #expect(refused.status == 401)
-        #expect(refused.error?.number == .forbidden)
+        #expect(refused.error?.code == .forbidden)
         await anonymous.shutdown()
     }
 

@@ -2,6 +2,7 @@ import Client
 import Testing
 import TesseraPlatform
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 @testable import Server
 @testable import Transport

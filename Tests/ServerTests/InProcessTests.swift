@@ -1,6 +1,7 @@
 import Client
 import Testing
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 @testable import Server
 @testable import Transport

@@ -1,5 +1,6 @@
 import Testing
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 @testable import Server
 

@@ -2,16 +2,8 @@ import AgencyStore
 import Raft
 public import Server
 import VelocyPack
-public import VelocyStream
-
-extension ErrorNumber {
-    /// ArangoDB's "leadership challenge is ongoing": no leader is known right now.
-    public static let leadershipChallengeOngoing = ErrorNumber(rawValue: 1495)
-    /// ArangoDB's "not leader": the answer names the leader in `location`.
-    public static let notLeader = ErrorNumber(rawValue: 1496)
-    /// ArangoDB's "cluster timeout".
-    public static let clusterTimeout = ErrorNumber(rawValue: 1457)
-}
+import ArangoAPI
+import VelocyStream
 
 /// The agency API of one agent (`/_api/agency/*`, ArangoDB's shapes) and the internal Raft
 /// endpoint. Handlers run on the loop thread, where the agent lives.
@@ -156,11 +148,11 @@ public struct AgentRoutes: Sendable {
         switch error {
         case .notLeader(let hint):
             if let hint, let endpoint = agent.endpoint(of: hint), hint != agent.options.id {
-                var response = ServerResponse(ArangoError(status: 307, .notLeader, "not the agency leader; the leader is \(endpoint)"))
+                var response = ServerResponse(ArangoError(status: 307, .clusterNotLeader, "not the agency leader; the leader is \(endpoint)"))
                 response.meta["location"] = endpoint.description
                 return response
             }
-            return ServerResponse(ArangoError(status: 503, .leadershipChallengeOngoing, "no agency leader is known at the moment; try again"))
+            return ServerResponse(ArangoError(status: 503, .clusterLeadershipChallengeOngoing, "no agency leader is known at the moment; try again"))
         case .unknownOutcome(let reason):
             return ServerResponse(ArangoError(status: 503, .clusterTimeout, "outcome unknown (\(reason)); a write with a client id can be looked up with inquire"))
         case .failed(let reason):

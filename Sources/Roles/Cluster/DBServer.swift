@@ -6,7 +6,8 @@ import Storage
 import TesseraPlatform
 public import Transport
 import VelocyPack
-public import VelocyStream
+public import ArangoAPI
+import VelocyStream
 
 /// The DBServer role: holds shards (local collections named `s<id>` in their databases),
 /// registers and heartbeats in the agency, and runs Maintenance — Plan says which shards this

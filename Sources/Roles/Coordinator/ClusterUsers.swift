@@ -3,7 +3,8 @@ import Client
 import ClusterLogic
 import TesseraPlatform
 import VelocyPack
-public import VelocyStream
+public import ArangoAPI
+import VelocyStream
 
 /// The users of a cluster, kept in the agency under `/arango/Users/<name>` and shared by
 /// every coordinator: reads come from the coordinator's agency cache (decoded once per agency
@@ -100,7 +101,7 @@ public final class ClusterUsers: UserAccounts {
                 return
             }
         }
-        throw ArangoError(status: 409, ErrorNumber(rawValue: 1200),
+        throw ArangoError(status: 409, .conflict,
                           "user '\(name)' kept changing on other coordinators; try again")
     }
 
@@ -113,7 +114,7 @@ public final class ClusterUsers: UserAccounts {
     }
 
     static func unavailable(_ error: any Error) -> ArangoError {
-        ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the user change: \(error)")
+        ArangoError(status: 503, .clusterTimeout, "the agency did not take the user change: \(error)")
     }
 }
 

@@ -6,6 +6,7 @@ public import Server
 import TesseraPlatform
 public import Transport
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// The coordinator role: stateless front door of a cluster. It keeps a cache of Plan and
@@ -118,7 +119,7 @@ public final class Coordinator: Sendable {
         let index = cache.index
         if let decoded = decodedPlan.withLock({ $0?.index == index ? $0?.plan : nil }) { return decoded }
         guard let slice = cache.value(at: AgencyLayout.plan) else {
-            throw ArangoError(status: 503, ErrorNumber(rawValue: 1495), "the coordinator has no Plan from the agency yet")
+            throw ArangoError(status: 503, .clusterLeadershipChallengeOngoing, "the coordinator has no Plan from the agency yet")
         }
         let plan: ClusterPlan
         do { plan = try ClusterPlan(decoding: slice) } catch {
@@ -166,7 +167,7 @@ public final class Coordinator: Sendable {
         // A server keeps its endpoint across restarts; look it up only for a new client.
         if let client = shardClients.withLock({ $0[server] }) { return client }
         guard let endpoint = dbservers()[server] else {
-            throw ArangoError(status: 503, ErrorNumber(rawValue: 1477), "DBServer \(server) is not registered or has no endpoint")
+            throw ArangoError(status: 503, .clusterOnlyOnDBServer, "DBServer \(server) is not registered or has no endpoint")
         }
         return shardClients.withLock { clients in
             if let client = clients[server], client.configuration.endpoint == endpoint { return client }
@@ -188,7 +189,7 @@ public final class Coordinator: Sendable {
     }
 
     static func unreachable(_ shard: String, _ leader: String, _ error: ClientError) -> ArangoError {
-        ArangoError(status: 503, ErrorNumber(rawValue: 1478), "shard \(shard) on \(leader) did not answer: \(error)")
+        ArangoError(status: 503, .clusterBackendUnavailable, "shard \(shard) on \(leader) did not answer: \(error)")
     }
 
     /// Sends a request to the leader of `shard` of `collection`.
@@ -242,7 +243,7 @@ public final class Coordinator: Sendable {
             }
             return range
         } catch let error as ClientError {
-            throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "cannot reserve ids in the agency: \(error)")
+            throw ArangoError(status: 503, .clusterTimeout, "cannot reserve ids in the agency: \(error)")
         } catch {
             throw ArangoError(status: 500, .internalError, "cannot reserve ids: \(error)")
         }

@@ -5,6 +5,7 @@ import Query
 import Server
 import TesseraPlatform
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// `/_api/cursor` on a coordinator: the query runs on every shard (filters and, without a
@@ -34,7 +35,7 @@ extension Coordinator {
     func query(_ request: ServerRequest) async throws(ArangoError) -> ServerResponse {
         let body = try request.requireBody()
         guard body.isObject, let text = body["query"]?.stringValue else {
-            throw ArangoError(status: 400, ErrorNumber(rawValue: 1502), "query is empty: 'query' must be a string")
+            throw ArangoError(status: 400, .queryEmpty, "query is empty: 'query' must be a string")
         }
         let bound: BoundQuery
         do {

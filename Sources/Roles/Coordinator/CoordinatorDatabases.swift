@@ -4,6 +4,7 @@ import Documents
 import Server
 import TesseraPlatform
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// `/_api/database` on a coordinator: databases live in Plan; a new one is ready when every
@@ -52,7 +53,7 @@ extension Coordinator {
                 result = try await coordinator.agency.write(envelope: AgencyTransactions.createDatabase(PlanDatabase(id: String(id), name: name)),
                                                             clientID: nil)
             } catch {
-                throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the database: \(error)")
+                throw ArangoError(status: 503, .clusterTimeout, "the agency did not take the database: \(error)")
             }
             guard result.applied else { throw ArangoError(status: 409, .duplicateName, "duplicate database name '\(name)'") }
             // Ready when every DBServer holds it (bounded).
@@ -75,7 +76,7 @@ extension Coordinator {
             do {
                 result = try await coordinator.agency.write(envelope: AgencyTransactions.dropDatabase(name), clientID: nil)
             } catch {
-                throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the drop: \(error)")
+                throw ArangoError(status: 503, .clusterTimeout, "the agency did not take the drop: \(error)")
             }
             guard result.applied else { throw ArangoError.databaseNotFound(name) }
             _ = await coordinator.cache.waitFor(index: result.index, timeoutSeconds: 10)

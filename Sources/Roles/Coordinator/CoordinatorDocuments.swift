@@ -3,6 +3,7 @@ import ClusterLogic
 import Documents
 import Server
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// `/_api/document` on a coordinator: each document goes to the shard its shard-key values
@@ -63,7 +64,7 @@ extension Coordinator {
             switch result {
             case .success(let response):
                 completion(ServerResponse(status: response.status,
-                                          meta: response.meta.filter { $0.key == "etag" || $0.key == "x-arango-error-codes" },
+                                          meta: response.meta.filter { $0.key == "etag" || $0.key == ErrorCodeCounts.headerName },
                                           body: response.body.map { Array($0.bytes) } ?? []))
             case .failure(let error):
                 completion(ServerResponse(Self.unreachable(shard, leader, error)))
@@ -203,7 +204,7 @@ extension Coordinator {
             documents = zip(documents, generated).map { document, key in key.map { Self.withKey(document, $0) } ?? document }
         }
         var answers: [[Slice]] = []
-        var errorCounts: [Int: Int] = [:]
+        var errorCounts = ErrorCodeCounts()
         var status = 0
         for batch in split.batches {
             var builder = Builder()
@@ -218,28 +219,20 @@ extension Coordinator {
             }
             status = max(status, response.status)
             answers.append(answer.count == batch.positions.count ? answer.arrayElements.map { $0 } : [])
-            for item in answer.arrayElements { if let number = item["errorNum"]?.intValue { errorCounts[Int(number), default: 0] += 1 } }
+            for item in answer.arrayElements { if let number = item["errorNum"]?.intValue { errorCounts.count(ErrorNumber(rawValue: Int(number))) } }
         }
-        for failure in split.failures { errorCounts[failure.error.errorNumber, default: 0] += 1 }
+        for failure in split.failures { errorCounts.count(ArangoError(failure.error).number) }
         var builder = Builder()
         builder.openArray()
         if answers.allSatisfy({ !$0.isEmpty }) || split.batches.isEmpty {
             let merged = split.merge(answers: answers.isEmpty ? [] : answers) { error -> Slice in
                 var item = Builder()
-                item.openObject()
-                item.add(key: "error", true)
-                item.add(key: "errorNum", error.errorNumber)
-                item.add(key: "errorMessage", error.message)
-                item.closeTrusted()
+                ArangoError(error).addBatchEntry(to: &item)
                 return item.slice
             }
             for item in merged { builder.add(item) }
         }
         builder.closeTrusted()
-        var meta: [String: String] = [:]
-        if !errorCounts.isEmpty {
-            meta["x-arango-error-codes"] = "{" + errorCounts.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
-        }
-        return ServerResponse(status: status == 0 ? 202 : status, meta: meta, body: builder.bytes)
+        return ServerResponse(status: status == 0 ? 202 : status, meta: errorCounts.meta, body: builder.bytes)
     }
 }

@@ -4,6 +4,7 @@ import Documents
 import Server
 import TesseraPlatform
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// `/_api/index` on a coordinator: indexes are part of the collection's Plan entry; an index
@@ -61,15 +62,15 @@ extension Coordinator {
                 if let failure = reports.lazy.compactMap({ $0?.indexErrors.first(where: { $0.id == id }) }).first {
                     // A shard could not build it (say, duplicates for a unique index): undo it.
                     try? await coordinator.changePlan(collection, previous: updated, database: request.database)
-                    throw ArangoError(status: failure.errorNum == 1210 ? 409 : 400, ErrorNumber(rawValue: failure.errorNum),
-                                      failure.errorMessage)
+                    let number = ErrorNumber(rawValue: failure.errorNum)
+                    throw ArangoError(status: number.code == .uniqueConstraintViolated ? 409 : 400, number, failure.errorMessage)
                 }
                 if reports.allSatisfy({ $0?.indexes.contains(where: { $0.id == id }) == true }) {
                     return Self.indexAnswer(index, collection: collection.name, status: 201, created: true)
                 }
                 _ = await coordinator.cache.waitFor(index: coordinator.cache.index + 1, timeoutSeconds: 1)
             }
-            throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the index did not appear on every shard in time")
+            throw ArangoError(status: 503, .clusterTimeout, "the index did not appear on every shard in time")
         }
         router.add(.get, "/_api/index/:collection/:id") { request throws(ArangoError) in
             try coordinator.users.require(.readOnly, request)
@@ -121,7 +122,7 @@ extension Coordinator {
         } catch let error as ArangoError {
             throw error
         } catch {
-            throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the change: \(error)")
+            throw ArangoError(status: 503, .clusterTimeout, "the agency did not take the change: \(error)")
         }
     }
 

@@ -5,12 +5,14 @@ import Query
 public import Server
 import TesseraPlatform
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 extension ArangoError {
     /// A routing or placement rule of the cluster, with ArangoDB's number.
     init(_ error: ClusterError) {
-        self.init(status: error.errorNumber == 1487 ? 503 : 400, ErrorNumber(rawValue: error.errorNumber), error.message)
+        let number = ErrorNumber(rawValue: error.errorNumber)
+        self.init(status: number.code == .clusterInsufficientDBServers ? 503 : 400, number, error.message)
     }
 }
 
@@ -171,7 +173,7 @@ extension Coordinator {
                     $0.collections[database]?[collection.id]?.count ?? 0
                 }
             } catch let error as ClientError {
-                throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the drop: \(error)")
+                throw ArangoError(status: 503, .clusterTimeout, "the agency did not take the drop: \(error)")
             } catch let error as ArangoError {
                 throw error
             } catch {
@@ -233,7 +235,8 @@ extension Coordinator {
         do {
             let answer = try await agency.transact(AgencyTransactions.createCollection(collection, database: database))
             if let failure = AgencyTransactions.createCollectionFailure(answer: answer.body, database: database, name: name) {
-                throw ArangoError(status: failure.errorNum == 1207 ? 409 : 404, ErrorNumber(rawValue: failure.errorNum), failure.message)
+                let number = ErrorNumber(rawValue: failure.errorNum)
+                throw ArangoError(status: number.code == .duplicateName ? 409 : 404, number, failure.message)
             }
             // Wait until every shard is in Current (or one reports an error).
             let deadline = MonotonicClock.seconds() + options.creationTimeoutSeconds
@@ -247,7 +250,7 @@ extension Coordinator {
                 }
                 if current.isComplete(collection, database: database) { break }
                 guard MonotonicClock.seconds() < deadline else {
-                    throw ArangoError(status: 503, ErrorNumber(rawValue: 1457),
+                    throw ArangoError(status: 503, .clusterTimeout,
                                       "the shards of \(name) did not all appear in Current within \(Int(options.creationTimeoutSeconds)) s")
                 }
                 _ = await cache.waitFor(index: cache.index + 1, timeoutSeconds: 1)
@@ -258,7 +261,7 @@ extension Coordinator {
         } catch let error as ArangoError {
             throw error
         } catch {
-            throw ArangoError(status: 503, ErrorNumber(rawValue: 1457), "the agency did not take the collection: \(error)")
+            throw ArangoError(status: 503, .clusterTimeout, "the agency did not take the collection: \(error)")
         }
         var built = collection
         built.isBuilding = false

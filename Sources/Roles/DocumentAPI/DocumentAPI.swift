@@ -1,8 +1,9 @@
 public import Documents
 import Storage
 public import Server
-public import VelocyPack
-public import VelocyStream
+import VelocyPack
+public import ArangoAPI
+import VelocyStream
 
 /// ArangoDB's document-database REST API (`/_api/database`, `/_api/collection`,
 /// `/_api/document`, `/_api/index`, `/_api/cursor`) over a local ``DocumentStore``.

@@ -1,6 +1,7 @@
 import Documents
 import Server
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// `/_api/document/{collection}[/{key}]`: single documents and arrays of them.
@@ -70,7 +71,7 @@ extension DocumentAPI {
         guard body.isArray else { throw ArangoError.badParameter("onlyget expects an array of keys or documents") }
         let work: @Sendable () -> ServerResponse = {
             var builder = Builder()
-            var errorCounts: [Int: Int] = [:]
+            var errorCounts = ErrorCodeCounts()
             builder.openArray()
             for element in body.arrayElements {
                 let key = element.stringValue ?? element["_key"]?.stringValue
@@ -81,12 +82,12 @@ extension DocumentAPI {
                     }
                     builder.add(document)
                 } catch {
-                    errorCounts[error.number.rawValue, default: 0] += 1
-                    Self.writeItemError(error, into: &builder)
+                    errorCounts.count(error.number)
+                    error.addBatchEntry(to: &builder)
                 }
             }
             builder.closeTrusted()
-            return ServerResponse(status: 200, meta: Self.errorCodesMeta(errorCounts), body: builder.bytes)
+            return ServerResponse(status: 200, meta: errorCounts.meta, body: builder.bytes)
         }
         return body.count > Self.inlineArrayCountMax ? .offload(work) : .now(work())
     }
@@ -112,7 +113,7 @@ extension DocumentAPI {
             options.defersFileWrite = true
             let work: @Sendable () -> ServerResponse = { [options] in
                 var builder = Builder()
-                var errorCounts: [Int: Int] = [:]
+                var errorCounts = ErrorCodeCounts()
                 var lastSequence: UInt64 = 0
                 builder.openArray()
                 for element in body.arrayElements {
@@ -121,8 +122,8 @@ extension DocumentAPI {
                         lastSequence = max(lastSequence, outcome.sequence)
                         if !silent { Self.writeOutcome(outcome, collection: collection.idName, into: &builder) }
                     } catch {
-                        errorCounts[error.number.rawValue, default: 0] += 1
-                        Self.writeItemError(error, into: &builder)
+                        errorCounts.count(error.number)
+                        error.addBatchEntry(to: &builder)
                     }
                 }
                 builder.closeTrusted()
@@ -131,7 +132,7 @@ extension DocumentAPI {
                 } catch {
                     return ServerResponse(error)
                 }
-                return ServerResponse(status: status, meta: Self.errorCodesMeta(errorCounts), body: builder.bytes)
+                return ServerResponse(status: status, meta: errorCounts.meta, body: builder.bytes)
             }
             return sync || body.count > Self.inlineArrayCountMax ? .offload(work) : .now(work())
         }
@@ -248,21 +249,6 @@ extension DocumentAPI {
         if let new = outcome.new { builder.add(key: "new", new) }
         if let old = outcome.old { builder.add(key: "old", old) }
         builder.closeTrusted()
-    }
-
-    static func writeItemError(_ error: ArangoError, into builder: inout Builder) {
-        builder.openObject()
-        builder.add(key: "error", true)
-        builder.add(key: "errorNum", error.number.rawValue)
-        builder.add(key: "errorMessage", error.message)
-        builder.closeTrusted()
-    }
-
-    /// ArangoDB's `x-arango-error-codes` header: how often each error number occurred.
-    static func errorCodesMeta(_ counts: [Int: Int]) -> [String: String] {
-        guard !counts.isEmpty else { return [:] }
-        let text = counts.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
-        return ["x-arango-error-codes": "{\(text)}"]
     }
 }
 

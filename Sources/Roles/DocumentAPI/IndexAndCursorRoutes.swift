@@ -1,6 +1,7 @@
 import Documents
 import Server
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// `/_api/index` and `/_api/cursor`.
@@ -101,7 +102,7 @@ extension DocumentAPI {
             let body = try request.requireBody()
             guard body.isObject else { throw ArangoError.badParameter("cursor request must be an object") }
             guard let query = body["query"]?.stringValue else {
-                throw ArangoError(status: 400, ErrorNumber(rawValue: 1502), "query is empty: 'query' must be a string")
+                throw ArangoError(status: 400, .queryEmpty, "query is empty: 'query' must be a string")
             }
             let bindVars = body["bindVars"]
             var options = QueryExecution.Options()

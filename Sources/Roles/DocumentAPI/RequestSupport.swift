@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Server
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 import Documents
 

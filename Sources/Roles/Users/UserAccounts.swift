@@ -2,6 +2,7 @@ public import Auth
 import Documents
 public import Server
 public import VelocyPack
+public import ArangoAPI
 public import VelocyStream
 
 /// The users of a server and what they may do, wherever they are kept: a single server keeps
@@ -104,7 +105,7 @@ extension UserAccounts {
         if user(UserRecord.rootName) == nil {
             do {
                 try await createUser(UserRecord.rootName, password: password ?? "", grants: ["*": .readWrite])
-            } catch where error.number == .userDuplicate {
+            } catch where error.code == .userDuplicate {
                 // Another coordinator made it meanwhile; the password is set below.
             }
         }

@@ -3,7 +3,8 @@ public import Documents
 import Storage
 import TesseraPlatform
 import VelocyPack
-public import VelocyStream
+public import ArangoAPI
+import VelocyStream
 
 /// The users of a single server, kept in the `_users` system collection of `_system` (one
 /// document per user, keyed by name, written with `waitForSync`) and mirrored in memory.
@@ -30,7 +31,7 @@ public final class UserDirectory: UserAccounts {
         let collection: Collection
         do {
             collection = try store.collection(Self.collectionName, in: "_system")
-        } catch where error.number == .dataSourceNotFound {
+        } catch where error.code == .dataSourceNotFound {
             var settings = DocumentStore.CollectionSettings(name: Self.collectionName)
             settings.allowSystemName = true
             settings.waitForSync = true

@@ -1,7 +1,8 @@
 import Auth
 import Documents
 import Storage
-public import VelocyPack
+import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// One user: the record `_users` (single server) or the agency (cluster) keeps.

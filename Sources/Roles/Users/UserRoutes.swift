@@ -1,6 +1,7 @@
 import Documents
 public import Server
 import VelocyPack
+import ArangoAPI
 import VelocyStream
 
 /// `POST /_open/auth` and `/_api/user`.

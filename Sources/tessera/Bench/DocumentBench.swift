@@ -1,4 +1,5 @@
 import ArgumentParser
+import ArangoAPI
 import Client
 import VelocyPack
 import VelocyStream
@@ -124,8 +125,8 @@ struct DocumentWorkload: BenchWorkload {
             }
             builder.closeTrusted()
             let answer = try await client.request(.post, path, parameters: ["overwriteMode": ["replace"]], body: builder.bytes)
-            guard answer.status < 400, answer.meta["x-arango-error-codes"] == nil else {
-                throw ToolFailure("cannot insert the documents to work on: \(VSTClient.describe(answer)) \(answer.meta["x-arango-error-codes"] ?? "")")
+            guard answer.status < 400, answer.meta[ErrorCodeCounts.headerName] == nil else {
+                throw ToolFailure("cannot insert the documents to work on: \(VSTClient.describe(answer)) \(answer.meta[ErrorCodeCounts.headerName] ?? "")")
             }
         }
     }

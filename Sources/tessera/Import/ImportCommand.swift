@@ -1,4 +1,5 @@
 import ArgumentParser
+import ArangoAPI
 import Client
 import VelocyPack
 import VelocyStream
@@ -221,7 +222,7 @@ struct DocumentImporter {
             return
         }
         // Without the x-arango-error-codes meta every element succeeded: skip the walk.
-        guard response.meta["x-arango-error-codes"] != nil else {
+        guard response.meta[ErrorCodeCounts.headerName] != nil else {
             tally.imported += lines.count
             return
         }

@@ -1,48 +1,56 @@
 public import VelocyPack
 
-/// ArangoDB's error numbers (`errorNum` in an error body) that Tessera answers with. The
-/// numbers are ArangoDB's, so drivers and users' habits carry over; the list grows as the
-/// API does.
+/// An error number as it travels in an error body (`errorNum`): ArangoDB's number, which may
+/// be one Tessera does not know (a driver talking to ArangoDB, a newer peer). The known ones
+/// are the cases of ``ArangoErrorCode``.
 public struct ErrorNumber: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
+    /// The number of a catalogue entry.
+    public init(_ code: ArangoErrorCode) { self.rawValue = code.rawValue }
     public var description: String { String(rawValue) }
 
-    public static let noError = ErrorNumber(rawValue: 0)
-    public static let internalError = ErrorNumber(rawValue: 4)
-    public static let badParameter = ErrorNumber(rawValue: 10)
-    /// Also what a request without valid authentication gets, with HTTP status 401.
-    public static let forbidden = ErrorNumber(rawValue: 11)
-    public static let requestCanceled = ErrorNumber(rawValue: 21)
-    public static let shuttingDown = ErrorNumber(rawValue: 30)
-    public static let resourceLimit = ErrorNumber(rawValue: 32)
-    public static let httpBadParameter = ErrorNumber(rawValue: 400)
-    public static let httpUnauthorized = ErrorNumber(rawValue: 401)
-    public static let httpNotFound = ErrorNumber(rawValue: 404)
-    public static let httpMethodNotAllowed = ErrorNumber(rawValue: 405)
-    public static let httpRequestTimeout = ErrorNumber(rawValue: 408)
-    public static let httpServerError = ErrorNumber(rawValue: 500)
-    public static let httpServiceUnavailable = ErrorNumber(rawValue: 503)
-    /// The body is not valid JSON or VelocyPack.
-    public static let corruptedJSON = ErrorNumber(rawValue: 600)
-    public static let documentNotFound = ErrorNumber(rawValue: 1202)
-    public static let dataSourceNotFound = ErrorNumber(rawValue: 1203)
-    public static let databaseNotFound = ErrorNumber(rawValue: 1228)
+    /// The catalogue entry with this number; `nil` for a number Tessera does not know.
+    public var code: ArangoErrorCode? { ArangoErrorCode(rawValue: rawValue) }
 }
 
 /// An error as ArangoDB reports it: an HTTP-like status and the body
 /// `{"error": true, "errorNum": N, "errorMessage": "…", "code": STATUS}`.
+///
+/// ```
+/// body (VelocyPack object, keys in sorted order as written):
+///   code          int     the response status, repeated
+///   error         bool    true
+///   errorMessage  string  for people; never parsed
+///   errorNum      int     ArangoDB's error number
+/// ```
 public struct ArangoError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The response status (`code` in the body).
     public var status: Int
     public var number: ErrorNumber
     public var message: String
 
+    /// An error with any number, known or not: what a body read from a peer or a lower
+    /// layer's number turns into.
     public init(status: Int, _ number: ErrorNumber, _ message: String) {
         self.status = status
         self.number = number
         self.message = message
     }
+
+    /// An error from the catalogue, answered with `status`.
+    public init(status: Int, _ code: ArangoErrorCode, _ message: String) {
+        self.init(status: status, ErrorNumber(code), message)
+    }
+
+    /// An error from the catalogue with ArangoDB's default status, and ArangoDB's default
+    /// message when `message` is `nil`.
+    public init(_ code: ArangoErrorCode, _ message: String? = nil) {
+        self.init(status: code.defaultStatus, ErrorNumber(code), message ?? code.defaultMessage)
+    }
+
+    /// The catalogue entry of ``number``; `nil` for a number Tessera does not know.
+    public var code: ArangoErrorCode? { number.code }
 
     public var description: String { "\(status) \(number): \(message)" }
 
@@ -54,7 +62,7 @@ public struct ArangoError: Error, Sendable, Equatable, CustomStringConvertible {
         builder.add(key: "error", true)
         builder.add(key: "errorMessage", message)
         builder.add(key: "errorNum", number.rawValue)
-        closeKnownGood(&builder)
+        builder.closeTrusted()
         return builder.bytes
     }
 
@@ -74,7 +82,8 @@ public struct ArangoError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func unknownPath(_ path: String) -> ArangoError {
         ArangoError(status: 404, .httpNotFound, "unknown path '\(path)'")
     }
-    public static func methodNotAllowed(_ method: RequestMethod, _ path: String) -> ArangoError {
+    /// `method` as the request named it (`GET`, `POST`, …).
+    public static func methodNotAllowed(_ method: String, _ path: String) -> ArangoError {
         ArangoError(status: 405, .httpMethodNotAllowed, "method \(method) not allowed for '\(path)'")
     }
     public static let unauthorized = ArangoError(status: 401, .forbidden, "not authorized to execute this request")

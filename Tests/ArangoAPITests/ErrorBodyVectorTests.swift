@@ -1,7 +1,7 @@
 import Testing
 import VectorFileSupport
 import VelocyPack
-import VelocyStream
+import ArangoAPI
 
 // errors.jsonl  {"name", "status", "errorNum", "errorMessage", "hex"}
 //   ArangoError(status, errorNum, errorMessage).body() writes exactly `hex`, and reading `hex`
