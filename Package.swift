@@ -71,7 +71,7 @@ let package = Package(
         // Pure layer: the decisions the cluster roles call: the agency layout and transaction
         // bodies, the Plan/Current model, shard placement and routing, the Maintenance diff and
         // health classification (`Protocol/Cluster.md`).
-        .target(name: "ClusterLogic", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
+        .target(name: "ClusterLogic", dependencies: ["ArangoAPI", "VelocyPack"], swiftSettings: strictSwift),
 
         // Pure layer: Raft consensus as a state machine (messages and ticks in, actions out) and
         // the VelocyPack encoding of its messages.
@@ -98,7 +98,7 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CLibUV", "TesseraPlatform"], swiftSettings: strictSwift),
 
         // Pure layer: the supported subset of AQL (parse, bind, evaluate over documents).
-        .target(name: "Query", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
+        .target(name: "Query", dependencies: ["ArangoAPI", "VelocyPack"], swiftSettings: strictSwift),
 
         // The VelocyStream request server: connections, authentication, routing; answers
         // with `ArangoAPI`'s error bodies.

@@ -23,7 +23,7 @@ seeds_dir="$fuzz_dir/seeds"
 vectors_dir="$root/Protocol/vectors/vpack"
 vst_vectors_dir="$root/Protocol/vectors/vst"
 # The pure library modules compiled into every target, lowest layer first.
-library_dirs=("$root/Sources/VelocyPack" "$root/Sources/BinaryFormat" "$root/Sources/Replication" "$root/Sources/VelocyStream" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft" "$root/Sources/ClusterLogic")
+library_dirs=("$root/Sources/VelocyPack" "$root/Sources/BinaryFormat" "$root/Sources/Replication" "$root/Sources/VelocyStream" "$root/Sources/ArangoAPI" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft" "$root/Sources/ClusterLogic")
 # The pure files of Sources/Storage (record and checkpoint decoding); the rest of Storage does
 # I/O and links libsnappy, which the fuzz build leaves out.
 storage_pure_files=(LogRecord DocumentKey DocumentLocation Checkpoint)
@@ -85,7 +85,7 @@ stage_file() {
     local file="$1" relative="${1#"$root/Sources/"}"
     mkdir -p "$staged_dir/$(dirname "$relative")"
     awk '
-        /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+(VelocyPack|BinaryFormat|Replication|Raft|Storage|TesseraPlatform)[ \t]*$/ {
+        /^[ \t]*(@_exported[ \t]+)?((public|package|internal)[ \t]+)?import[ \t]+(VelocyPack|ArangoAPI|BinaryFormat|Replication|Raft|Storage|TesseraPlatform)[ \t]*$/ {
             print "// " $0 "  -- removed by Fuzz/run.sh: one module in the fuzz build"
             next
         }

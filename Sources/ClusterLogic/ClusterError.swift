@@ -1,3 +1,5 @@
+public import ArangoAPI
+
 /// A refusal or a decoding failure of the cluster logic, with ArangoDB's error number so a
 /// coordinator can answer `{error, errorNum, errorMessage, code}` as ArangoDB would.
 public struct ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -29,20 +31,23 @@ public struct ClusterError: Error, Equatable, Sendable, CustomStringConvertible 
         /// (`TRI_ERROR_CLUSTER_INSUFFICIENT_DBSERVERS`, 1487).
         case insufficientDBServers
 
-        /// ArangoDB's error number.
-        public var errorNumber: Int {
+        /// The catalogue entry (``ArangoErrorCode``) of this kind of failure.
+        public var arangoCode: ArangoErrorCode {
             switch self {
-            case .badParameter: 10
-            case .illegalName: 1208
-            case .documentTypeInvalid: 1227
-            case .mustNotSpecifyKey: 1466
-            case .notAllShardingAttributesGiven: 1468
-            case .mustNotChangeShardingAttributes: 1469
-            case .unsupported: 1470
-            case .agencyDataInvalid: 1472
-            case .insufficientDBServers: 1487
+            case .badParameter: .badParameter
+            case .illegalName: .illegalName
+            case .documentTypeInvalid: .documentTypeInvalid
+            case .mustNotSpecifyKey: .clusterMustNotSpecifyKey
+            case .notAllShardingAttributesGiven: .clusterNotAllShardingAttributesGiven
+            case .mustNotChangeShardingAttributes: .clusterMustNotChangeShardingAttributes
+            case .unsupported: .clusterUnsupported
+            case .agencyDataInvalid: .clusterReadingPlanAgency
+            case .insufficientDBServers: .clusterInsufficientDBServers
             }
         }
+
+        /// ArangoDB's error number.
+        public var errorNumber: Int { arangoCode.rawValue }
     }
 
     /// The kind of failure.

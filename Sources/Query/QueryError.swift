@@ -1,19 +1,33 @@
+public import ArangoAPI
+
 /// Why a query was refused, with ArangoDB's error number.
 public struct QueryError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// ArangoDB's numbers for the query faults Tessera reports.
-    public enum Kind: Int, Sendable {
+    /// The query faults Tessera reports, each one number of ArangoDB's catalogue.
+    public enum Kind: Sendable {
         /// The text is not a query of the supported language (ArangoDB's parse error).
-        case parse = 1501
+        case parse
         /// The query is empty.
-        case empty = 1502
+        case empty
         /// A bind parameter the query uses was not given.
-        case bindParameterMissing = 1551
+        case bindParameterMissing
         /// A bind parameter was given that the query does not use.
-        case bindParameterUndeclared = 1552
+        case bindParameterUndeclared
         /// A bind parameter has a type the place it is used in cannot take.
-        case bindParameterType = 1553
+        case bindParameterType
         /// Valid AQL, but outside the subset Tessera runs (ArangoDB's "not implemented").
-        case notSupported = 9
+        case notSupported
+
+        /// The catalogue entry of this kind.
+        public var arangoCode: ArangoErrorCode {
+            switch self {
+            case .parse: .queryParse
+            case .empty: .queryEmpty
+            case .bindParameterMissing: .queryBindParameterMissing
+            case .bindParameterUndeclared: .queryBindParameterUndeclared
+            case .bindParameterType: .queryBindParameterType
+            case .notSupported: .notImplemented
+            }
+        }
     }
 
     public let kind: Kind
@@ -24,6 +38,6 @@ public struct QueryError: Error, Equatable, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    public var errorNumber: Int { kind.rawValue }
-    public var description: String { "\(message) (\(kind.rawValue))" }
+    public var errorNumber: Int { kind.arangoCode.rawValue }
+    public var description: String { "\(message) (\(errorNumber))" }
 }

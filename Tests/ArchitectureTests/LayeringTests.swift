@@ -15,9 +15,9 @@ struct LayeringTests {
         "VelocyStream": ["VelocyPack"],
         "ArangoAPI": ["VelocyPack"],
         "AgencyStore": ["VelocyPack"],
-        "ClusterLogic": ["VelocyPack"],
+        "ClusterLogic": ["ArangoAPI", "VelocyPack"],
         "Raft": ["VelocyPack"],
-        "Query": ["VelocyPack"],
+        "Query": ["ArangoAPI", "VelocyPack"],
         "RaftSimulation": ["Raft", "VelocyPack"],
     ]
 
