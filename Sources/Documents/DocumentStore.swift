@@ -27,7 +27,7 @@ public final class DocumentStore: Sendable {
     struct State: Sendable {
         var catalog: Catalog
         /// Open collections by database, then name.
-        var collections: [String: [String: Collection]] = [:]
+        var collections: [String: [String: DocumentCollection]] = [:]
         var closed = false
     }
 
@@ -49,11 +49,11 @@ public final class DocumentStore: Sendable {
                 catalog = Catalog()
                 try catalog.save(directory: directory)
             }
-            var collections: [String: [String: Collection]] = [:]
+            var collections: [String: [String: DocumentCollection]] = [:]
             for name in catalog.databases { collections[name] = [:] }
             for info in catalog.collections {
                 let engine = try ShardEngine(directory: Self.path(directory, info.id), options: Self.shardOptions(options, info))
-                let collection = Collection(info: info, engine: engine)
+                let collection = DocumentCollection(info: info, engine: engine)
                 let indexes = try collection.reconcileIndexes()
                 if indexes != info.indexes, let index = catalog.collections.firstIndex(where: { $0.id == info.id }) {
                     catalog.collections[index].indexes = indexes
@@ -83,7 +83,7 @@ public final class DocumentStore: Sendable {
 
     /// Closes every collection (checkpointing each) and saves the key counters.
     public func close() throws(DocumentError) {
-        let collections = state.withLock { state -> [Collection] in
+        let collections = state.withLock { state -> [DocumentCollection] in
             guard !state.closed else { return [] }
             state.closed = true
             saveKeyCounters(&state)
@@ -136,7 +136,7 @@ public final class DocumentStore: Sendable {
         guard name != "_system" else {
             throw DocumentError(status: 403, .forbidden, "the _system database cannot be dropped")
         }
-        let dropped = try state.withLock { (state) throws(DocumentError) -> [Collection] in
+        let dropped = try state.withLock { (state) throws(DocumentError) -> [DocumentCollection] in
             guard let collections = state.collections[name] else { throw .databaseNotFound(name) }
             var catalog = state.catalog
             catalog.databases.removeAll { $0 == name }
@@ -151,16 +151,16 @@ public final class DocumentStore: Sendable {
 
     // MARK: Collections
 
-    public func collections(in database: String) throws(DocumentError) -> [Collection] {
-        try state.withLock { (state) throws(DocumentError) -> [Collection] in
+    public func collections(in database: String) throws(DocumentError) -> [DocumentCollection] {
+        try state.withLock { (state) throws(DocumentError) -> [DocumentCollection] in
             guard let collections = state.collections[database] else { throw .databaseNotFound(database) }
             return collections.values.sorted { $0.id < $1.id }
         }
     }
 
     /// The collection named `name` (or with the numeric id `name`) in `database`.
-    public func collection(_ name: String, in database: String) throws(DocumentError) -> Collection {
-        try state.withLock { (state) throws(DocumentError) -> Collection in
+    public func collection(_ name: String, in database: String) throws(DocumentError) -> DocumentCollection {
+        try state.withLock { (state) throws(DocumentError) -> DocumentCollection in
             guard let collections = state.collections[database] else { throw .databaseNotFound(database) }
             if let collection = collections[name] { return collection }
             if let id = UInt64(name), let collection = collections.values.first(where: { $0.id == id }) { return collection }
@@ -182,11 +182,11 @@ public final class DocumentStore: Sendable {
         public init(name: String) { self.name = name }
     }
 
-    public func createCollection(_ settings: CollectionSettings, in database: String) throws(DocumentError) -> Collection {
+    public func createCollection(_ settings: CollectionSettings, in database: String) throws(DocumentError) -> DocumentCollection {
         if let fault = Names.collectionFault(settings.name, allowSystem: settings.allowSystemName) {
             throw DocumentError(status: 400, .illegalName, "illegal name: \(fault)")
         }
-        return try state.withLock { (state) throws(DocumentError) -> Collection in
+        return try state.withLock { (state) throws(DocumentError) -> DocumentCollection in
             guard let existing = state.collections[database] else { throw .databaseNotFound(database) }
             guard existing[settings.name] == nil else {
                 throw DocumentError(status: 409, .duplicateName, "duplicate name: a collection '\(settings.name)' exists")
@@ -200,13 +200,13 @@ public final class DocumentStore: Sendable {
                                       lastKeyValue: 0, indexes: [])
             info.idPrefix = settings.idPrefix
             let path = Self.path(directory, info.id)
-            let collection: Collection
+            let collection: DocumentCollection
             do throws(StorageError) {
                 // A leftover directory of this id (a crash between mkdir and catalog write) is
                 // not ours to keep.
                 try MetadataFiles.removeTree(path)
                 let engine = try ShardEngine(directory: path, options: Self.shardOptions(options, info))
-                collection = Collection(info: info, engine: engine)
+                collection = DocumentCollection(info: info, engine: engine)
             } catch {
                 throw DocumentError(error, collection: settings.name)
             }
@@ -225,7 +225,7 @@ public final class DocumentStore: Sendable {
     }
 
     public func dropCollection(_ name: String, in database: String, allowSystem: Bool = false) throws(DocumentError) {
-        let collection = try state.withLock { (state) throws(DocumentError) -> Collection in
+        let collection = try state.withLock { (state) throws(DocumentError) -> DocumentCollection in
             guard let collections = state.collections[database] else { throw .databaseNotFound(database) }
             guard let collection = collections[name] ?? UInt64(name).flatMap({ id in collections.values.first { $0.id == id } }) else {
                 throw .collectionNotFound(name)
@@ -268,18 +268,18 @@ public final class DocumentStore: Sendable {
     }
 
     /// Changes a collection's `waitForSync`.
-    public func setWaitForSync(_ value: Bool, of collection: Collection) throws(DocumentError) {
+    public func setWaitForSync(_ value: Bool, of collection: DocumentCollection) throws(DocumentError) {
         try changeInfo(of: collection) { $0.waitForSync = value }
     }
 
     /// Sets the collection name a shard's documents show in `_id` (a cluster collection was
     /// renamed).
-    public func setIdPrefix(_ value: String, of collection: Collection) throws(DocumentError) {
+    public func setIdPrefix(_ value: String, of collection: DocumentCollection) throws(DocumentError) {
         try changeInfo(of: collection) { $0.idPrefix = value }
     }
 
     /// Records a change of a collection's catalog entry (index list, properties) durably.
-    func changeInfo(of collection: Collection, _ change: (inout CollectionInfo) -> Void) throws(DocumentError) {
+    func changeInfo(of collection: DocumentCollection, _ change: (inout CollectionInfo) -> Void) throws(DocumentError) {
         try state.withLock { (state) throws(DocumentError) in
             var catalog = state.catalog
             guard let index = catalog.collections.firstIndex(where: { $0.id == collection.id }) else {
@@ -309,7 +309,7 @@ public final class DocumentStore: Sendable {
     /// Closes a dropped collection and removes its files. The catalog no longer names it, so
     /// a crash before the removal leaves only an orphan directory, removed if its id is ever
     /// reused (ids are not reused) or by an operator.
-    private func destroy(_ collection: Collection) {
+    private func destroy(_ collection: DocumentCollection) {
         try? collection.engine.close()
         try? MetadataFiles.removeTree(Self.path(directory, collection.id))
     }

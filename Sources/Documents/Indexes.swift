@@ -75,7 +75,7 @@ extension DocumentStore {
     /// Creates the index, or returns the existing one with the same definition.
     ///
     /// - Returns: the index and whether it was created now.
-    public func ensureIndex(_ request: IndexRequest, on collection: Collection) throws(DocumentError) -> (IndexInfo, created: Bool) {
+    public func ensureIndex(_ request: IndexRequest, on collection: DocumentCollection) throws(DocumentError) -> (IndexInfo, created: Bool) {
         let existing = collection.info.indexes
         if let same = existing.first(where: {
             $0.fields == request.fields && $0.unique == request.unique && $0.sparse == request.sparse
@@ -104,7 +104,7 @@ extension DocumentStore {
     }
 
     /// Drops the index with the numeric id `id`.
-    public func dropIndex(_ id: UInt64, on collection: Collection) throws(DocumentError) {
+    public func dropIndex(_ id: UInt64, on collection: DocumentCollection) throws(DocumentError) {
         if id == 0 { throw DocumentError(status: 403, .forbidden, "the primary index cannot be dropped") }
         guard let info = collection.info.indexes.first(where: { $0.id == id }) else {
             throw DocumentError(status: 404, .indexNotFound, "index not found: \(collection.name)/\(id)")
@@ -116,7 +116,7 @@ extension DocumentStore {
     }
 }
 
-extension Collection {
+extension DocumentCollection {
     /// Makes the engine's index list agree with the catalog after a crash cut an index
     /// creation or drop short: indexes the catalog does not name were never acknowledged.
     func reconcileIndexes() throws(StorageError) -> [IndexInfo] {

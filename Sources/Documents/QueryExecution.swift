@@ -73,7 +73,7 @@ public struct QueryExecution: Sendable {
 /// the same statistics the scan does).
 private final class Execution {
     let bound: BoundQuery
-    let collection: Collection
+    let collection: DocumentCollection
     let options: QueryExecution.Options
     let started: Double
     let clock: @Sendable () -> Double
@@ -82,7 +82,7 @@ private final class Execution {
     var statistics = QueryExecution.Statistics()
     var heldByteCount = 0
 
-    init(bound: BoundQuery, collection: Collection, options: QueryExecution.Options, started: Double, clock: @escaping @Sendable () -> Double) {
+    init(bound: BoundQuery, collection: DocumentCollection, options: QueryExecution.Options, started: Double, clock: @escaping @Sendable () -> Double) {
         self.bound = bound
         self.collection = collection
         self.options = options

@@ -214,7 +214,7 @@ public final class DBServer: Sendable {
     }
 
     /// Creates a planned index on a shard under the index's cluster-wide id as its name.
-    func ensure(_ index: ClusterLogic.IndexDefinition, on collection: Collection) throws(ArangoError) {
+    func ensure(_ index: ClusterLogic.IndexDefinition, on collection: DocumentCollection) throws(ArangoError) {
         var builder = Builder()
         builder.openObject()
         builder.add(key: "type", "persistent")

@@ -228,7 +228,7 @@ public struct DocumentAPI: Sendable {
         }
     }
 
-    func collection(_ request: ServerRequest, parameter: String = "name") throws(ArangoError) -> Collection {
+    func collection(_ request: ServerRequest, parameter: String = "name") throws(ArangoError) -> DocumentCollection {
         try store.collection(request.pathSegment(parameter), in: request.database)
     }
 
@@ -274,7 +274,7 @@ public struct DocumentAPI: Sendable {
     }
 
     /// The collection's properties, plus what `extra` adds.
-    static func properties(_ collection: Collection, status: Int, _ extra: (inout Builder) -> Void = { _ in }) -> ServerResponse {
+    static func properties(_ collection: DocumentCollection, status: Int, _ extra: (inout Builder) -> Void = { _ in }) -> ServerResponse {
         let info = collection.info
         return answer(status) { builder in
             writeBasics(info, into: &builder, close: false)
@@ -292,7 +292,7 @@ public struct DocumentAPI: Sendable {
 
 extension DocumentStore {
     /// Bytes the collection's files take on disk.
-    func byteCountOnDisk(of collection: Collection) -> Int {
+    func byteCountOnDisk(of collection: DocumentCollection) -> Int {
         MetadataFiles.byteCount(below: directory + "/collections/\(collection.id)")
     }
 }

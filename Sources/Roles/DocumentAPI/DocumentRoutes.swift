@@ -76,7 +76,7 @@ extension DocumentAPI {
             for element in body.arrayElements {
                 let key = element.stringValue ?? element["_key"]?.stringValue
                 do throws(ArangoError) {
-                    guard let key else { throw Collection.badKeyError }
+                    guard let key else { throw DocumentCollection.badKeyError }
                     guard let (document, _) = try collection.document(key) else {
                         throw ArangoError.documentNotFound("\(collection.idName)/\(key)")
                     }
@@ -148,7 +148,7 @@ extension DocumentAPI {
             document = body
         }
         // A durable write is made here like any other, then answered when its group commit
-        // has synced it (`Collection.acknowledge`): no thread waits meanwhile, and one sync
+        // has synced it (`DocumentCollection.acknowledge`): no thread waits meanwhile, and one sync
         // answers every writer queued behind it.
         var inline = options
         inline.waitForSync = false
@@ -179,7 +179,7 @@ extension DocumentAPI {
 
     /// One element's write. Without a key in the path, the key comes from the element
     /// (`_key`, or for remove a plain string).
-    static func apply(_ operation: Operation, _ element: Slice, key: String?, collection: Collection,
+    static func apply(_ operation: Operation, _ element: Slice, key: String?, collection: DocumentCollection,
                       options: DocumentOptions) throws(ArangoError) -> DocumentOutcome {
         if operation == .insert {
             return try collection.insert(element, options: options)
@@ -194,7 +194,7 @@ extension DocumentAPI {
         } else if element.isObject, let text = element["_id"]?.stringValue {
             resolved = try Self.key(fromKeyOrID: text, collection: collection.idName)
         } else if element.isObject || operation == .remove {
-            throw Collection.badKeyError
+            throw DocumentCollection.badKeyError
         } else {
             throw ArangoError(status: 400, .documentTypeInvalid, "invalid document type: expecting an object")
         }
@@ -252,6 +252,6 @@ extension DocumentAPI {
     }
 }
 
-extension Collection {
+extension DocumentCollection {
     static let badKeyError = ArangoError(status: 400, .documentKeyBad, "illegal document key: missing or not a string")
 }

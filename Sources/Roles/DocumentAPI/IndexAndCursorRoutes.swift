@@ -75,7 +75,7 @@ extension DocumentAPI {
         }
     }
 
-    func indexCollection(_ request: ServerRequest) throws(ArangoError) -> Collection {
+    func indexCollection(_ request: ServerRequest) throws(ArangoError) -> DocumentCollection {
         guard let name = request.parameter("collection") else {
             throw ArangoError.badParameter("query parameter 'collection' is required")
         }

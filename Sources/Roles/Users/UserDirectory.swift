@@ -12,7 +12,7 @@ public final class UserDirectory: UserAccounts {
     public static let collectionName = "_users"
 
     let store: DocumentStore
-    let collection: Collection
+    let collection: DocumentCollection
     public let tokenSecret: [UInt8]
     public let verifiedPasswords = VerifiedPasswordCache()
     let users: Locked<[String: UserRecord]>
@@ -28,7 +28,7 @@ public final class UserDirectory: UserAccounts {
         self.store = store
         self.tokenSecret = tokenSecret
         self.now = now
-        let collection: Collection
+        let collection: DocumentCollection
         do {
             collection = try store.collection(Self.collectionName, in: "_system")
         } catch where error.code == .dataSourceNotFound {

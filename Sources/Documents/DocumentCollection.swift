@@ -20,7 +20,7 @@ public struct DocumentOptions: Sendable {
     /// `insert` of a key that exists: `nil` (or `.conflict`) fails with 1210.
     public var overwriteMode: OverwriteMode?
     /// Leave the write in the engine's buffer; the caller answers only through
-    /// ``Collection/acknowledge(sequence:waitForSync:_:)``, which hands the whole batch to the
+    /// ``DocumentCollection/acknowledge(sequence:waitForSync:_:)``, which hands the whole batch to the
     /// operating system at once (see `WriteOptions.defersFileWrite`).
     public var defersFileWrite = false
 
@@ -53,7 +53,7 @@ public struct DocumentOutcome: Sendable {
 /// Stored documents hold `_key` first, then (edges) `_from` and `_to`, then the user's
 /// attributes; `_id` and `_rev` are never stored, but added on the way out, so a rename or
 /// a revision needs no rewrite.
-public final class Collection: Sendable {
+public final class DocumentCollection: Sendable {
     public let id: UInt64
     public let engine: ShardEngine
     let state: Locked<State>

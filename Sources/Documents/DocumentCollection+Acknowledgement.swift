@@ -1,6 +1,6 @@
 public import Storage
 
-extension Collection {
+extension DocumentCollection {
     /// The one place that decides when a write to this collection may be answered.
     ///
     /// A write is acknowledged only after
@@ -36,7 +36,7 @@ extension Collection {
     }
 }
 
-extension Collection {
+extension DocumentCollection {
     /// ``acknowledge(sequence:waitForSync:_:)`` for a caller that may block (a thread-pool
     /// thread answering a batch): returns when the write may be answered.
     ///
