@@ -41,7 +41,7 @@ public enum MaintenanceAction: Sendable, Equatable {
     case createShard(database: String, collection: PlanCollection, shard: String, leader: String)
     /// Give the shard the planned collection's name (in `_id`s) and `waitForSync`.
     case updateShard(database: String, shard: String, idPrefix: String, waitForSync: Bool)
-    case ensureIndex(database: String, shard: String, index: IndexDefinition)
+    case ensureIndex(database: String, shard: String, index: PlannedIndex)
     case dropIndex(database: String, shard: String, indexId: String)
     case dropShard(database: String, shard: String)
     case dropDatabase(database: String)
@@ -127,7 +127,7 @@ public enum MaintenancePlanner {
                     ensures.append(.ensureIndex(database: database, shard: planned.shard, index: index))
                 }
                 // The primary index ("0") exists with every shard and is never dropped.
-                for id in sortedNumerically(held.indexIds) where !plannedIds.contains(id) && id != IndexDefinition.primary.id {
+                for id in sortedNumerically(held.indexIds) where !plannedIds.contains(id) && id != PlannedIndex.primary.id {
                     indexDrops.append(.dropIndex(database: database, shard: planned.shard, indexId: id))
                 }
             }

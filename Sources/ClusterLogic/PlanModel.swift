@@ -1,3 +1,4 @@
+public import ArangoAPI
 public import VelocyPack
 
 /// A database in `Plan/Databases/<name>`: `{id, name}`.
@@ -28,26 +29,8 @@ public struct PlanDatabase: Sendable, Equatable {
     }
 }
 
-/// ArangoDB's collection types.
-public enum CollectionType: Int, Sendable {
-    case document = 2
-    case edge = 3
-}
-
-/// How `_key`s are made: `{type, allowUserKeys}`. Only the cluster-unique `traditional`
-/// generator is offered in a cluster (ids reserved from `Sync/LatestID`).
-public struct KeyOptions: Sendable, Equatable {
-    public var type: String
-    public var allowUserKeys: Bool
-
-    public init(type: String = "traditional", allowUserKeys: Bool = true) {
-        self.type = type
-        self.allowUserKeys = allowUserKeys
-    }
-}
-
 /// An index definition as Plan lists it: `{id, type, name, fields, unique, sparse}`.
-public struct IndexDefinition: Sendable, Equatable {
+public struct PlannedIndex: Sendable, Equatable {
     /// The index id, unique within the collection (`"0"` is the primary index).
     public var id: String
     /// `primary`, `edge`, `persistent`, …
@@ -68,7 +51,7 @@ public struct IndexDefinition: Sendable, Equatable {
     }
 
     /// The primary index every collection has.
-    public static let primary = IndexDefinition(id: "0", type: "primary", name: "primary", fields: ["_key"], unique: true, sparse: false)
+    public static let primary = PlannedIndex(id: "0", type: "primary", name: "primary", fields: ["_key"], unique: true, sparse: false)
 
     /// Whether the storage engine makes the index by itself with the collection (primary,
     /// edge): Maintenance never ensures or drops it.
@@ -93,18 +76,18 @@ public struct IndexDefinition: Sendable, Equatable {
                   sparse: try fields.bool("sparse", default: false))
     }
 
-    static func encode(_ indexes: [IndexDefinition], into builder: inout Builder) {
+    static func encode(_ indexes: [PlannedIndex], into builder: inout Builder) {
         builder.openArray()
         for index in indexes { index.encode(into: &builder) }
         builder.closeTrusted()
     }
 
-    static func decodeList(_ slice: Slice?, context: String) throws(ClusterError) -> [IndexDefinition] {
+    static func decodeList(_ slice: Slice?, context: String) throws(ClusterError) -> [PlannedIndex] {
         guard let slice else { return [] }
         guard slice.isArray else { throw ClusterError(.agencyDataInvalid, "\(context): 'indexes' must be an array") }
-        var indexes: [IndexDefinition] = []
+        var indexes: [PlannedIndex] = []
         for (position, member) in slice.arrayElements.enumerated() {
-            indexes.append(try IndexDefinition(decoding: member.untagged, context: "\(context)/indexes[\(position)]"))
+            indexes.append(try PlannedIndex(decoding: member.untagged, context: "\(context)/indexes[\(position)]"))
         }
         return indexes
     }
@@ -154,7 +137,7 @@ public struct PlanCollection: Sendable, Equatable {
     public var writeConcern: Int
     public var waitForSync: Bool
     public var keyOptions: KeyOptions
-    public var indexes: [IndexDefinition]
+    public var indexes: [PlannedIndex]
     /// Shard name → servers, leader first.
     public var shards: [String: [String]]
     /// Set while the creating coordinator waits for Current; cleared when every shard is there.
@@ -170,7 +153,7 @@ public struct PlanCollection: Sendable, Equatable {
     public init(id: String, name: String, type: CollectionType = .document, numberOfShards: Int,
                 shardKeys: [String] = ["_key"], replicationFactor: Int = 1, writeConcern: Int = 1,
                 waitForSync: Bool = false, keyOptions: KeyOptions = KeyOptions(),
-                indexes: [IndexDefinition] = [.primary], shards: [String: [String]], isBuilding: Bool = false) {
+                indexes: [PlannedIndex] = [.primary], shards: [String: [String]], isBuilding: Bool = false) {
         self.id = id
         self.name = name
         self.type = type
@@ -225,12 +208,12 @@ public struct PlanCollection: Sendable, Equatable {
         builder.openObject()
         builder.add(key: "id", id)
         builder.add(key: "indexes")
-        IndexDefinition.encode(indexes, into: &builder)
+        PlannedIndex.encode(indexes, into: &builder)
         builder.add(key: "isBuilding", isBuilding)
         builder.add(key: "keyOptions")
         builder.openObject()
         builder.add(key: "allowUserKeys", keyOptions.allowUserKeys)
-        builder.add(key: "type", keyOptions.type)
+        builder.add(key: "type", keyOptions.kind.rawValue)
         builder.closeTrusted()
         builder.add(key: "minReplicationFactor", writeConcern)
         builder.add(key: "name", name)
@@ -280,14 +263,17 @@ public struct PlanCollection: Sendable, Equatable {
         var keyOptions = KeyOptions()
         if let options = fields.optional("keyOptions") {
             let keyFields = try AgencyFieldReader(options, context: context + "/keyOptions")
-            keyOptions = KeyOptions(type: try keyFields.optionalString("type") ?? "traditional",
-                                    allowUserKeys: try keyFields.bool("allowUserKeys", default: true))
+            let typeName = try keyFields.optionalString("type") ?? KeyOptions.Kind.traditional.rawValue
+            guard let kind = KeyOptions.Kind(rawValue: typeName) else {
+                throw ClusterError(.agencyDataInvalid, "\(context)/keyOptions: unknown key generator type '\(typeName)'")
+            }
+            keyOptions = KeyOptions(kind: kind, allowUserKeys: try keyFields.bool("allowUserKeys", default: true))
         }
         let shards = try Self.decodeShards(fields.optional("shards"), count: numberOfShards, context: context)
         self.init(id: id, name: try fields.string("name"), type: type, numberOfShards: numberOfShards,
                   shardKeys: shardKeys, replicationFactor: replicationFactor, writeConcern: writeConcern,
                   waitForSync: try fields.bool("waitForSync", default: false), keyOptions: keyOptions,
-                  indexes: try IndexDefinition.decodeList(fields.optional("indexes"), context: context),
+                  indexes: try PlannedIndex.decodeList(fields.optional("indexes"), context: context),
                   shards: shards, isBuilding: try fields.bool("isBuilding", default: false))
     }
 
@@ -320,12 +306,12 @@ public struct CurrentShard: Sendable, Equatable {
     public var errorNum: Int
     public var errorMessage: String
     /// The indexes the leader holds.
-    public var indexes: [IndexDefinition]
+    public var indexes: [PlannedIndex]
     /// Planned indexes the leader failed to build (Tessera's member; ArangoDB marks such
     /// entries of `indexes` with `error: true`). Written only when not empty.
     public var indexErrors: [IndexFailure]
 
-    public init(servers: [String], indexes: [IndexDefinition], indexErrors: [IndexFailure] = [], error: Bool = false,
+    public init(servers: [String], indexes: [PlannedIndex], indexErrors: [IndexFailure] = [], error: Bool = false,
                 errorNum: Int = 0, errorMessage: String = "") {
         self.servers = servers
         self.error = error
@@ -362,7 +348,7 @@ public struct CurrentShard: Sendable, Equatable {
                 builder.closeTrusted()
             }
             builder.add(key: "indexes")
-            IndexDefinition.encode(indexes, into: &builder)
+            PlannedIndex.encode(indexes, into: &builder)
             builder.add(key: "servers", strings: servers)
             builder.closeTrusted()
         }
@@ -382,7 +368,7 @@ public struct CurrentShard: Sendable, Equatable {
             }
         }
         self.init(servers: try fields.stringArray("servers"),
-                  indexes: try IndexDefinition.decodeList(fields.optional("indexes"), context: context),
+                  indexes: try PlannedIndex.decodeList(fields.optional("indexes"), context: context),
                   indexErrors: indexErrors,
                   error: try fields.bool("error", default: false),
                   errorNum: try fields.int("errorNum", in: 0...Int(Int32.max), default: 0),

@@ -1,13 +1,6 @@
+public import ArangoAPI
 import VelocyPack
 import Storage
-
-/// A collection's type, with ArangoDB's numbers (2 document, 3 edge).
-public enum CollectionType: Int, Sendable {
-    case document = 2
-    case edge = 3
-
-    public var name: String { self == .document ? "document" : "edge" }
-}
 
 /// A persistent index as the catalog records it: its public id (`collection/ID` on the
 /// wire), and the definition the shard engine maintains.

@@ -6,22 +6,6 @@ public import Storage
 public typealias DocumentError = ArangoError
 
 extension ArangoError {
-    public static func badParameter(_ message: String) -> ArangoError {
-        ArangoError(status: 400, .badParameter, message)
-    }
-    public static func collectionNotFound(_ name: String) -> ArangoError {
-        ArangoError(status: 404, .dataSourceNotFound, "collection or view not found: \(name)")
-    }
-    public static func documentNotFound(_ id: String) -> ArangoError {
-        ArangoError(status: 404, .documentNotFound, "document not found: \(id)")
-    }
-    public static func forbidden(_ message: String) -> ArangoError {
-        ArangoError(status: 403, .forbidden, message)
-    }
-    public static func internalError(_ message: String) -> ArangoError {
-        ArangoError(status: 500, .internalError, message)
-    }
-
     /// The client-facing error for a storage fault. Operating faults of the machine (disk,
     /// corruption) are 500s whose message names the file, so an operator can act.
     public init(_ error: StorageError, collection: String) {

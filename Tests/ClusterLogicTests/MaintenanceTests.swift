@@ -5,7 +5,7 @@ import VelocyPack
 @Suite("Maintenance")
 struct MaintenanceTests {
     static let me = "PRMR-me"
-    static let persistent = IndexDefinition(id: "9", type: "persistent", name: "byAge", fields: ["age"], unique: false, sparse: false)
+    static let persistent = PlannedIndex(id: "9", type: "persistent", name: "byAge", fields: ["age"], unique: false, sparse: false)
 
     /// One DBServer's view of a cluster: a real agency it reports to, and its local shards.
     struct Server {

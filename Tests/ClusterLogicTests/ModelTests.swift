@@ -1,3 +1,4 @@
+import ArangoAPI
 import Testing
 import VelocyPack
 @testable import ClusterLogic
@@ -6,8 +7,8 @@ import VelocyPack
 struct ModelTests {
     static let users = PlanCollection(
         id: "100", name: "users", type: .edge, numberOfShards: 3, shardKeys: ["country", "city"], replicationFactor: 1,
-        writeConcern: 1, waitForSync: true, keyOptions: KeyOptions(type: "traditional", allowUserKeys: false),
-        indexes: [.primary, IndexDefinition(id: "7", type: "persistent", name: "byAge", fields: ["age"], unique: false, sparse: true)],
+        writeConcern: 1, waitForSync: true, keyOptions: KeyOptions(kind: .traditional, allowUserKeys: false),
+        indexes: [.primary, PlannedIndex(id: "7", type: "persistent", name: "byAge", fields: ["age"], unique: false, sparse: true)],
         shards: ["s101": ["PRMR-a"], "s102": ["PRMR-b"], "s110": ["PRMR-c"]], isBuilding: true)
 
     @Test func planCollectionRoundTrips() throws {

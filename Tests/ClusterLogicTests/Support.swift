@@ -59,6 +59,6 @@ struct TestAgency {
 
 /// A collection planned on `shards` (name → servers).
 func collection(id: String = "100", name: String = "users", shardKeys: [String] = ["_key"],
-                indexes: [IndexDefinition] = [.primary], shards: [String: [String]]) -> PlanCollection {
+                indexes: [PlannedIndex] = [.primary], shards: [String: [String]]) -> PlanCollection {
     PlanCollection(id: id, name: name, numberOfShards: shards.count, shardKeys: shardKeys, indexes: indexes, shards: shards)
 }

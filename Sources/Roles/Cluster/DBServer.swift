@@ -189,10 +189,7 @@ public final class DBServer: Sendable {
             settings.idPrefix = collection.name
             settings.type = collection.type == .edge ? .edge : .document
             settings.waitForSync = collection.waitForSync
-            var keyOptions = Documents.KeyOptions()
-            keyOptions.allowUserKeys = collection.keyOptions.allowUserKeys
-            keyOptions.kind = Documents.KeyOptions.Kind(rawValue: collection.keyOptions.type) ?? .traditional
-            settings.keyOptions = keyOptions
+            settings.keyOptions = collection.keyOptions
             let created = try store.createCollection(settings, in: database)
             for index in collection.indexes where !index.isBuiltIn { try ensure(index, on: created) }
         case let .updateShard(database, shard, idPrefix, waitForSync):
@@ -214,7 +211,7 @@ public final class DBServer: Sendable {
     }
 
     /// Creates a planned index on a shard under the index's cluster-wide id as its name.
-    func ensure(_ index: ClusterLogic.IndexDefinition, on collection: DocumentCollection) throws(ArangoError) {
+    func ensure(_ index: PlannedIndex, on collection: DocumentCollection) throws(ArangoError) {
         var builder = Builder()
         builder.openObject()
         builder.add(key: "type", "persistent")

@@ -45,7 +45,7 @@ extension Coordinator {
                 throw ArangoError(status: 409, .duplicateName, "duplicate name: an index named '\(name)' exists with another definition")
             }
             let id = String(try await coordinator.newIds(1).lowerBound)
-            let index = ClusterLogic.IndexDefinition(id: id, type: "persistent", name: definition.name ?? "idx_\(id)",
+            let index = PlannedIndex(id: id, type: "persistent", name: definition.name ?? "idx_\(id)",
                                                      fields: definition.fields, unique: definition.unique, sparse: definition.sparse)
             var updated = collection
             updated.indexes.append(index)
@@ -126,7 +126,7 @@ extension Coordinator {
         }
     }
 
-    static func write(_ index: ClusterLogic.IndexDefinition, collection: String, into builder: inout Builder, created: Bool? = nil) {
+    static func write(_ index: PlannedIndex, collection: String, into builder: inout Builder, created: Bool? = nil) {
         builder.openObject()
         builder.add(key: "id", "\(collection)/\(index.id)")
         builder.add(key: "name", index.name)
@@ -138,7 +138,7 @@ extension Coordinator {
         builder.closeTrusted()
     }
 
-    static func indexAnswer(_ index: ClusterLogic.IndexDefinition, collection: String, status: Int, created: Bool) -> ServerResponse {
+    static func indexAnswer(_ index: PlannedIndex, collection: String, status: Int, created: Bool) -> ServerResponse {
         var builder = Builder()
         write(index, collection: collection, into: &builder, created: created)
         return answer(status) { out in for member in builder.slice.objectMembers { out.add(key: member.key); out.add(member.value) } }

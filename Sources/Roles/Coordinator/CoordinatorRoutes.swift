@@ -211,11 +211,10 @@ extension Coordinator {
         } catch {
             throw ArangoError(error)
         }
-        let type: ClusterLogic.CollectionType = (body["type"]?.intValue == 3 || body["type"]?.stringValue == "edge") ? .edge : .document
-        var keyOptions = ClusterLogic.KeyOptions()
+        let type: CollectionType = (body["type"]?.intValue == 3 || body["type"]?.stringValue == "edge") ? .edge : .document
+        var keyOptions = KeyOptions()
         if let options = body["keyOptions"], options.isObject {
-            keyOptions.type = options["type"]?.stringValue ?? "traditional"
-            keyOptions.allowUserKeys = options["allowUserKeys"]?.boolValue ?? true
+            keyOptions = try KeyOptions(slice: options)
         }
         let servers = dbservers().keys.sorted()
         let placement: [[String]]
@@ -289,7 +288,7 @@ extension Coordinator {
             builder.add(key: "writeConcern", collection.writeConcern)
             builder.add(key: "keyOptions")
             builder.openObject()
-            builder.add(key: "type", collection.keyOptions.type)
+            builder.add(key: "type", collection.keyOptions.kind.rawValue)
             builder.add(key: "allowUserKeys", collection.keyOptions.allowUserKeys)
             builder.closeTrusted()
             extra(&builder)
