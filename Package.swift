@@ -114,7 +114,7 @@ let package = Package(
         // Databases, collections and documents with ArangoDB's semantics over shard engines;
         // query execution and cursors. Shared by every role that stores documents.
         .target(
-            name: "Documents", dependencies: ["Storage", "Query", "ArangoAPI", "VelocyPack", "TesseraPlatform"],
+            name: "Documents", dependencies: ["Storage", "Query", "ArangoAPI", "VelocyPack", "TesseraPlatform", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // The roles' REST handlers and process set-up (single server now; agent, DBServer and

@@ -1,3 +1,4 @@
+import Logging
 public import ArangoAPI
 public import Storage
 import TesseraPlatform
@@ -22,6 +23,8 @@ public final class DocumentStore: Sendable {
 
     public let directory: String
     let options: Options
+    /// Faults of clean-up work that has no caller to report to.
+    static let log = ProcessLog.logger("documents")
     let state: Locked<State>
 
     struct State: Sendable {
@@ -104,7 +107,10 @@ public final class DocumentStore: Sendable {
                 state.catalog.collections[index].lastKeyValue = open.info.lastKeyValue
             }
         }
-        try? state.catalog.save(directory: directory)
+        // On close: a failure loses nothing (reopening recounts the keys), but say so.
+        do { try state.catalog.save(directory: directory) } catch {
+            Self.log.warning("cannot save the key counters to the catalog (they are recounted at the next open): \(error)")
+        }
     }
 
     // MARK: Databases
@@ -214,8 +220,7 @@ public final class DocumentStore: Sendable {
             do throws(DocumentError) {
                 try save(catalog)
             } catch {
-                try? collection.engine.close()
-                try? MetadataFiles.removeTree(path)
+                destroy(collection)
                 throw error
             }
             state.catalog = catalog
@@ -310,7 +315,12 @@ public final class DocumentStore: Sendable {
     /// a crash before the removal leaves only an orphan directory, removed if its id is ever
     /// reused (ids are not reused) or by an operator.
     private func destroy(_ collection: DocumentCollection) {
-        try? collection.engine.close()
-        try? MetadataFiles.removeTree(Self.path(directory, collection.id))
+        do { try collection.engine.close() } catch {
+            Self.log.warning("closing dropped collection \(collection.name) (id \(collection.id)) failed: \(error)")
+        }
+        let path = Self.path(directory, collection.id)
+        do { try MetadataFiles.removeTree(path) } catch {
+            Self.log.error("cannot remove \(path) of a dropped collection; remove it by hand: \(error)")
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 public import ArangoAPI
 public import VelocyPack
 import Storage
@@ -97,7 +98,10 @@ extension DocumentStore {
         do {
             try changeInfo(of: collection) { $0.indexes.append(info) }
         } catch {
-            try? collection.engine.dropIndex(named: info.name)
+            // The catalog did not take the index: undo it in the engine, or say it stays.
+            do { try collection.engine.dropIndex(named: info.name) } catch let undo {
+                Self.log.error("index \(info.name) on \(collection.name) could not be undone after a catalog failure: \(undo)")
+            }
             throw error
         }
         return (info, true)
