@@ -53,6 +53,26 @@ public enum MaintenanceAction: Sendable, Equatable {
     case removeShardFromCurrent(database: String, collectionId: String, shard: String)
     case removeDatabaseFromCurrent(database: String)
 
+    /// One line for the log: what the step does, naming database, shard and index.
+    public var summary: String {
+        switch self {
+        case .createDatabase(let database): "create database \(database)"
+        case let .createShard(database, collection, shard, leader):
+            "create shard \(shard) of \(collection.name) in \(database) (leader \(leader))"
+        case let .updateShard(database, shard, idPrefix, waitForSync):
+            "update shard \(shard) in \(database) (name \(idPrefix), waitForSync \(waitForSync))"
+        case let .ensureIndex(database, shard, index): "ensure index \(index.id) on shard \(shard) in \(database)"
+        case let .dropIndex(database, shard, indexId): "drop index \(indexId) on shard \(shard) in \(database)"
+        case let .dropShard(database, shard): "drop shard \(shard) in \(database)"
+        case .dropDatabase(let database): "drop database \(database)"
+        case .reportDatabase(let database): "report database \(database) to Current"
+        case let .reportShard(database, _, shard, report, _):
+            report.error ? "report shard \(shard) in \(database) to Current as failed" : "report shard \(shard) in \(database) to Current"
+        case let .removeShardFromCurrent(database, _, shard): "remove shard \(shard) in \(database) from Current"
+        case .removeDatabaseFromCurrent(let database): "remove database \(database) from Current"
+        }
+    }
+
     /// Whether the step changes the agency (Current) rather than the local store.
     public var isCurrentAction: Bool {
         switch self {

@@ -32,14 +32,26 @@ enum ClusterMembership {
         }
     }
 
-    /// A task that writes a heartbeat every `milliseconds` until cancelled (a missed beat is
-    /// simply the next one's to make).
+    /// A task that writes a heartbeat every `milliseconds` until cancelled. A missed beat is
+    /// simply the next one's to make; the first miss and the recovery are logged (supervision
+    /// judges a server by these beats, so an operator must see when they stop).
     static func heartbeats(_ identity: ServerIdentity, every milliseconds: Int, agency: AgencyClient) -> Task<Void, Never> {
         Task {
+            let log = ProcessLog.logger("heartbeat")
+            var missed = 0
             while !Task.isCancelled {
-                _ = try? await agency.write(envelope: AgencyTransactions.heartbeat(serverId: identity.id, timeMilliseconds: WallClock.milliseconds()),
-                                            clientID: nil)
-                try? await Task.sleep(for: .milliseconds(milliseconds))
+                do {
+                    _ = try await agency.write(envelope: AgencyTransactions.heartbeat(serverId: identity.id, timeMilliseconds: WallClock.milliseconds()),
+                                               clientID: nil)
+                    if missed > 0 { log.notice("heartbeats reach the agency again after \(missed) missed") }
+                    missed = 0
+                } catch {
+                    missed += 1
+                    if missed == 1 || missed % 30 == 0 {
+                        log.warning("heartbeat to the agency failed (\(missed) in a row): \(error)")
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(milliseconds))  // cancelled: the loop ends
             }
         }
     }

@@ -38,8 +38,9 @@ public final class DBServer: Sendable {
     let cache: AgencyCache
     let cursors = CursorRegistry()
     let tasks = Locked<[Task<Void, Never>]>([])
-    /// The last Maintenance fault, for the operator (also written to standard error).
+    /// The last Maintenance fault, for the operator (also logged).
     let lastFault = Locked<String?>(nil)
+    let log = ProcessLog.logger("dbserver")
 
     public init(options: Options) throws(StartupError) {
         self.options = options
@@ -136,6 +137,7 @@ public final class DBServer: Sendable {
         for action in MaintenancePlanner.localActions(serverId: identity.id, plan: plan, local: localDatabases()) {
             do throws(ArangoError) {
                 try execute(action)
+                log.info("maintenance: \(action.summary)")
             } catch {
                 note("\(action): \(error.message)")
                 switch action {
@@ -156,14 +158,25 @@ public final class DBServer: Sendable {
                                                                    current: current, indexFailures: indexFailures)
         for action in reports {
             guard let body = action.agencyBody(serverId: identity.id) else { continue }
-            // A precondition failure means Plan moved on; the next step recomputes.
-            _ = try? await agency.write(envelope: body, clientID: nil)
+            do {
+                let result = try await agency.write(envelope: body, clientID: nil)
+                // Not applied: a precondition failed because Plan moved on; the next step
+                // recomputes from the new Plan.
+                if result.applied {
+                    log.info("maintenance: \(action.summary)")
+                } else {
+                    log.debug("maintenance: Plan moved on before \(action.summary)")
+                }
+            } catch {
+                // Sent again by the next step (at least every second) while Current differs.
+                log.warning("maintenance: cannot \(action.summary): \(error)")
+            }
         }
     }
 
     func note(_ fault: String) {
         lastFault.withLock { $0 = fault }
-        StandardError.writeLine("tessera dbserver: maintenance: \(fault)")
+        log.error("maintenance: \(fault)")
     }
 
     /// The shards this server holds, by database (collections named like shards).
@@ -171,7 +184,13 @@ public final class DBServer: Sendable {
         var local: LocalDatabases = [:]
         for database in store.databaseNames {
             var shards: [String: LocalShard] = [:]
-            for collection in (try? store.collections(in: database)) ?? [] where ShardName.id(collection.name) != nil {
+            let collections: [DocumentCollection]
+            do { collections = try store.collections(in: database) } catch {
+                // Dropped since `databaseNames` (a race with our own drop): nothing held there.
+                log.debug("maintenance: database \(database) went away while listing it: \(error.message)")
+                continue
+            }
+            for collection in collections where ShardName.id(collection.name) != nil {
                 shards[collection.name] = LocalShard(indexIds: Set(collection.info.indexes.map(\.name)),
                                                      idPrefix: collection.info.idName, waitForSync: collection.info.waitForSync)
             }

@@ -214,8 +214,12 @@ public final class Coordinator: Sendable {
             guard MonotonicClock.seconds() < deadline else { return }
             _ = await cache.waitFor(index: cache.index + 1, timeoutSeconds: 1)
         }
-        if let result = try? await agency.write(envelope: clearing, clientID: nil), result.applied {
-            _ = await cache.waitFor(index: result.index, timeoutSeconds: 10)
+        do {
+            let result = try await agency.write(envelope: clearing, clientID: nil)
+            if result.applied { _ = await cache.waitFor(index: result.index, timeoutSeconds: 10) }
+        } catch {
+            // Only an empty node stays behind in Current; the drop itself is done.
+            ProcessLog.logger("coordinator").warning("cannot clear Current after a drop: \(error)")
         }
     }
 

@@ -56,12 +56,12 @@ extension Coordinator {
                 let current = coordinator.current()
                 let reports = updated.shards.keys.map { current.shard(database: request.database, collectionId: updated.id, shard: $0) }
                 if let failed = reports.compactMap({ $0 }).first(where: { $0.error }) {
-                    try? await coordinator.changePlan(collection, previous: updated, database: request.database)
+                    await coordinator.undoIndex(collection, previous: updated, database: request.database)
                     throw ArangoError(status: 409, ErrorNumber(rawValue: failed.errorNum), failed.errorMessage)
                 }
                 if let failure = reports.lazy.compactMap({ $0?.indexErrors.first(where: { $0.id == id }) }).first {
                     // A shard could not build it (say, duplicates for a unique index): undo it.
-                    try? await coordinator.changePlan(collection, previous: updated, database: request.database)
+                    await coordinator.undoIndex(collection, previous: updated, database: request.database)
                     let number = ErrorNumber(rawValue: failure.errorNum)
                     throw ArangoError(status: number.code == .uniqueConstraintViolated ? 409 : 400, number, failure.errorMessage)
                 }
@@ -142,5 +142,17 @@ extension Coordinator {
         var builder = Builder()
         write(index, collection: collection, into: &builder, created: created)
         return answer(status) { out in for member in builder.slice.objectMembers { out.add(key: member.key); out.add(member.value) } }
+    }
+}
+
+extension Coordinator {
+    /// Puts the collection's Plan back as it was before an index that cannot be built; a
+    /// failure is logged (the index then stays planned, and its error stays in Current).
+    func undoIndex(_ collection: PlanCollection, previous updated: PlanCollection, database: String) async {
+        do throws(ArangoError) {
+            try await changePlan(collection, previous: updated, database: database)
+        } catch {
+            ProcessLog.logger("coordinator").error("cannot undo a failed index on \(database)/\(collection.name): \(error.message)")
+        }
     }
 }

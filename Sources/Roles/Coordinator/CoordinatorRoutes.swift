@@ -242,8 +242,12 @@ extension Coordinator {
             while true {
                 let current = current()
                 if let failed = current.firstError(collection, database: database) {
-                    _ = try? await agency.write(envelope: AgencyTransactions.dropCollection(database: database, id: collection.id, name: name),
-                                                clientID: nil)
+                    do {
+                        _ = try await agency.write(envelope: AgencyTransactions.dropCollection(database: database, id: collection.id, name: name),
+                                                   clientID: nil)
+                    } catch {
+                        ProcessLog.logger("coordinator").error("cannot undo collection \(database)/\(name) after a shard failed: \(error)")
+                    }
                     throw ArangoError(status: 500, ErrorNumber(rawValue: failed.report.errorNum),
                                       "creating shard \(failed.shard) failed: \(failed.report.errorMessage)")
                 }

@@ -1,3 +1,4 @@
+import TesseraPlatform
 public import Documents
 import Storage
 public import Server
@@ -75,7 +76,9 @@ public struct DocumentAPI: Sendable {
             do throws(ArangoError) {
                 try await api.databaseCreated(name, request.user, users)
             } catch {
-                try? api.store.dropDatabase(name)
+                do throws(ArangoError) { try api.store.dropDatabase(name) } catch let undo {
+                    ProcessLog.logger("documents").error("cannot undo database \(name) after its users failed: \(undo.message)")
+                }
                 throw error
             }
             return answer(201) { $0.add(key: "result", true) }

@@ -1,3 +1,4 @@
+import TesseraPlatform
 public import Auth
 import Documents
 public import Server
@@ -122,7 +123,9 @@ extension UserAccounts {
     /// keeps a grant for a database that no longer exists, which grants nothing).
     public func forgetDatabase(_ database: String) async {
         for user in all where user.grants[database] != nil {
-            try? await update(user.name) { $0.grants[database] = nil }
+            do { try await update(user.name) { $0.grants[database] = nil } } catch {
+                ProcessLog.logger("users").notice("grant of \(user.name) for dropped database \(database) stays (it grants nothing): \(error)")
+            }
         }
     }
 
