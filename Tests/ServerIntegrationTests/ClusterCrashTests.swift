@@ -43,7 +43,7 @@ extension ClusterProcesses {
                             group.addTask { [ledger = ledgers[writer]] in
                                 var ledger = ledger
                                 await workload.write(writer: "w\(writer)", api: api, seed: writerSeed,
-                                                     ledger: &ledger, stop: { stop.isStopped })
+                                                     ledger: &ledger, stop: stop)
                                 return (writer, ledger)
                             }
                         }
@@ -52,7 +52,8 @@ extension ClusterProcesses {
                         return result
                     }
                 }
-                try await Task.sleep(for: .milliseconds(400 + Int(random.next() % 800)))
+                try await stop.waitForAcknowledged(50)
+                try await Task.sleep(for: .milliseconds(Int(random.next() % 600)))
                 kill(pid, SIGKILL)
                 // The writers whose next key lives on the other DBServers go on for a moment.
                 try await Task.sleep(for: .milliseconds(200))

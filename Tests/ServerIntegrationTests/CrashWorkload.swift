@@ -30,13 +30,13 @@ struct CrashWorkload {
     let documentPadding = String(repeating: "p", count: 80)
 
     /// Runs one writer through `api` until a request fails or `stop` says so (or `operationsMax`).
-    func write(writer: String, api: API, seed: UInt64, ledger: inout Ledger, stop: @Sendable () -> Bool,
+    func write(writer: String, api: API, seed: UInt64, ledger: inout Ledger, stop: StopFlag,
                operationsMax: Int = 100_000) async {
         var random = SeededGenerator(seed: seed)
         var live: [String] = ledger.promises.filter { $0.value != .absent }.map(\.key).sorted()
         var next = ledger.promises.count
         let parameters = waitForSync ? ["waitForSync": "true"] : [:]
-        for _ in 0..<operationsMax where !stop() {
+        for _ in 0..<operationsMax where !stop.isStopped {
             let choice = Int(random.next() % 10)
             let key: String, method: RequestMethod, path: String, body: String?, version: Int?
             if live.isEmpty || choice < 5 {
@@ -69,6 +69,7 @@ struct CrashWorkload {
                 return
             }
             ledger.acknowledged += 1
+            stop.noteAcknowledged()
             if let version {
                 ledger.promises[key] = .present(version: version, revision: revision)
                 if before == nil || before == .absent { live.append(key) }
@@ -144,10 +145,21 @@ struct CrashWorkload {
     }
 }
 
-/// A flag the test sets to stop its writers.
+/// A flag the test sets to stop its writers, and the count of writes they got acknowledged
+/// meanwhile (so a test kills only once the writers are under way).
 final class StopFlag: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
     private var stopped = false
+    private var acknowledged = 0
     func stop() { lock.withLock { stopped = true } }
     var isStopped: Bool { lock.withLock { stopped } }
+    func noteAcknowledged() { lock.withLock { acknowledged += 1 } }
+
+    /// Waits (at most `seconds`) until the writers have `count` acknowledged writes.
+    func waitForAcknowledged(_ count: Int, seconds: Double = 20) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while lock.withLock({ acknowledged }) < count && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
 }

@@ -34,7 +34,7 @@ struct ProcessCrashTests {
                         group.addTask { [ledger = ledgers[writer]] in
                             var ledger = ledger
                             await workload.write(writer: "w\(writer)", api: writerAPI, seed: writerSeed,
-                                                 ledger: &ledger, stop: { stop.isStopped })
+                                                 ledger: &ledger, stop: stop)
                             return (writer, ledger)
                         }
                     }
@@ -43,8 +43,9 @@ struct ProcessCrashTests {
                     return result
                 }
             }
-            // Kill at a moment the seed picks, while every writer is busy.
-            try await Task.sleep(for: .milliseconds(300 + Int(random.next() % 700)))
+            // Kill at a moment the seed picks, once the writers are under way.
+            try await stop.waitForAcknowledged(50)
+            try await Task.sleep(for: .milliseconds(Int(random.next() % 500)))
             server.stop(signal: SIGKILL)
             stop.stop()
             let before = ledgers.map(\.acknowledged).reduce(0, +)
