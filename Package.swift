@@ -117,10 +117,43 @@ let package = Package(
             name: "Documents", dependencies: ["Storage", "Query", "ArangoAPI", "VelocyPack", "TesseraPlatform", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
-        // The roles' REST handlers and process set-up (single server now; agent, DBServer and
-        // coordinator later).
+        // The document REST API (databases, collections, documents, indexes, cursors) and the
+        // admin routes every server has; the single server and DBServers serve it.
         .target(
-            name: "Roles", dependencies: ["ClusterLogic", "AgencyStore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "RESTRoutes", dependencies: ["Users", "Documents", "Storage", "Query", "Server", "ArangoAPI", "TesseraPlatform", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift),
+
+        // User accounts, grants and tokens, and `/_api/user`, over a store the role supplies
+        // (the single server's `_users` collection, the coordinators' agency).
+        .target(
+            name: "Users", dependencies: ["Auth", "Server", "ArangoAPI", "TesseraPlatform", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift),
+
+        // What every cluster member shares: its identity, the agency cache, registration and
+        // heartbeats, and the authenticator for cluster tokens.
+        .target(
+            name: "ClusterMember", dependencies: ["ClusterLogic", "AgencyStore", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift),
+
+        // The DBServer role: holds shards, runs Maintenance against Plan, reports to Current.
+        .target(
+            name: "DBServerRole", dependencies: ["ClusterMember", "RESTRoutes", "ClusterLogic", "Documents", "Storage", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift),
+
+        // The coordinator role: routes documents to shards, gathers queries, keeps databases,
+        // collections, indexes and users in the agency.
+        .target(
+            name: "CoordinatorRole", dependencies: ["ClusterMember", "RESTRoutes", "Users", "ClusterLogic", "Documents", "Query", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift),
+
+        // The single server: the document REST API and users over one local store.
+        .target(
+            name: "SingleServerRole", dependencies: ["RESTRoutes", "Users", "Documents", "Storage", "Auth", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift),
+
+        // The agent role (an agency member); becomes AgentRole once it drives AgencyCore.
+        .target(
+            name: "Roles", dependencies: ["ClusterMember", "AgencyStore", "Raft", "Auth", "Server", "Client", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent
@@ -145,7 +178,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "VelocyPack", "VelocyStream", "ArangoAPI", "TesseraPlatform", "Transport", "Server", "Client", "Roles", "Storage", "CSnappy",
+                "VelocyPack", "VelocyStream", "ArangoAPI", "TesseraPlatform", "Transport", "Server", "Client", "Roles", "ClusterMember", "RESTRoutes", "Users", "DBServerRole", "CoordinatorRole", "SingleServerRole", "Storage", "CSnappy",
                 "Auth", "AgentStorage", "Raft",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -192,7 +225,7 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "Roles", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "Roles", "ClusterMember", "RESTRoutes", "Users", "CoordinatorRole", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).

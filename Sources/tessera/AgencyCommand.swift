@@ -7,6 +7,12 @@ import Darwin
 import Auth
 import Client
 import Roles
+import ClusterMember
+import RESTRoutes
+import Users
+import DBServerRole
+import CoordinatorRole
+import SingleServerRole
 import TesseraPlatform
 import Transport
 import VelocyPack

@@ -1,6 +1,12 @@
 import ArgumentParser
 import Auth
 import Roles
+import ClusterMember
+import RESTRoutes
+import Users
+import DBServerRole
+import CoordinatorRole
+import SingleServerRole
 import Server
 import TesseraPlatform
 import Transport

@@ -1,6 +1,12 @@
 import ArgumentParser
 import TesseraPlatform
 import Roles
+import ClusterMember
+import RESTRoutes
+import Users
+import DBServerRole
+import CoordinatorRole
+import SingleServerRole
 import Server
 import Transport
 

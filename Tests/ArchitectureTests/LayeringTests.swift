@@ -24,7 +24,8 @@ struct LayeringTests {
     /// Targets that drive the pure cores (I/O, the loop, the disk, processes).
     static let driverTargets: Set<String> = [
         "TesseraPlatform", "CLibUV", "CSnappy", "Transport", "Server", "Client", "Storage", "AgentStorage",
-        "Auth", "Documents", "Roles", "tessera", "RaftSimulate",
+        "Auth", "Documents", "Roles", "tessera", "RaftSimulate", "RESTRoutes", "Users", "ClusterMember", "DBServerRole",
+        "CoordinatorRole", "SingleServerRole",
     ]
 
     /// Pure C functions of the C library a pure target may use, by file (no I/O, no clock):

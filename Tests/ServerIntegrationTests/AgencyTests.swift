@@ -8,6 +8,7 @@ import Testing
 import Transport
 import VelocyPack
 import VelocyStream
+import ClusterMember
 
 extension ClusterProcesses {
     /// Three real `tessera agent` processes on loopback: replication, failover, restart and

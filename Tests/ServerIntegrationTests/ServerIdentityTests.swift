@@ -1,6 +1,7 @@
 import Foundation
 import Roles
 import Testing
+import ClusterMember
 
 @Suite("Server identity")
 struct ServerIdentityTests {

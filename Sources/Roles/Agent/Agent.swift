@@ -6,6 +6,7 @@ import Server
 public import Transport
 import VelocyPack
 public import VelocyStream
+import ClusterMember
 
 /// Where an agent keeps what Raft needs across restarts (term, vote, log, snapshot). The
 /// agent calls it on its loop thread in the order a `RaftReady` prescribes.

@@ -4,6 +4,7 @@ public import Server
 import VelocyPack
 import ArangoAPI
 import VelocyStream
+import ClusterMember
 
 /// The agency API of one agent (`/_api/agency/*`, ArangoDB's shapes) and the internal Raft
 /// endpoint. Handlers run on the loop thread, where the agent lives.

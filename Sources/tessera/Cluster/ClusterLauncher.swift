@@ -2,6 +2,12 @@ import Auth
 import Client
 import Foundation
 import Roles
+import ClusterMember
+import RESTRoutes
+import Users
+import DBServerRole
+import CoordinatorRole
+import SingleServerRole
 import TesseraPlatform
 import Transport
 

@@ -1,8 +1,8 @@
-import Documents
-import Server
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import Documents
+package import Server
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
 
 /// `/_api/document/{collection}[/{key}]`: single documents and arrays of them.
 extension DocumentAPI {

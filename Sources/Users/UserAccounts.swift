@@ -1,6 +1,6 @@
 import TesseraPlatform
 public import Auth
-import Documents
+package import Documents
 public import Server
 public import VelocyPack
 public import ArangoAPI

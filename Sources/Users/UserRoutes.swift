@@ -1,8 +1,8 @@
-import Documents
+package import Documents
 public import Server
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
 
 /// `POST /_open/auth` and `/_api/user`.
 ///

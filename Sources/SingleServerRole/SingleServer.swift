@@ -1,16 +1,18 @@
-import Auth
+package import Auth
 import TesseraPlatform
 public import Documents
 public import Server
 public import Transport
 public import ArangoAPI
-import VelocyStream
+package import VelocyStream
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+public import RESTRoutes
+public import Users
 
 /// The single-server role: one process that is coordinator and DBServer at once, with no
 /// agency. It owns the data directory's document store and users, and serves ArangoDB's API

@@ -1,10 +1,12 @@
 public import Auth
 public import Documents
-import Storage
+package import Storage
 import TesseraPlatform
-import VelocyPack
+package import VelocyPack
 public import ArangoAPI
-import VelocyStream
+package import VelocyStream
+public import RESTRoutes
+public import Users
 
 /// The users of a single server, kept in the `_users` system collection of `_system` (one
 /// document per user, keyed by name, written with `waitForSync`) and mirrored in memory.

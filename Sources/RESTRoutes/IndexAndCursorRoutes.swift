@@ -1,8 +1,9 @@
-import Documents
-import Server
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+import TesseraPlatform
+package import Documents
+package import Server
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
 
 /// `/_api/index` and `/_api/cursor`.
 extension DocumentAPI {
@@ -146,11 +147,11 @@ extension DocumentAPI {
             return .offload { [options, ttl, batchSize] in
                 responding { () throws(ArangoError) in
                     let execution = try QueryExecution.run(query, bindVars: bindVars, database: request.database, store: api.store,
-                                                           options: options, clock: monotonicSeconds)
+                                                           options: options, clock: { MonotonicClock.seconds() })
                     let batch = api.cursors.open(results: execution.results, batchSize: batchSize, ttlSeconds: ttl,
                                                  count: count ? execution.results.count : nil,
                                                  extra: Self.extra(execution.statistics),
-                                                 user: request.user, database: request.database, now: monotonicSeconds())
+                                                 user: request.user, database: request.database, now: MonotonicClock.seconds())
                     return Self.cursorAnswer(batch, status: 201)
                 }
             }
@@ -159,18 +160,18 @@ extension DocumentAPI {
             router.add(method, "/_api/cursor/:id") { request throws(ArangoError) in
                 try api.access.require(.readOnly, request)
                 let batch = try api.cursors.next(request.pathSegment("id"), user: request.user, database: request.database,
-                                                 now: monotonicSeconds())
+                                                 now: MonotonicClock.seconds())
                 return Self.cursorAnswer(batch, status: 200)
             }
         }
         router.add(.delete, "/_api/cursor/:id") { request throws(ArangoError) in
             let id = request.pathSegment("id")
-            try api.cursors.delete(id, user: request.user, database: request.database, now: monotonicSeconds())
+            try api.cursors.delete(id, user: request.user, database: request.database, now: MonotonicClock.seconds())
             return answer(202) { $0.add(key: "id", id) }
         }
     }
 
-    static func extra(_ statistics: QueryExecution.Statistics) -> [UInt8] {
+    package static func extra(_ statistics: QueryExecution.Statistics) -> [UInt8] {
         var builder = Builder()
         builder.openObject()
         builder.add(key: "warnings")
@@ -191,7 +192,7 @@ extension DocumentAPI {
         return builder.bytes
     }
 
-    static func cursorAnswer(_ batch: CursorRegistry.Batch, status: Int) -> ServerResponse {
+    package static func cursorAnswer(_ batch: CursorRegistry.Batch, status: Int) -> ServerResponse {
         answer(status) { builder in
             builder.add(key: "result")
             builder.openArray()

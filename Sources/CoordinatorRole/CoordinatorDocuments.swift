@@ -1,10 +1,13 @@
-import Client
-import ClusterLogic
-import Documents
-import Server
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import Client
+package import ClusterLogic
+package import Documents
+package import Server
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
+public import ClusterMember
+public import RESTRoutes
+public import Users
 
 /// `/_api/document` on a coordinator: each document goes to the shard its shard-key values
 /// hash to; arrays are split per shard and the answers put back in the caller's order.

@@ -1,10 +1,13 @@
 public import Auth
-import Client
-import ClusterLogic
+package import Client
+package import ClusterLogic
 import TesseraPlatform
-import VelocyPack
+package import VelocyPack
 public import ArangoAPI
-import VelocyStream
+package import VelocyStream
+public import ClusterMember
+public import RESTRoutes
+public import Users
 
 /// The users of a cluster, kept in the agency under `/arango/Users/<name>` and shared by
 /// every coordinator: reads come from the coordinator's agency cache (decoded once per agency

@@ -1,13 +1,16 @@
-import Client
-import ClusterLogic
-import Documents
-import Query
+package import Client
+package import ClusterLogic
+package import Documents
+package import Query
 public import Server
 import TesseraPlatform
 public import Transport
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
+public import ClusterMember
+public import RESTRoutes
+public import Users
 
 /// The coordinator role: stateless front door of a cluster. It keeps a cache of Plan and
 /// Current (long polls), creates databases and collections through agency transactions,

@@ -1,4 +1,4 @@
-import AgencyStore
+package import AgencyStore
 public import Client
 import TesseraPlatform
 public import VelocyPack

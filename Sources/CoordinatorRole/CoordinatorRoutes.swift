@@ -1,12 +1,15 @@
-import Client
-import ClusterLogic
-import Documents
-import Query
+package import Client
+package import ClusterLogic
+package import Documents
+package import Query
 public import Server
 import TesseraPlatform
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
+public import ClusterMember
+public import RESTRoutes
+public import Users
 
 extension ArangoError {
     /// A routing or placement rule of the cluster, with ArangoDB's number.

@@ -1,11 +1,14 @@
-import Client
-import ClusterLogic
-import Documents
-import Server
+package import Client
+package import ClusterLogic
+package import Documents
+package import Server
 import TesseraPlatform
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
+public import ClusterMember
+public import RESTRoutes
+public import Users
 
 /// `/_api/database` on a coordinator: databases live in Plan; a new one is ready when every
 /// DBServer reports it in Current.

@@ -1,9 +1,10 @@
-import Auth
-import Documents
-import Storage
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+public import Server
+package import Auth
+package import Documents
+package import Storage
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
 
 /// One user: the record `_users` (single server) or the agency (cluster) keeps.
 ///
@@ -27,7 +28,7 @@ public struct UserRecord: Sendable {
     /// tokens), never users; no user may be named so.
     public static let serverPrefix = "_cluster:"
 
-    init(name: String, password: PasswordHash, active: Bool = true, extra: Slice? = nil, grants: [String: AccessLevel] = [:]) {
+    package init(name: String, password: PasswordHash, active: Bool = true, extra: Slice? = nil, grants: [String: AccessLevel] = [:]) {
         self.name = name
         self.password = password
         self.active = active
@@ -36,7 +37,7 @@ public struct UserRecord: Sendable {
     }
 
     /// Reads a stored record; a record that is not one is an internal error (storage damage).
-    init(decoding document: Slice) throws(ArangoError) {
+    package init(decoding document: Slice) throws(ArangoError) {
         guard document.isObject, let name = document["user"]?.stringValue, let hashSlice = document["passwd"] else {
             throw ArangoError.internalError("a stored user record is incomplete: \(document["_key"]?.stringValue ?? "?")")
         }
@@ -57,7 +58,7 @@ public struct UserRecord: Sendable {
     }
 
     /// The stored form (grants in name order, so equal records have equal bytes).
-    var document: Slice {
+    package var document: Slice {
         var builder = Builder()
         builder.openObject()
         builder.add(key: "_key", name)
@@ -89,11 +90,11 @@ public struct UserRecord: Sendable {
         }
     }
 
-    static func notFound(_ name: String) -> ArangoError {
+    package static func notFound(_ name: String) -> ArangoError {
         ArangoError(status: 404, .userNotFound, "user not found: '\(name)'")
     }
 
-    static func duplicate(_ name: String) -> ArangoError {
+    package static func duplicate(_ name: String) -> ArangoError {
         ArangoError(status: 409, .userDuplicate, "duplicate user: '\(name)' exists")
     }
 }

@@ -1,7 +1,7 @@
 public import Server
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
 
 /// Routes every role serves: the version, and ArangoDB's `/_admin/echo` and `/_admin/sleep`
 /// (drivers and tests use them to see what arrived and to hold a request open).

@@ -1,14 +1,14 @@
-import Client
-import ClusterLogic
+public import Client
+public import ClusterLogic
 import TesseraPlatform
-import Transport
+public import Transport
 
 /// What every DBServer and coordinator does in the agency: register under its id (with a
 /// short name drawn once and kept), then heartbeat for as long as it runs.
-enum ClusterMembership {
+public enum ClusterMembership {
     /// The agency connection of a server: its cluster token, a client presenting it, and the
     /// cache of the agency tree that client keeps current (not started yet).
-    static func connect(_ identity: ServerIdentity, secret: [UInt8],
+    public static func connect(_ identity: ServerIdentity, secret: [UInt8],
                         agencyEndpoints: [Endpoint]) -> (token: String, agency: AgencyClient, cache: AgencyCache) {
         let token = ClusterAuthenticator.token(serverID: identity.id, secret: secret, now: WallClock.seconds())
         var configuration = AgencyClient.Configuration(endpoints: agencyEndpoints, credentials: .jwt(token: token))
@@ -18,7 +18,7 @@ enum ClusterMembership {
     }
 
     /// Registers `identity` at `endpoint` (idempotent: a restart keeps its short name).
-    static func register(_ identity: ServerIdentity, role: ServerRole, endpoint: Endpoint, version: String,
+    public static func register(_ identity: ServerIdentity, role: ServerRole, endpoint: Endpoint, version: String,
                          agency: AgencyClient) async throws(StartupError) {
         do {
             let reservation = try await agency.transact(AgencyTransactions.reserveShortName(serverId: identity.id, role: role))
@@ -35,7 +35,7 @@ enum ClusterMembership {
     /// A task that writes a heartbeat every `milliseconds` until cancelled. A missed beat is
     /// simply the next one's to make; the first miss and the recovery are logged (supervision
     /// judges a server by these beats, so an operator must see when they stop).
-    static func heartbeats(_ identity: ServerIdentity, every milliseconds: Int, agency: AgencyClient) -> Task<Void, Never> {
+    public static func heartbeats(_ identity: ServerIdentity, every milliseconds: Int, agency: AgencyClient) -> Task<Void, Never> {
         Task {
             let log = ProcessLog.logger("heartbeat")
             var missed = 0

@@ -1,10 +1,11 @@
+public import Users
 import TesseraPlatform
 public import Documents
-import Storage
+package import Storage
 public import Server
-import VelocyPack
+package import VelocyPack
 public import ArangoAPI
-import VelocyStream
+package import VelocyStream
 
 /// ArangoDB's document-database REST API (`/_api/database`, `/_api/collection`,
 /// `/_api/document`, `/_api/index`, `/_api/cursor`) over a local ``DocumentStore``.
@@ -94,7 +95,7 @@ public struct DocumentAPI: Sendable {
     }
 
     /// `{"result": [names]}`.
-    static func namesAnswer(_ names: [String]) -> ServerResponse {
+    package static func namesAnswer(_ names: [String]) -> ServerResponse {
         answer(200) { builder in
             builder.add(key: "result")
             builder.openArray()

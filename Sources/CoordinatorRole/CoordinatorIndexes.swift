@@ -1,11 +1,14 @@
-import Client
-import ClusterLogic
-import Documents
-import Server
+package import Client
+package import ClusterLogic
+package import Documents
+package import Server
 import TesseraPlatform
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
+public import ClusterMember
+public import RESTRoutes
+public import Users
 
 /// `/_api/index` on a coordinator: indexes are part of the collection's Plan entry; an index
 /// is ready when every shard's leader reports it in Current.

@@ -1,12 +1,15 @@
-import Client
-import ClusterLogic
-import Documents
-import Query
-import Server
+package import Client
+package import ClusterLogic
+package import Documents
+package import Query
+package import Server
 import TesseraPlatform
-import VelocyPack
-import ArangoAPI
-import VelocyStream
+package import VelocyPack
+package import ArangoAPI
+package import VelocyStream
+public import ClusterMember
+public import RESTRoutes
+public import Users
 
 /// `/_api/cursor` on a coordinator: the query runs on every shard (filters and, without a
 /// SORT, the limit pushed down); the coordinator gathers the documents, sorts them, applies

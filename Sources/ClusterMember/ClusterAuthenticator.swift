@@ -1,4 +1,4 @@
-import Auth
+package import Auth
 public import Server
 public import VelocyStream
 

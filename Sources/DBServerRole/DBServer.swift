@@ -1,13 +1,15 @@
-import Client
-import ClusterLogic
+package import Client
+package import ClusterLogic
 public import Documents
 public import Server
-import Storage
+package import Storage
 import TesseraPlatform
 public import Transport
-import VelocyPack
+package import VelocyPack
 public import ArangoAPI
-import VelocyStream
+package import VelocyStream
+public import ClusterMember
+public import RESTRoutes
 
 /// The DBServer role: holds shards (local collections named `s<id>` in their databases),
 /// registers and heartbeats in the agency, and runs Maintenance — Plan says which shards this

@@ -1,4 +1,4 @@
-import Storage
+package import Storage
 import TesseraPlatform
 
 /// A cluster server's id: made at its first start, kept in `DATA/SERVER` and the same after
@@ -46,7 +46,7 @@ public struct ServerIdentity: Sendable, Equatable {
 /// A start-up fault with a message for the operator.
 public struct StartupError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 private extension String {
