@@ -58,6 +58,12 @@ let package = Package(
         // the VelocyPack encoding of its messages.
         .target(name: "Raft", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
+        // Pure layer: one agency member as a state machine: Raft node, agency store, waiting
+        // writes, reads and polls, TTL expiry, observers, snapshot policy, supervision slot.
+        .target(
+            name: "AgencyCore", dependencies: ["Raft", "AgencyStore", "VelocyPack"],
+            swiftSettings: strictSwift),
+
         // An agent's durable Raft state: checksummed log segments, the hard state and the
         // snapshot, with crash recovery (`Protocol/AgentStorage.md`).
         .target(
@@ -100,7 +106,7 @@ let package = Package(
         // The roles' REST handlers and process set-up (single server now; agent, DBServer and
         // coordinator later).
         .target(
-            name: "Roles", dependencies: ["ClusterLogic", "AgencyStore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
+            name: "Roles", dependencies: ["ClusterLogic", "AgencyStore", "AgencyCore", "Raft", "Auth", "Documents", "Storage", "Query", "TesseraPlatform", "Server", "Client", "Transport", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent

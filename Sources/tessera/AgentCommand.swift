@@ -84,7 +84,7 @@ struct AgentCommand: AsyncParsableCommand {
         let loop = ServeUntilSignal.makeLoop()
         let agent: Agent
         do {
-            agent = try Agent(on: loop, options: options, persistence: DiskPersistence(disk))
+            agent = try Agent(on: loop, options: options, persistence: disk)
         } catch {
             InputOutput.writeStandardError("tessera agent: cannot load the Raft state in \(directory.path)/raft: \(error)")
             loop.shutdown()
@@ -99,18 +99,5 @@ struct AgentCommand: AsyncParsableCommand {
             started: { _ in agent.start() }, stopping: { agent.stop() })
         withExtendedLifetime(directory) {}
         InputOutput.writeStandardError("tessera agent: stopped")
-    }
-}
-
-/// The agent's disk as the driver sees it. `@unchecked Sendable`: the agent calls it on its
-/// loop thread only.
-final class DiskPersistence: RaftPersistence, @unchecked Sendable {
-    let disk: RaftDisk
-    init(_ disk: RaftDisk) { self.disk = disk }
-
-    func load() throws -> RaftDurableState { try disk.load() }
-
-    func persist(snapshot: RaftSnapshot?, logWrite: RaftReady.LogWrite?, hardState: HardState?, sync: Bool) throws {
-        try disk.persist(snapshot: snapshot, logWrite: logWrite, hardState: hardState, sync: sync)
     }
 }
