@@ -75,10 +75,17 @@ let package = Package(
         // and liveness after every step. Used by RaftTests and by `raft-simulate`.
         .target(name: "RaftSimulation", dependencies: ["Raft"], swiftSettings: strictSwift),
 
-        // Runs the Raft simulator over random seeds for as long as asked.
+        // Test support: the whole-agency simulator: agency node cores (Raft, store, TTL,
+        // observers, snapshots) with clients, faults and checkers, all from one seed. Used by
+        // AgencyCoreTests and by `raft-simulate --mode agency`.
+        .target(
+            name: "AgencySimulation", dependencies: ["AgencyCore", "AgencyStore", "Raft", "RaftSimulation", "VelocyPack"],
+            swiftSettings: strictSwift),
+
+        // Runs the Raft or the agency simulator over random seeds for as long as asked.
         .executableTarget(
             name: "raft-simulate",
-            dependencies: ["RaftSimulation", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/RaftSimulate",
+            dependencies: ["RaftSimulation", "AgencySimulation", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/RaftSimulate",
             swiftSettings: strictSwift),
 
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
@@ -176,6 +183,10 @@ let package = Package(
         // crash tests (depends on it for build order).
         .testTarget(
             name: "StorageTests", dependencies: ["TesseraProcessSupport", "Storage", "VelocyPack", "TesseraPlatform", "tessera"],
+            swiftSettings: strictSwift),
+        // The agency node core's claims, and the agency simulator over a fixed list of seeds.
+        .testTarget(
+            name: "AgencyCoreTests", dependencies: ["AgencyCore", "AgencySimulation", "AgencyStore", "Raft", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],
