@@ -77,6 +77,12 @@ let package = Package(
         // the VelocyPack encoding of its messages.
         .target(name: "Raft", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
+        // Pure layer: one agency member as a state machine: Raft node, agency store, waiting
+        // writes, reads and polls, TTL expiry, observers, snapshot policy, supervision slot.
+        .target(
+            name: "AgencyCore", dependencies: ["Raft", "AgencyStore", "VelocyPack"],
+            swiftSettings: strictSwift),
+
         // An agent's durable Raft state: checksummed log segments, the hard state and the
         // snapshot, with crash recovery (`Protocol/AgentStorage.md`).
         .target(
@@ -88,10 +94,17 @@ let package = Package(
         // and liveness after every step. Used by RaftTests and by `raft-simulate`.
         .target(name: "RaftSimulation", dependencies: ["Raft"], swiftSettings: strictSwift),
 
-        // Runs the Raft simulator over random seeds for as long as asked.
+        // Test support: the whole-agency simulator: agency node cores (Raft, store, TTL,
+        // observers, snapshots) with clients, faults and checkers, all from one seed. Used by
+        // AgencyCoreTests and by `raft-simulate --mode agency`.
+        .target(
+            name: "AgencySimulation", dependencies: ["AgencyCore", "AgencyStore", "Raft", "RaftSimulation", "VelocyPack"],
+            swiftSettings: strictSwift),
+
+        // Runs the Raft or the agency simulator over random seeds for as long as asked.
         .executableTarget(
             name: "raft-simulate",
-            dependencies: ["RaftSimulation", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/RaftSimulate",
+            dependencies: ["RaftSimulation", "AgencySimulation", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/RaftSimulate",
             swiftSettings: strictSwift),
 
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
@@ -151,9 +164,10 @@ let package = Package(
             name: "SingleServerRole", dependencies: ["RESTRoutes", "Users", "Documents", "Storage", "Auth", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
-        // The agent role (an agency member); becomes AgentRole once it drives AgencyCore.
+        // The agent role: one agency member, a thin driver (loop, timers, disk, peers) of the
+        // pure AgencyCore.
         .target(
-            name: "Roles", dependencies: ["ClusterMember", "AgencyStore", "Raft", "Auth", "Server", "Client", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "AgentRole", dependencies: ["AgencyCore", "AgentStorage", "ClusterMember", "AgencyStore", "Raft", "Auth", "Server", "Client", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent
@@ -178,7 +192,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "VelocyPack", "VelocyStream", "ArangoAPI", "TesseraPlatform", "Transport", "Server", "Client", "Roles", "ClusterMember", "RESTRoutes", "Users", "DBServerRole", "CoordinatorRole", "SingleServerRole", "Storage", "CSnappy",
+                "VelocyPack", "VelocyStream", "ArangoAPI", "TesseraPlatform", "Transport", "Server", "Client", "AgentRole", "ClusterMember", "RESTRoutes", "Users", "DBServerRole", "CoordinatorRole", "SingleServerRole", "Storage", "CSnappy",
                 "Auth", "AgentStorage", "Raft",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -225,7 +239,7 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "Roles", "ClusterMember", "RESTRoutes", "Users", "CoordinatorRole", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "AgentRole", "ClusterMember", "RESTRoutes", "Users", "CoordinatorRole", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).
@@ -240,6 +254,10 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "ReplicationTests", dependencies: ["Replication", "TestRandomness"],
+            swiftSettings: strictSwift),
+        // The agency node core's claims, and the agency simulator over a fixed list of seeds.
+        .testTarget(
+            name: "AgencyCoreTests", dependencies: ["AgencyCore", "AgencySimulation", "AgencyStore", "Raft", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],

@@ -13,8 +13,8 @@ import TesseraPlatform
 /// ```
 ///
 /// Use: ``init(directory:options:)``, then ``load()`` once, then ``persist(snapshot:logWrite:hardState:sync:)``
-/// with the durable part of every `RaftReady`. One thread at a time (the agent's Raft driver);
-/// not `Sendable`.
+/// with the durable part of every `RaftReady`: the `RaftPersistence` contract that the Raft
+/// target declares. One thread at a time (the agent's Raft driver); not `Sendable`.
 ///
 /// The directory is locked by the instance itself (an exclusive `flock` on `LOCK`, released
 /// when the instance goes away or the process dies): a second agent on the same directory
@@ -24,7 +24,7 @@ import TesseraPlatform
 /// Log compaction is by segment: a segment is deleted once a durable snapshot covers its last
 /// entry. That keeps the log within one segment (plus the entries after the snapshot) of what
 /// Raft needs, without ever rewriting a file that holds live entries.
-public final class RaftDisk {
+public final class RaftDisk: RaftPersistence {
     /// The directory.
     public let directory: String
     /// Sizes and limits.

@@ -1,19 +1,31 @@
+import AgencySimulation
 import ArgumentParser
 import RaftSimulation
 
-/// `raft-simulate`: runs the deterministic Raft simulator over random seeds for as long as
-/// asked, or replays one seed. Every run prints its settings first; a failure prints the
-/// command that replays it and exits with status 1.
+/// `raft-simulate`: runs a deterministic simulator over random seeds for as long as asked, or
+/// replays one seed. `--mode raft` (the default) runs bare Raft nodes; `--mode agency` runs
+/// whole agency node cores (Raft, store, TTL, observers, snapshots) with clients. Every run
+/// prints its settings first; a failure prints the command that replays it and exits with
+/// status 1.
 @main
 struct RaftSimulate: ParsableCommand {
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case raft, agency
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "raft-simulate",
-        abstract: "Run the deterministic Raft simulator over many seeds, or replay one.",
+        abstract: "Run the deterministic Raft or agency simulator over many seeds, or replay one.",
         discussion: """
             Examples:
               swift run --scratch-path .build-raft raft-simulate --seconds 60
               swift run --scratch-path .build-raft raft-simulate --seed 1234 --nodes 5 --trace
+              swift run -c release --scratch-path .build-agency raft-simulate --mode agency --seconds 600
+              swift run -c release --scratch-path .build-agency raft-simulate --mode agency --seed 1234 --trace
             """)
+
+    @Option(help: "What to simulate: bare Raft nodes or whole agency node cores.")
+    var mode: Mode = .raft
 
     @Option(help: "Keep running random seeds for this many wall-clock seconds.")
     var seconds: Int = 10
@@ -49,12 +61,21 @@ struct RaftSimulate: ParsableCommand {
             runs += 1
         }
         let elapsed = clock.now - start
-        let perMinute = Double(runs) * 60 / max(0.001, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-        print("raft-simulate: \(runs) seeds passed in \(elapsed) (\(Int(perMinute)) seeds/minute)")
+        let seconds = max(0.001, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        let perSecond = Double(runs) / seconds
+        print("raft-simulate --mode \(mode.rawValue): \(runs) seeds passed in \(elapsed) "
+              + "(\((perSecond * 10).rounded() / 10) seeds/s, \(Int(perSecond * 600)) per 10 minutes)")
     }
 
     /// Runs one seed; prints its settings first when asked (always on failure).
     func runOne(seed: UInt64, printsSettings: Bool) -> Bool {
+        switch mode {
+        case .raft: runRaft(seed: seed, printsSettings: printsSettings)
+        case .agency: runAgency(seed: seed, printsSettings: printsSettings)
+        }
+    }
+
+    func runRaft(seed: UInt64, printsSettings: Bool) -> Bool {
         let settings = SimulationSettings(seed: seed, nodeCount: nodes, faultMilliseconds: faultMilliseconds)
         // Printed before the run, so that even a trap inside the core leaves the seed behind.
         print("run \(settings)")
@@ -72,6 +93,21 @@ struct RaftSimulate: ParsableCommand {
                   + "\(report.snapshotsInstalled) snapshots restored, term \(report.termMax), "
                   + "converged \(report.convergenceMilliseconds) ms after faults, trace \(String(report.traceHash, radix: 16))")
         }
+        return true
+    }
+
+    func runAgency(seed: UInt64, printsSettings: Bool) -> Bool {
+        let settings = AgencySimulationSettings(seed: seed, nodeCount: nodes, faultMilliseconds: faultMilliseconds)
+        // The settings line costs little next to a run; printed first so a trap leaves the seed.
+        if printsSettings || trace { print("run \(settings)") } else { print("run agency seed \(seed)") }
+        let simulation = AgencySimulation(settings: settings, recordsTrace: trace)
+        let report = simulation.run()
+        if trace { simulation.trace.forEach { print($0) } }
+        if let failure = report.failure {
+            print(failure)
+            return false
+        }
+        if printsSettings { print("  ok: \(report.summary)") }
         return true
     }
 }

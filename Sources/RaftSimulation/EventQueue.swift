@@ -1,6 +1,6 @@
 /// A min-heap of timed events; ties go to the event scheduled first, so the order never
-/// depends on anything but the seed.
-struct EventQueue<Event> {
+/// depends on anything but the seed. Shared by the Raft and the agency simulators.
+public struct EventQueue<Event> {
     private struct Item {
         var time: Int
         var sequence: UInt64
@@ -11,9 +11,14 @@ struct EventQueue<Event> {
     private var heap: [Item] = []
     private var sequence: UInt64 = 0
 
-    var isEmpty: Bool { heap.isEmpty }
+    /// An empty queue.
+    public init() {}
 
-    mutating func schedule(_ event: Event, at time: Int) {
+    /// True when no event is scheduled.
+    public var isEmpty: Bool { heap.isEmpty }
+
+    /// Schedules `event` at `time` (after every event already scheduled at that time).
+    public mutating func schedule(_ event: Event, at time: Int) {
         sequence += 1
         heap.append(Item(time: time, sequence: sequence, event: event))
         var child = heap.count - 1
@@ -25,7 +30,8 @@ struct EventQueue<Event> {
         }
     }
 
-    mutating func popFirst() -> (time: Int, event: Event)? {
+    /// Removes and returns the earliest event.
+    public mutating func popFirst() -> (time: Int, event: Event)? {
         guard !heap.isEmpty else { return nil }
         heap.swapAt(0, heap.count - 1)
         let first = heap.removeLast()

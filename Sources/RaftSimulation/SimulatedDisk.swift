@@ -1,4 +1,4 @@
-import Raft
+public import Raft
 
 /// One node's disk as the simulator sees it: an append-only file of checksummed records, of
 /// which a prefix is synced. A crash loses the unsynced suffix, or keeps a torn piece of it;
@@ -28,25 +28,30 @@ public struct SimulatedDisk: Sendable {
     public init() {}
 
     /// Writes what `ready` asks to persist, in the contract's order (not yet synced).
-    mutating func write(_ ready: RaftReady) {
-        if let snapshot = ready.snapshot {
+    public mutating func write(_ ready: RaftReady) {
+        write(snapshot: ready.snapshot, logWrite: ready.logWrite, hardState: ready.hardState)
+    }
+
+    /// Writes the persistence part of a Ready, in the contract's order (not yet synced).
+    public mutating func write(snapshot: RaftSnapshot?, logWrite: RaftReady.LogWrite?, hardState: HardState?) {
+        if let snapshot {
             var payload = littleEndian(snapshot.index) + littleEndian(snapshot.term)
             payload += snapshot.data
             append(.snapshot, payload)
         }
-        if let write = ready.logWrite {
+        if let write = logWrite {
             append(.truncate, littleEndian(write.truncateFrom))
             for entry in write.entries { append(.entry, RaftCodec.encode(entry)) }
         }
-        if let hardState = ready.hardState { append(.hardState, RaftCodec.encode(hardState)) }
+        if let hardState { append(.hardState, RaftCodec.encode(hardState)) }
     }
 
     /// fsync: everything written so far survives a crash.
-    mutating func sync() { syncedByteCount = bytes.count }
+    public mutating func sync() { syncedByteCount = bytes.count }
 
     /// A crash: the unsynced suffix is lost, except that with probability `tornProbability`
     /// a random prefix of it stays (a torn write, possibly cutting a record in half).
-    mutating func crash(random: inout SeededGenerator, tornProbability: Double) {
+    public mutating func crash(random: inout SeededGenerator, tornProbability: Double) {
         let unsynced = bytes.count - syncedByteCount
         var kept = 0
         if unsynced > 0 && random.chance(tornProbability) {
@@ -57,7 +62,7 @@ public struct SimulatedDisk: Sendable {
     }
 
     /// Drops all but `kept` bytes of the unsynced suffix (a crash that tore the write there).
-    mutating func cutUnsynced(keeping kept: Int) {
+    public mutating func cutUnsynced(keeping kept: Int) {
         let unsynced = bytes.count - syncedByteCount
         precondition(kept <= unsynced, "keeping \(kept) of \(unsynced) unsynced bytes")
         bytes.removeLast(unsynced - kept)
@@ -66,7 +71,7 @@ public struct SimulatedDisk: Sendable {
 
     /// Reads the durable state back, stopping at the first incomplete or corrupt record (a
     /// torn tail), which is then cut off so later appends follow good records.
-    mutating func recover() -> RaftDurableState {
+    public mutating func recover() -> RaftDurableState {
         var state = RaftDurableState()
         var offset = 0
         while let (kind, payload, next) = record(at: offset) {
@@ -80,7 +85,7 @@ public struct SimulatedDisk: Sendable {
 
     /// Rewrites the file from its durable state (a new file, fsynced, renamed over the old):
     /// compaction keeps the simulated disk as small as the log.
-    mutating func rewrite() {
+    public mutating func rewrite() {
         let state = recover()
         bytes = []
         var ready = RaftReady()

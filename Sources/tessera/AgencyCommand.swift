@@ -6,7 +6,7 @@ import Darwin
 #endif
 import Auth
 import Client
-import Roles
+import AgentRole
 import ClusterMember
 import RESTRoutes
 import Users

@@ -2,7 +2,7 @@ import AgentStorage
 import ArgumentParser
 import Auth
 import Raft
-import Roles
+import AgentRole
 import ClusterMember
 import RESTRoutes
 import Users
@@ -94,7 +94,7 @@ struct AgentCommand: AsyncParsableCommand {
         let loop = ServeUntilSignal.makeLoop()
         let agent: Agent
         do {
-            agent = try Agent(on: loop, options: options, persistence: DiskPersistence(disk))
+            agent = try Agent(on: loop, options: options, persistence: disk)
         } catch {
             log.critical("cannot load the Raft state in \(directory.path)/raft: \(error)")
             loop.shutdown()
@@ -109,18 +109,5 @@ struct AgentCommand: AsyncParsableCommand {
             started: { _ in agent.start() }, stopping: { agent.stop() })
         withExtendedLifetime(directory) {}
         log.info("stopped")
-    }
-}
-
-/// The agent's disk as the driver sees it. `@unchecked Sendable`: the agent calls it on its
-/// loop thread only.
-final class DiskPersistence: RaftPersistence, @unchecked Sendable {
-    let disk: RaftDisk
-    init(_ disk: RaftDisk) { self.disk = disk }
-
-    func load() throws -> RaftDurableState { try disk.load() }
-
-    func persist(snapshot: RaftSnapshot?, logWrite: RaftReady.LogWrite?, hardState: HardState?, sync: Bool) throws {
-        try disk.persist(snapshot: snapshot, logWrite: logWrite, hardState: hardState, sync: sync)
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Auth
-import Roles
+import AgentRole
 import ClusterMember
 import RESTRoutes
 import Users

@@ -1,6 +1,6 @@
 import ArgumentParser
 import TesseraPlatform
-import Roles
+import AgentRole
 import ClusterMember
 import RESTRoutes
 import Users

@@ -19,12 +19,14 @@ struct LayeringTests {
         "Raft": ["VelocyPack"],
         "Query": ["ArangoAPI", "VelocyPack"],
         "RaftSimulation": ["Raft", "VelocyPack"],
+        "AgencyCore": ["Raft", "AgencyStore", "VelocyPack"],
+        "AgencySimulation": ["AgencyCore", "AgencyStore", "Raft", "RaftSimulation", "VelocyPack"],
     ]
 
     /// Targets that drive the pure cores (I/O, the loop, the disk, processes).
     static let driverTargets: Set<String> = [
         "TesseraPlatform", "CLibUV", "CSnappy", "Transport", "Server", "Client", "Storage", "AgentStorage",
-        "Auth", "Documents", "Roles", "tessera", "RaftSimulate", "RESTRoutes", "Users", "ClusterMember", "DBServerRole",
+        "Auth", "Documents", "AgentRole", "tessera", "RaftSimulate", "RESTRoutes", "Users", "ClusterMember", "DBServerRole",
         "CoordinatorRole", "SingleServerRole",
     ]
 

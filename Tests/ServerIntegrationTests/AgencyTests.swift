@@ -1,6 +1,6 @@
 import Auth
 import Client
-import Roles
+import AgentRole
 import Server
 import TesseraPlatform
 import Foundation

@@ -1,5 +1,5 @@
 import Foundation
-import Roles
+import AgentRole
 import Testing
 import ClusterMember
 

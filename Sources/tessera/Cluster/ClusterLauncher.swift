@@ -1,7 +1,7 @@
 import Auth
 import Client
 import Foundation
-import Roles
+import AgentRole
 import ClusterMember
 import RESTRoutes
 import Users

@@ -1,3 +1,4 @@
+import AgencyCore
 import AgencyStore
 import Raft
 public import Server
@@ -26,18 +27,16 @@ public struct AgentRoutes: Sendable {
                 } catch {
                     throw ArangoError(status: 400, .badParameter, "invalid agency \(kind == .write ? "write" : "transaction"): \(error)")
                 }
-                let payload = AgencyLogEntry.payload(timeMilliseconds: Agent.wallMilliseconds(), envelope: Slice(trustedBytes: body))
                 return .later { respond in
-                    agent.propose(payload) { result in
-                        switch result {
-                        case .success(let outcome):
-                            if kind == .write {
-                                respond(ServerResponse(status: outcome.allWritesApplied ? 200 : 412, body: outcome.writeAnswer()))
-                            } else {
-                                respond(ServerResponse(status: outcome.allWritesApplied ? 200 : 412, body: outcome.transactAnswer()))
-                            }
-                        case .failure(let error):
-                            respond(Self.response(for: error, agent: agent, path: path))
+                    agent.write(envelope: body) { answer in
+                        switch answer {
+                        case .applied(let outcome):
+                            let status = outcome.allWritesApplied ? 200 : 412
+                            respond(ServerResponse(status: status, body: kind == .write ? outcome.writeAnswer() : outcome.transactAnswer()))
+                        case .refused(let refusal):
+                            respond(Self.response(for: refusal, agent: agent, path: path))
+                        case .served:
+                            respond(ServerResponse(ArangoError(status: 500, .internalError, "a write was answered like a read")))
                         }
                     }
                 }
@@ -51,17 +50,8 @@ public struct AgentRoutes: Sendable {
                 throw ArangoError(status: 400, .badParameter, "invalid agency read: \(error)")
             }
             return .later { respond in
-                agent.linearizableRead { result in
-                    switch result {
-                    case .success:
-                        do throws(AgencyError) {
-                            respond(ServerResponse(status: 200, body: try agent.store.readAnswer(request: body)))
-                        } catch {
-                            respond(ServerResponse(ArangoError(status: 400, .badParameter, "invalid agency read: \(error)")))
-                        }
-                    case .failure(let error):
-                        respond(Self.response(for: error, agent: agent, path: "/_api/agency/read"))
-                    }
+                agent.read(.read(body: body)) { answer in
+                    respond(Self.response(for: answer, agent: agent, path: "/_api/agency/read", invalid: "invalid agency read"))
                 }
             }
         }
@@ -74,13 +64,8 @@ public struct AgentRoutes: Sendable {
                 throw ArangoError(status: 400, .badParameter, "invalid inquire: \(error)")
             }
             return .later { respond in
-                agent.linearizableRead { result in
-                    switch result {
-                    case .success:
-                        respond(ServerResponse(status: 200, body: AgencyInquiry.answer(agent.store.inquire(ids))))
-                    case .failure(let error):
-                        respond(Self.response(for: error, agent: agent, path: "/_api/agency/inquire"))
-                    }
+                agent.read(.inquire(clientIds: ids)) { answer in
+                    respond(Self.response(for: answer, agent: agent, path: "/_api/agency/inquire", invalid: "invalid inquire"))
                 }
             }
         }
@@ -91,11 +76,8 @@ public struct AgentRoutes: Sendable {
             let index = UInt64(request.parameter("index") ?? "0") ?? 0
             let timeout = min(max(Double(request.parameter("timeout") ?? "30") ?? 30, 0), 300)
             return .later { respond in
-                let answer = { respond(ServerResponse(status: 200, body: agent.store.poll(from: index).encoded())) }
-                if index == 0 || agent.store.index >= index {
-                    answer()
-                } else {
-                    agent.waitForChange(after: index - 1, timeoutMilliseconds: UInt64(timeout * 1000), answer)
+                agent.poll(from: index, timeoutMilliseconds: UInt64(timeout * 1000)) { answer in
+                    respond(Self.response(for: answer, agent: agent, path: "/_api/agency/poll", invalid: "invalid poll"))
                 }
             }
         }
@@ -145,8 +127,22 @@ public struct AgentRoutes: Sendable {
         return Array(body.bytes)
     }
 
-    static func response(for error: Agent.AgentError, agent: Agent, path: String) -> ServerResponse {
-        switch error {
+    /// The response to a served read, inquire or poll, or to a refusal.
+    static func response(for answer: AgencyAnswer, agent: Agent, path: String, invalid: String) -> ServerResponse {
+        switch answer {
+        case .served(let body):
+            return ServerResponse(status: 200, body: body)
+        case .refused(.invalid(let error)):
+            return ServerResponse(ArangoError(status: 400, .badParameter, "\(invalid): \(error)"))
+        case .refused(let refusal):
+            return response(for: refusal, agent: agent, path: path)
+        case .applied:
+            return ServerResponse(ArangoError(status: 500, .internalError, "a read was answered like a write"))
+        }
+    }
+
+    static func response(for refusal: AgencyRefusal, agent: Agent, path: String) -> ServerResponse {
+        switch refusal {
         case .notLeader(let hint):
             if let hint, let endpoint = agent.endpoint(of: hint), hint != agent.options.id {
                 var response = ServerResponse(ArangoError(status: 307, .clusterNotLeader, "not the agency leader; the leader is \(endpoint)"))
@@ -158,6 +154,8 @@ public struct AgentRoutes: Sendable {
             return ServerResponse(ArangoError(status: 503, .clusterTimeout, "outcome unknown (\(reason)); a write with a client id can be looked up with inquire"))
         case .failed(let reason):
             return ServerResponse(ArangoError(status: 500, .internalError, reason))
+        case .invalid(let error):
+            return ServerResponse(ArangoError(status: 400, .badParameter, "invalid agency request: \(error)"))
         }
     }
 }
