@@ -58,6 +58,9 @@ public final class Agent: @unchecked Sendable {
     var driveScheduled = false
     /// Connections to observers' endpoints, by endpoint.
     var callbacks: [String: Peer] = [:]
+    let log = ProcessLog.logger("agent")
+    /// What the log last said about Raft: a change of role, term or leader is logged once.
+    var loggedRaftState: (role: RaftRole, term: Term, leader: NodeID?)?
     /// Who waits for the answer to each request handed to the core.
     var waiting: [AgencyRequestID: (AgencyAnswer) -> Void] = [:]
     var nextRequestID: UInt64 = 1
@@ -168,8 +171,31 @@ public final class Agent: @unchecked Sendable {
     func drive() {
         while true {
             let actions = core.nextActions()
-            guard !actions.isEmpty else { return }
+            guard !actions.isEmpty else { break }
             for action in actions { carryOut(action) }
+        }
+        logRaftChanges()
+    }
+
+    /// Logs elections, term changes and who leads the agency, once per change.
+    func logRaftChanges() {
+        let now = (role: core.role, term: core.term, leader: core.leaderID)
+        if let last = loggedRaftState, last.role == now.role, last.term == now.term, last.leader == now.leader { return }
+        let previous = loggedRaftState
+        loggedRaftState = now
+        switch now.role {
+        case .leader:
+            log.notice("term \(now.term): this agent leads the agency")
+        case .candidate:
+            log.info("term \(now.term): election started (candidate)")
+        case .preCandidate:
+            if previous?.role != .preCandidate { log.info("term \(now.term): no leader heard from, asking for pre-votes") }
+        case .follower:
+            if let leader = now.leader {
+                log.info("term \(now.term): following agent \(leader)")
+            } else if previous?.term != now.term {
+                log.info("term \(now.term): follower, no leader known yet")
+            }
         }
     }
 
@@ -180,6 +206,7 @@ public final class Agent: @unchecked Sendable {
                 try persistence.persist(snapshot: snapshot, logWrite: logWrite, hardState: hardState, sync: sync)
                 core.persisted()
             } catch {
+                log.critical("cannot persist the Raft state; this agent stops taking part: \(error)")
                 core.persistenceFailed("\(error)")
             }
         case .send(let message):
@@ -244,6 +271,8 @@ final class Peer: @unchecked Sendable {
     var connecting = false
     var lastAttempt: UInt64 = 0
     var waiting: [(RequestHeader, [UInt8])] = []
+    /// Loop time of the first failed connect of the current outage (nil: reachable).
+    var unreachableSince: UInt64?
     static let reconnectMilliseconds: UInt64 = 200
     static let waitingCountMax = 64
 
@@ -281,13 +310,22 @@ final class Peer: @unchecked Sendable {
             connecting = false
             if case .success(let opened) = result {
                 if agent.stopped { opened.close(); return }
+                if unreachableSince != nil {
+                    agent.log.info("\(endpoint) is reachable again")
+                    unreachableSince = nil
+                }
                 connection?.close()
                 connection = opened
                 let queued = waiting
                 waiting = []
                 for (header, body) in queued { opened.send(header, body: body, timeoutSeconds: 5) { _ in } }
             } else if !connecting {
-                // Unreachable: what waited is dropped; the next post tries again.
+                // Unreachable: what waited is dropped; the next post tries again. Logged once
+                // per outage, not once per 200 ms attempt.
+                if unreachableSince == nil {
+                    unreachableSince = now
+                    if case .failure(let error) = result { agent.log.warning("cannot connect to \(endpoint): \(error)") }
+                }
                 waiting = []
             }
         }
