@@ -86,7 +86,7 @@ let package = Package(
         // An agent's durable Raft state: checksummed log segments, the hard state and the
         // snapshot, with crash recovery (`Protocol/AgentStorage.md`).
         .target(
-            name: "AgentStorage", dependencies: ["Raft", "BinaryFormat", "TesseraPlatform", "VelocyPack"],
+            name: "AgentStorage", dependencies: ["Raft", "BinaryFormat", "TesseraPlatform"],
             swiftSettings: strictSwift),
 
         // Test support: a deterministic simulator that runs a Raft group in one thread with a
@@ -121,7 +121,7 @@ let package = Package(
 
         // The Swift client driver: multiplexed connections, a small pool, async/await.
         .target(
-            name: "Client", dependencies: ["Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "Client", dependencies: ["Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // Databases, collections and documents with ArangoDB's semantics over shard engines;
@@ -133,48 +133,48 @@ let package = Package(
         // The document REST API (databases, collections, documents, indexes, cursors) and the
         // admin routes every server has; the single server and DBServers serve it.
         .target(
-            name: "RESTRoutes", dependencies: ["Users", "Documents", "Storage", "Query", "Server", "ArangoAPI", "TesseraPlatform", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "RESTRoutes", dependencies: ["Users", "Documents", "Storage", "Server", "ArangoAPI", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // User accounts, grants and tokens, and `/_api/user`, over a store the role supplies
         // (the single server's `_users` collection, the coordinators' agency).
         .target(
-            name: "Users", dependencies: ["Auth", "Server", "ArangoAPI", "TesseraPlatform", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "Users", dependencies: ["Auth", "Server", "ArangoAPI", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // What every cluster member shares: its identity, the agency cache, registration and
         // heartbeats, and the authenticator for cluster tokens.
         .target(
-            name: "ClusterMember", dependencies: ["ClusterLogic", "AgencyStore", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "ClusterMember", dependencies: ["ClusterLogic", "AgencyStore", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The DBServer role: holds shards, runs Maintenance against Plan, reports to Current.
         .target(
-            name: "DBServerRole", dependencies: ["ClusterMember", "RESTRoutes", "ClusterLogic", "Documents", "Storage", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "DBServerRole", dependencies: ["ClusterMember", "RESTRoutes", "ClusterLogic", "Documents", "Storage", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The coordinator role: routes documents to shards, gathers queries, keeps databases,
         // collections, indexes and users in the agency.
         .target(
-            name: "CoordinatorRole", dependencies: ["ClusterMember", "RESTRoutes", "Users", "ClusterLogic", "Documents", "Query", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "CoordinatorRole", dependencies: ["ClusterMember", "RESTRoutes", "Users", "ClusterLogic", "Documents", "Query", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The single server: the document REST API and users over one local store.
         .target(
-            name: "SingleServerRole", dependencies: ["RESTRoutes", "Users", "Documents", "Storage", "Auth", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "SingleServerRole", dependencies: ["RESTRoutes", "Users", "Documents", "Storage", "Auth", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The agent role: one agency member, a thin driver (loop, timers, disk, peers) of the
         // pure AgencyCore.
         .target(
-            name: "AgentRole", dependencies: ["AgencyCore", "AgentStorage", "ClusterMember", "AgencyStore", "Raft", "Auth", "Server", "Client", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack", .product(name: "Logging", package: "swift-log")],
+            name: "AgentRole", dependencies: ["AgencyCore", "ClusterMember", "AgencyStore", "Raft", "Server", "Client", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The shard engine: append-only Snappy-compressed log segments, primary and persistent
         // indexes, the shard's Merkle revision tree (kept in step with every write), group
         // commit, checkpoints, recovery and compaction.
         .target(
-            name: "Storage", dependencies: ["VelocyPack", "BinaryFormat", "Replication", "TesseraPlatform", .product(name: "Logging", package: "swift-log")],
+            name: "Storage", dependencies: ["ArangoAPI", "VelocyPack", "BinaryFormat", "Replication", "TesseraPlatform", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // Passwords (salted PBKDF2 hashes and a cache of verified logins), HS256 JSON Web Tokens
@@ -230,7 +230,7 @@ let package = Package(
             name: "AgencyStoreTests", dependencies: ["AgencyStore", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "ClusterLogicTests", dependencies: ["ClusterLogic", "AgencyStore", "VelocyPack"],
+            name: "ClusterLogicTests", dependencies: ["ArangoAPI", "ClusterLogic", "AgencyStore", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(name: "QueryTests", dependencies: ["Query", "VelocyPack"], swiftSettings: strictSwift),
         .testTarget(
@@ -239,12 +239,12 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "AgentRole", "ClusterMember", "RESTRoutes", "Users", "CoordinatorRole", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Client", "Server", "AgentRole", "ClusterMember", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).
         .testTarget(
-            name: "StorageTests", dependencies: ["TesseraProcessSupport", "TestRandomness", "Storage", "Replication", "BinaryFormat", "VelocyPack", "TesseraPlatform", "tessera"],
+            name: "StorageTests", dependencies: ["ArangoAPI", "TesseraProcessSupport", "TestRandomness", "Storage", "Replication", "VelocyPack", "TesseraPlatform", "tessera"],
             swiftSettings: strictSwift),
         // Checks the layering on the sources: pure targets import only what is beneath them.
         .testTarget(name: "ArchitectureTests", swiftSettings: strictSwift),
@@ -257,7 +257,7 @@ let package = Package(
             swiftSettings: strictSwift),
         // The agency node core's claims, and the agency simulator over a fixed list of seeds.
         .testTarget(
-            name: "AgencyCoreTests", dependencies: ["AgencyCore", "AgencySimulation", "AgencyStore", "Raft", "VelocyPack"],
+            name: "AgencyCoreTests", dependencies: ["RaftSimulation", "AgencyCore", "AgencySimulation", "AgencyStore", "Raft", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],
@@ -265,7 +265,7 @@ let package = Package(
         // Also runs `tessera debug raft-disk-writer` as a real process for the crash test
         // (depends on it for build order).
         .testTarget(
-            name: "AgentStorageTests", dependencies: ["TesseraProcessSupport", "AgentStorage", "Raft", "BinaryFormat", "TesseraPlatform", "VelocyPack", "tessera"],
+            name: "AgentStorageTests", dependencies: ["TesseraProcessSupport", "AgentStorage", "Raft", "tessera"],
             swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(

@@ -26,7 +26,7 @@ vst_vectors_dir="$root/Protocol/vectors/vst"
 library_dirs=("$root/Sources/VelocyPack" "$root/Sources/BinaryFormat" "$root/Sources/Replication" "$root/Sources/VelocyStream" "$root/Sources/ArangoAPI" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft" "$root/Sources/ClusterLogic")
 # The pure files of Sources/Storage (record and checkpoint decoding); the rest of Storage does
 # I/O and links libsnappy, which the fuzz build leaves out.
-storage_pure_files=(LogRecord DocumentKey DocumentLocation Checkpoint)
+storage_pure_files=(LogRecord DocumentLocation Checkpoint)
 # The pure files of other modules compiled in, as paths: CRC32C from the platform seam (the
 # rest of it is libuv and system calls).
 pure_paths=("$root/Sources/TesseraPlatform/CRC32C.swift")

@@ -1,4 +1,3 @@
-package import Storage
 import TesseraPlatform
 
 /// A cluster server's id: made at its first start, kept in `DATA/SERVER` and the same after
@@ -22,7 +21,8 @@ public struct ServerIdentity: Sendable, Equatable {
     public static func loadOrCreate(in directory: String, role: Role) throws(StartupError) -> ServerIdentity {
         let path = directory + "/" + fileName
         do {
-            if let bytes = try MetadataFiles.read(path, byteCountMax: 256) {
+            if FileIO.fileExists(path) {
+                let bytes = try FileIO.readWholeFile(path, byteCountMax: 256)
                 let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(whereSeparator: { $0 == "\n" || $0 == " " })
                 guard text.hasPrefix(role.rawValue + "-"), text.utf8.count == role.rawValue.utf8.count + 37 else {
                     throw StartupError("\(path) holds '\(text)', not the id of a \(role == .dbserver ? "DBServer" : "coordinator")")
@@ -31,9 +31,9 @@ public struct ServerIdentity: Sendable, Equatable {
             }
             var generator = SystemRandomNumberGenerator()
             let identity = ServerIdentity(id: role.rawValue + "-" + RandomUUID.string(using: &generator), role: role)
-            try MetadataFiles.write(Array((identity.id + "\n").utf8), to: path)
+            try FileIO.writeAtomically(Array((identity.id + "\n").utf8), to: path, directory: directory)
             return identity
-        } catch let error as StorageError {
+        } catch let error as FileError {
             throw StartupError("cannot read or write \(path): \(error)")
         } catch let error as StartupError {
             throw error

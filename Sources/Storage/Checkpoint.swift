@@ -1,3 +1,4 @@
+import ArangoAPI
 import TesseraPlatform
 import BinaryFormat
 import Replication

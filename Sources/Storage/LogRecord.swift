@@ -1,3 +1,4 @@
+import ArangoAPI
 import TesseraPlatform
 import BinaryFormat
 /// One record of a shard's log: a document version, a removal, or a truncation.
@@ -95,7 +96,7 @@ public struct LogRecord: Sendable, Equatable {
 /// The limits every record decoder enforces before it trusts a length.
 public enum LogRecordLimits {
     /// ArangoDB's key rule: at most 254 bytes.
-    public static let keyByteCountMax = 254
+    public static let keyByteCountMax = DocumentKey.byteCountMax
     /// The largest document the engine stores, uncompressed (also `ShardOptions`' ceiling).
     public static let documentByteCountMax = 64 << 20
     /// The largest record: a document at the limit that Snappy could not shrink (Snappy's

@@ -1,3 +1,4 @@
+import ArangoAPI
 import VelocyPack
 
 /// The definition of a secondary persistent index: sorted over one or more attributes.

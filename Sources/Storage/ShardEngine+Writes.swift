@@ -1,3 +1,4 @@
+import ArangoAPI
 public import VelocyPack
 import TesseraPlatform
 

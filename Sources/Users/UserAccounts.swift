@@ -1,6 +1,5 @@
 import TesseraPlatform
 public import Auth
-package import Documents
 public import Server
 public import VelocyPack
 public import ArangoAPI

@@ -1,7 +1,5 @@
 public import Server
 package import Auth
-package import Documents
-package import Storage
 package import VelocyPack
 package import ArangoAPI
 package import VelocyStream

@@ -1,4 +1,3 @@
-package import Documents
 public import Server
 package import VelocyPack
 package import ArangoAPI

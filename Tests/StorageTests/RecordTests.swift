@@ -1,3 +1,4 @@
+import ArangoAPI
 import Testing
 import VelocyPack
 @testable import Storage

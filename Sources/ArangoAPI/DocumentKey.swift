@@ -1,7 +1,7 @@
 /// ArangoDB's rules for a document key (`_key`): 1 to 254 bytes, each one of `a-z A-Z 0-9`
 /// or `_ - : . @ ( ) + , = ; $ ! * ' %`.
 public enum DocumentKey {
-    public static let byteCountMax = LogRecordLimits.keyByteCountMax
+    public static let byteCountMax = 254
 
     /// The 128-entry table of allowed ASCII bytes.
     static let allowed: [Bool] = {
