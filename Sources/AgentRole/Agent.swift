@@ -18,6 +18,8 @@ import ClusterMember
 /// out the core's actions in order — persist (and report it done), send, answer, notify —
 /// until it has none, as the core's contract requires (`Protocol/Agency.md` §14).
 ///
+/// Concurrency: everything runs on the event loop — no tasks, no locks.
+///
 /// `@unchecked Sendable`: all state is touched on the loop thread only (handlers and timers
 /// run there; the few callers from elsewhere go through `eventLoop.execute`).
 public final class Agent: @unchecked Sendable {

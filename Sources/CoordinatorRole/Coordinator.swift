@@ -16,6 +16,12 @@ public import Users
 /// Current (long polls), creates databases and collections through agency transactions,
 /// and routes every document request to the shard that holds it, on the DBServer that
 /// leads that shard.
+///
+/// Concurrency: requests run on the server's event loop. Single-document requests are
+/// forwarded on that loop to DBServer connections that share it and answered from their
+/// callbacks (`Reply.later`): no task, no thread change. Array operations, cursors and
+/// catalogue changes run as Swift tasks (`.async` routes). The agency cache's long poll and
+/// the heartbeats are tasks; the decoded Plan and shard clients they share are behind `Locked`.
 public final class Coordinator: Sendable {
     public struct Options: Sendable {
         public var endpoint: Endpoint

@@ -15,6 +15,11 @@ public import RESTRoutes
 /// registers and heartbeats in the agency, and runs Maintenance — Plan says which shards this
 /// server holds, Maintenance makes it so and reports to Current. Coordinators reach the shards
 /// through the same document API a single server has; only cluster tokens get in.
+///
+/// Concurrency: requests run on the server's event loop (the REST routes; durable answers
+/// come back from a shard engine's syncing thread through `Reply.later`). Registration,
+/// heartbeats, the agency cache's long poll and the Maintenance loop are Swift tasks that
+/// talk to the agency through `AgencyClient`; what they share is behind `Locked`.
 public final class DBServer: Sendable {
     public struct Options: Sendable {
         public var endpoint: Endpoint

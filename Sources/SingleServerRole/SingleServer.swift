@@ -24,6 +24,10 @@ public import Users
 /// DIR/jwt-secret      signs the tokens of POST /_open/auth (mode 0600, made at first start)
 /// DIR/documents/      the DocumentStore (catalog and collections, users in _system/_users)
 /// ```
+///
+/// Concurrency: requests run on the server's event loop; durable writes, catalog changes,
+/// queries and large arrays go to the loop's thread pool or answer from a shard engine's
+/// syncing thread (see ``DocumentAPI``). There are no other tasks.
 public final class SingleServer: Sendable {
     public struct Options: Sendable {
         public var endpoint: Endpoint
