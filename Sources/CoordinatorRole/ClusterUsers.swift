@@ -53,8 +53,13 @@ public final class ClusterUsers: UserAccounts {
         var users: [String: UserRecord] = [:]
         if let records = cache.value(at: AgencyLayout.users), records.isObject {
             for member in records.objectMembers {
-                // A damaged record locks that one user out instead of every user.
-                if let record = try? UserRecord(decoding: member.value) { users[record.name] = record }
+                // A damaged record locks that one user out instead of every user, and says so.
+                do throws(ArangoError) {
+                    let record = try UserRecord(decoding: member.value)
+                    users[record.name] = record
+                } catch {
+                    ProcessLog.logger("users").error("user record '\(member.key.keyName ?? "?")' in the agency is damaged; that user cannot log in: \(error.message)")
+                }
             }
         }
         decoded.withLock { $0 = (index, version, users) }

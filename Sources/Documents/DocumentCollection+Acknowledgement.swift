@@ -24,12 +24,12 @@ extension DocumentCollection {
                             _ completion: @escaping @Sendable (DocumentError?) -> Void) {
         guard sequence > 0 else { return completion(nil) }
         let name = self.name
-        do {
-            try engine.writeOut()
-        } catch {
-            return completion(DocumentError(error, collection: name))
+        guard waitForSync else {
+            do { try engine.writeOut() } catch { return completion(DocumentError(error, collection: name)) }
+            return completion(nil)
         }
-        guard waitForSync else { return completion(nil) }
+        // The group commit writes out every buffered record before its `fdatasync`, so the
+        // writers it syncs together also share one `pwrite`.
         engine.whenDurable(sequence) { failure in
             completion(failure.map { DocumentError($0, collection: name) })
         }
@@ -37,6 +37,25 @@ extension DocumentCollection {
 }
 
 extension DocumentCollection {
+    /// The last step of a not-synced acknowledgement for a caller whose answers leave
+    /// together at the end of an event-loop turn (`AnswerGate`): the write was made with
+    /// ``DocumentOptions/defersFileWrite``, its answer is queued, and this runs before the
+    /// answer leaves. The first call of a turn hands every buffered record to the operating
+    /// system with one `pwrite`; the others find nothing left to write.
+    ///
+    /// - Returns: false when the records could not be written (the engine is then failed,
+    ///   and logged): the answer must not leave.
+    public func writtenOut(upTo sequence: UInt64) -> Bool {
+        guard sequence > 0 else { return true }
+        do {
+            try engine.writeOut()
+            return true
+        } catch {
+            DocumentStore.log.critical("cannot hand the writes of \(name) to the operating system; their answers are withheld: \(error)")
+            return false
+        }
+    }
+
     /// ``acknowledge(sequence:waitForSync:_:)`` for a caller that may block (a thread-pool
     /// thread answering a batch): returns when the write may be answered.
     ///
@@ -44,8 +63,7 @@ extension DocumentCollection {
     public func acknowledged(sequence: UInt64, waitForSync: Bool) throws(DocumentError) {
         guard sequence > 0 else { return }
         do {
-            try engine.writeOut()
-            if waitForSync { try engine.waitDurable(upTo: sequence) }
+            if waitForSync { try engine.waitDurable(upTo: sequence) } else { try engine.writeOut() }
         } catch {
             throw DocumentError(error, collection: name)
         }

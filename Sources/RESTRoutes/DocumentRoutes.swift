@@ -152,6 +152,12 @@ extension DocumentAPI {
         // answers every writer queued behind it.
         var inline = options
         inline.waitForSync = false
+        // A durable write is handed to the operating system by its group commit, together
+        // with the others it syncs; the acknowledgement below waits for that. A write that
+        // is not synced is handed over at the end of the loop turn, together with the others
+        // answered in it, before any of their answers leaves.
+        let gate = request.answerGate
+        inline.defersFileWrite = sync || gate != nil
         let outcome = try Self.apply(operation, document, key: key, collection: collection, options: inline)
         let etag = ["etag": "\"\(RevisionString.encode(outcome.revision))\""]
         let response: ServerResponse
@@ -163,7 +169,12 @@ extension DocumentAPI {
             response = ServerResponse(status: status, meta: etag, body: builder.bytes)
         }
         guard sync, outcome.sequence > 0 else {
-            // In the operating system already (the engine wrote it out); the acknowledgement
+            if let gate {
+                let sequence = outcome.sequence
+                gate.beforeAnswerLeaves { collection.writtenOut(upTo: sequence) }
+                return .now(response)
+            }
+            // Without a gate the engine wrote the record out already; the acknowledgement
             // rule still decides, so the answer never comes from a buffer.
             do throws(ArangoError) { try collection.acknowledged(sequence: outcome.sequence, waitForSync: false) } catch {
                 return .now(ServerResponse(error))

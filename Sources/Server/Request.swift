@@ -1,3 +1,4 @@
+import Transport
 public import VelocyPack
 public import ArangoAPI
 public import VelocyStream
@@ -12,16 +13,22 @@ public struct ServerRequest: Sendable {
     public let user: String?
     /// Values of the `:name` segments of the route that matched.
     public let pathParameters: [String: String]
+    /// For handlers that answer at once on the loop (`.deferrable` routes' `.now` answers):
+    /// lets them make the answer depend on work done at the end of the loop turn. Nil when
+    /// the request did not come through a connection (tests).
+    public let answerGate: AnswerGate?
 
     public var method: RequestMethod { header.method }
     public var path: String { header.path }
     public var database: String { header.database }
 
-    public init(header: RequestHeader, body: Slice?, user: String?, pathParameters: [String: String] = [:]) {
+    public init(header: RequestHeader, body: Slice?, user: String?, pathParameters: [String: String] = [:],
+                answerGate: AnswerGate? = nil) {
         self.header = header
         self.body = body
         self.user = user
         self.pathParameters = pathParameters
+        self.answerGate = answerGate
     }
 
     /// The first value of query parameter `name`.
@@ -49,5 +56,25 @@ public struct ServerResponse: Sendable {
     /// The response for an ArangoDB error.
     public init(_ error: ArangoError) {
         self.init(status: error.status, body: error.body())
+    }
+}
+
+/// Holds back the answers a connection queued in this loop turn until a condition is
+/// checked at the end of the turn. Every answer of a turn leaves in one system call after the
+/// turn's I/O callbacks; `beforeAnswerLeaves` runs its check before that, and when the check
+/// fails the connection is closed and nothing queued on it leaves (the client sees the
+/// connection end, as after a crash, never a false answer).
+///
+/// `@unchecked Sendable`: used only on the loop thread, by handlers that run there.
+public struct AnswerGate: @unchecked Sendable {
+    let connection: ServerConnection
+
+    /// Runs `check` at the end of this loop turn, before the answer queued now leaves; when it
+    /// returns false the answer (and the connection's other queued output) never leaves.
+    public func beforeAnswerLeaves(_ check: @escaping () -> Bool) {
+        let connection = self.connection
+        connection.eventLoop.beforeOutputLeaves {
+            if !check() { connection.tcp.close() }
+        }
     }
 }

@@ -248,7 +248,8 @@ final class ServerConnection: @unchecked Sendable {
         case .methodNotAllowed:
             send(id, ServerResponse(.methodNotAllowed("\(header.method)", header.path)), json: wantsJSON)
         case let .handler(handler, pathParameters):
-            let request = ServerRequest(header: header, body: body, user: user, pathParameters: pathParameters)
+            let request = ServerRequest(header: header, body: body, user: user, pathParameters: pathParameters,
+                                        answerGate: AnswerGate(connection: self))
             switch handler {
             case .immediate(let run):
                 let response: ServerResponse

@@ -37,6 +37,9 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     let flushIdle: UnsafeMutablePointer<uv_idle_t>
     /// Connections with queued output not yet handed to the kernel; loop-thread only.
     var connectionsToFlush: [TCPConnection] = []
+    /// Work that must be done before this iteration's output leaves (see
+    /// ``beforeOutputLeaves(_:)``); loop-thread only.
+    var actionsBeforeOutput: [() -> Void] = []
     var flushCheckActive = false
 
     enum State { case running, stopping, stopped }
@@ -142,6 +145,7 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
             for closable in open { closable.closeForShutdown() }
         }
         connectionsToFlush.removeAll()
+        actionsBeforeOutput.removeAll()
         uv_close(UnsafeMutableRawPointer(flushCheck).assumingMemoryBound(to: uv_handle_t.self), nil)
         uv_close(UnsafeMutableRawPointer(flushIdle).assumingMemoryBound(to: uv_handle_t.self), nil)
         if uv_is_closing(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self)) == 0 {
@@ -152,6 +156,20 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     /// Sends `connection`'s queued output at the end of this loop iteration.
     func scheduleFlush(_ connection: TCPConnection) {
         connectionsToFlush.append(connection)
+        activateEndOfIteration()
+    }
+
+    /// Runs `action` at the end of this loop iteration, after its I/O callbacks and before any
+    /// output queued in it leaves for the kernel: a server can queue many answers in one
+    /// iteration and make them all true with one piece of work (one `pwrite` for all the
+    /// writes they acknowledge). Call on the loop thread.
+    public func beforeOutputLeaves(_ action: @escaping () -> Void) {
+        assertInLoopThread("EventLoop.beforeOutputLeaves")
+        actionsBeforeOutput.append(action)
+        activateEndOfIteration()
+    }
+
+    func activateEndOfIteration() {
         guard !flushCheckActive else { return }
         flushCheckActive = true
         uv_check_start(flushCheck) { handle in
@@ -161,12 +179,17 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     }
 
     func flushConnections() {
+        // The work the output depends on first; it may close connections (their output then
+        // never leaves).
+        let actions = actionsBeforeOutput
+        actionsBeforeOutput.removeAll(keepingCapacity: true)
+        for action in actions { action() }
         // Flushing may queue more (a write completing synchronously never does, but a close
         // callback may write elsewhere), so take the list first.
         let batch = connectionsToFlush
         connectionsToFlush.removeAll(keepingCapacity: true)
         for connection in batch { connection.flush() }
-        if connectionsToFlush.isEmpty {
+        if connectionsToFlush.isEmpty && actionsBeforeOutput.isEmpty {
             flushCheckActive = false
             uv_check_stop(flushCheck)
             uv_idle_stop(flushIdle)
