@@ -14,7 +14,7 @@ extension ClusterProcesses {
         final class LocalCluster: @unchecked Sendable {  // used by one test at a time
             let directory = ServerProcess.temporaryDirectory()
             var process = Process()
-            let base: UInt16
+            private(set) var base: UInt16 = 0
             /// Given to `tessera start` through TESSERA_ROOT_PASSWORD when not empty.
             let rootPassword: String
             var output: String { (try? String(contentsOfFile: directory + "/start.out", encoding: .utf8)) ?? "" }
@@ -22,14 +22,31 @@ extension ClusterProcesses {
 
             init(rootPassword: String = "") throws {
                 self.rootPassword = rootPassword
-                // Eight consecutive free ports (coordinators, agents, DBServers).
-                var chosen: UInt16 = 0
-                for _ in 0..<20 {
-                    let candidate = UInt16.random(in: 20_000...50_000)
-                    if (0..<8).allSatisfy({ Self.isFree(candidate + $0) }) { chosen = candidate; break }
+                // Eight consecutive free ports (coordinators, agents, DBServers). Another test
+                // running in parallel may take one between the check and the listen: then the
+                // cluster is started again (new data, new ports), at most three times.
+                for attempt in 1...3 {
+                    var chosen: UInt16 = 0
+                    for _ in 0..<20 {
+                        let candidate = UInt16.random(in: 20_000...50_000)
+                        if (0..<8).allSatisfy({ Self.isFree(candidate + $0) }) { chosen = candidate; break }
+                    }
+                    base = chosen
+                    do {
+                        try launch()
+                        return
+                    } catch where attempt < 3 && output.contains("EADDRINUSE") || attempt < 3 && logsMention("EADDRINUSE") {
+                        try? FileManager.default.removeItem(atPath: directory + "/cluster")
+                    }
                 }
-                base = chosen
-                try launch()
+            }
+
+            /// Whether a member's log holds `text` (a member that exited at start).
+            func logsMention(_ text: String) -> Bool {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/cluster")) ?? []
+                return names.filter { $0.hasSuffix(".log") }.contains { name in
+                    ((try? String(contentsOfFile: directory + "/cluster/" + name, encoding: .utf8)) ?? "").contains(text)
+                }
             }
 
             /// Runs `tessera start` (again, with the same data and ports).
