@@ -401,20 +401,7 @@ public final class AgencySimulation {
         if recordsTrace { fullTrace.append(text) }
     }
 
-    func describe(_ message: RaftMessage) -> String {
-        let body: String
-        switch message.body {
-        case .appendEntries(let previousIndex, let previousTerm, let entries, let commit):
-            body = "append \(previousIndex)/\(previousTerm) +\(entries.count) c\(commit)"
-        case .appendEntriesResponse(let success, let match, let rejected, let hint):
-            body = success ? "appendOK \(match)" : "appendReject \(rejected) hint \(hint)"
-        case .installSnapshot(let snapshot):
-            body = "installSnapshot \(snapshot.index)/\(snapshot.term)"
-        default:
-            body = "\(message.body)"
-        }
-        return "\(message.from)->\(message.to) t\(message.term) \(body)"
-    }
+    func describe(_ message: RaftMessage) -> String { SimulationTrace.describe(message) }
 
     func draw(_ range: ClosedRange<Int>) -> Int {
         range.lowerBound + Int(random.next(upperBound: UInt64(range.upperBound - range.lowerBound + 1)))

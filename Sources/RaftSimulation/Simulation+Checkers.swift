@@ -102,20 +102,7 @@ extension Simulation {
         if recordsTrace { fullTrace.append(text) }
     }
 
-    func describe(_ message: RaftMessage) -> String {
-        let body: String
-        switch message.body {
-        case .appendEntries(let previousIndex, let previousTerm, let entries, let commit):
-            body = "appendEntries prev \(previousIndex)/\(previousTerm) \(entries.count) entries commit \(commit)"
-        case .appendEntriesResponse(let success, let match, let rejected, let hint):
-            body = success ? "appendOK match \(match)" : "appendReject at \(rejected) hint \(hint)"
-        case .installSnapshot(let snapshot):
-            body = "installSnapshot \(snapshot.index)/\(snapshot.term)"
-        default:
-            body = "\(message.body)"
-        }
-        return "\(message.from)->\(message.to) t\(message.term) \(body)"
-    }
+    func describe(_ message: RaftMessage) -> String { SimulationTrace.describe(message) }
 
     func draw(_ range: ClosedRange<Int>) -> Int {
         range.lowerBound + Int(random.next(upperBound: UInt64(range.upperBound - range.lowerBound + 1)))
@@ -152,4 +139,22 @@ func hash(_ bytes: [UInt8]) -> UInt64 {
     var value: UInt64 = 0xCBF2_9CE4_8422_2325
     for byte in bytes { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
     return value
+}
+
+/// Trace lines shared by the simulators: one Raft message in a line.
+public enum SimulationTrace {
+    public static func describe(_ message: RaftMessage) -> String {
+        let body: String
+        switch message.body {
+        case .appendEntries(let previousIndex, let previousTerm, let entries, let commit):
+            body = "appendEntries prev \(previousIndex)/\(previousTerm) \(entries.count) entries commit \(commit)"
+        case .appendEntriesResponse(let success, let match, let rejected, let hint):
+            body = success ? "appendOK match \(match)" : "appendReject at \(rejected) hint \(hint)"
+        case .installSnapshot(let snapshot):
+            body = "installSnapshot \(snapshot.index)/\(snapshot.term)"
+        default:
+            body = "\(message.body)"
+        }
+        return "\(message.from)->\(message.to) t\(message.term) \(body)"
+    }
 }
