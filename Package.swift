@@ -45,7 +45,7 @@ let package = Package(
 
         // Pure layer: what keeps shard copies in step: the Merkle revision tree now; the sync
         // replication and resync state machines next (DESIGN.md "Replication").
-        .target(name: "Replication", dependencies: ["BinaryFormat"], swiftSettings: strictSwift),
+        .target(name: "Replication", dependencies: ["BinaryFormat", "VelocyPack", "ArangoAPI"], swiftSettings: strictSwift),
 
         // Pure layer: VelocyStream framing and ArangoDB's message headers.
         .target(name: "VelocyStream", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
@@ -253,7 +253,7 @@ let package = Package(
             name: "DocumentsTests", dependencies: ["Documents", "Storage", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "ReplicationTests", dependencies: ["Replication", "TestRandomness"],
+            name: "ReplicationTests", dependencies: ["Replication", "TestRandomness", "VelocyPack"],
             swiftSettings: strictSwift),
         // The agency node core's claims, and the agency simulator over a fixed list of seeds.
         .testTarget(

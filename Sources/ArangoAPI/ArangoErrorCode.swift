@@ -35,6 +35,10 @@ public enum ArangoErrorCode: Int, Sendable, CaseIterable, CustomStringConvertibl
     /// The body is not valid JSON or VelocyPack.
     case corruptedJSON = 600
 
+    // ArangoDB storage errors.
+    /// A shard with fewer in-sync copies than its `writeConcern` refuses writes.
+    case readOnly = 1004
+
     // Storage errors met in a user request.
     case conflict = 1200
     case documentNotFound = 1202
@@ -66,6 +70,14 @@ public enum ArangoErrorCode: Int, Sendable, CaseIterable, CustomStringConvertibl
     case clusterOnlyOnDBServer = 1477
     case clusterBackendUnavailable = 1478
     case clusterInsufficientDBServers = 1487
+    /// The agency did not take a leader's drop of a failed follower: the write fails.
+    case clusterCouldNotDropFollower = 1488
+    /// Replication traffic sent to a server that leads the shard.
+    case clusterShardLeaderRefusesReplication = 1489
+    /// A follower refuses a client write, or replication from a server that is not its leader.
+    case clusterShardFollowerRefusesOperation = 1490
+    /// The server led the shard once but no longer does.
+    case clusterShardLeaderResigned = 1491
     case clusterLeadershipChallengeOngoing = 1495
     case clusterNotLeader = 1496
 
@@ -115,6 +127,7 @@ extension ArangoErrorCode {
         case .httpServerError: "ERROR_HTTP_SERVER_ERROR"
         case .httpServiceUnavailable: "ERROR_HTTP_SERVICE_UNAVAILABLE"
         case .corruptedJSON: "ERROR_HTTP_CORRUPTED_JSON"
+        case .readOnly: "ERROR_ARANGO_READ_ONLY"
         case .conflict: "ERROR_ARANGO_CONFLICT"
         case .documentNotFound: "ERROR_ARANGO_DOCUMENT_NOT_FOUND"
         case .dataSourceNotFound: "ERROR_ARANGO_DATA_SOURCE_NOT_FOUND"
@@ -143,6 +156,10 @@ extension ArangoErrorCode {
         case .clusterOnlyOnDBServer: "ERROR_CLUSTER_ONLY_ON_DBSERVER"
         case .clusterBackendUnavailable: "ERROR_CLUSTER_BACKEND_UNAVAILABLE"
         case .clusterInsufficientDBServers: "ERROR_CLUSTER_INSUFFICIENT_DBSERVERS"
+        case .clusterCouldNotDropFollower: "ERROR_CLUSTER_COULD_NOT_DROP_FOLLOWER"
+        case .clusterShardLeaderRefusesReplication: "ERROR_CLUSTER_SHARD_LEADER_REFUSES_REPLICATION"
+        case .clusterShardFollowerRefusesOperation: "ERROR_CLUSTER_SHARD_FOLLOWER_REFUSES_OPERATION"
+        case .clusterShardLeaderResigned: "ERROR_CLUSTER_SHARD_LEADER_RESIGNED"
         case .clusterLeadershipChallengeOngoing: "ERROR_CLUSTER_LEADERSHIP_CHALLENGE_ONGOING"
         case .clusterNotLeader: "ERROR_CLUSTER_NOT_LEADER"
         case .queryKilled: "ERROR_QUERY_KILLED"
@@ -174,18 +191,19 @@ extension ArangoErrorCode {
              .queryBindParameterMissing, .queryBindParameterUndeclared, .queryBindParameterType,
              .userInvalidName, .userInvalidPassword:
             400
-        case .forbidden, .useSystemDatabase: 403
+        case .forbidden, .useSystemDatabase, .readOnly: 403
+        case .clusterShardLeaderRefusesReplication, .clusterShardFollowerRefusesOperation: 406
         case .dataSourceNotFound, .documentNotFound, .indexNotFound, .databaseNotFound,
              .cursorNotFound, .userNotFound:
             404
         case .requestCanceled, .queryKilled: 410
         case .conflict, .duplicateName, .uniqueConstraintViolated, .userDuplicate: 409
         case .internalError, .resourceLimit, .clusterTimeout, .clusterReadingPlanAgency,
-             .clusterInsufficientDBServers:
+             .clusterInsufficientDBServers, .clusterCouldNotDropFollower:
             500
         case .notImplemented, .clusterUnsupported, .clusterOnlyOnDBServer: 501
         case .shuttingDown, .clusterBackendUnavailable, .clusterLeadershipChallengeOngoing,
-             .clusterNotLeader:
+             .clusterNotLeader, .clusterShardLeaderResigned:
             503
         case .httpBadParameter, .httpUnauthorized, .httpNotFound, .httpMethodNotAllowed,
              .httpRequestTimeout, .httpServerError, .httpServiceUnavailable:
@@ -213,6 +231,7 @@ extension ArangoErrorCode {
         case .httpServerError: "internal server error"
         case .httpServiceUnavailable: "service unavailable"
         case .corruptedJSON: "invalid JSON object"
+        case .readOnly: "read only"
         case .conflict: "conflict"
         case .documentNotFound: "document not found"
         case .dataSourceNotFound: "collection or view not found"
@@ -241,6 +260,10 @@ extension ArangoErrorCode {
         case .clusterOnlyOnDBServer: "this operation is only valid on a DBserver in a cluster"
         case .clusterBackendUnavailable: "A cluster backend which was required for the operation could not be reached"
         case .clusterInsufficientDBServers: "the number of current dbservers is lower than the requested replicationFactor"
+        case .clusterCouldNotDropFollower: "a follower could not be dropped in agency"
+        case .clusterShardLeaderRefusesReplication: "a shard leader refuses to perform a replication operation"
+        case .clusterShardFollowerRefusesOperation: "a shard follower refuses to perform an operation"
+        case .clusterShardLeaderResigned: "a (former) shard leader refuses to perform an operation, because it has resigned in the meantime"
         case .clusterLeadershipChallengeOngoing: "leadership challenge is ongoing"
         case .clusterNotLeader: "not a leader"
         case .queryKilled: "query killed"

@@ -288,12 +288,35 @@ public enum AgencyTransactions {
     /// under the precondition that Plan still lists `planServers` for the shard (ArangoDB's
     /// `reportInCurrent`): a report made for an outdated Plan is refused.
     public static func reportShard(database: String, collectionId: String, shard: String, report: CurrentShard,
-                                   planServers: [String], clientId: String? = nil) -> [UInt8] {
+                                   planServers: [String], currentServers: [String]? = nil, clientId: String? = nil) -> [UInt8] {
         var write = AgencyWrite(clientId: clientId)
-        write.set(AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard), report.vpack)
+        let path = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard)
+        write.set(path, report.vpack)
         write.increment(AgencyLayout.currentVersion)
         write.require(AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard),
                       .old(vpackBytes { $0.add(strings: planServers) }))
+        if let currentServers {
+            write.require(path + "/servers", .old(vpackBytes { $0.add(strings: currentServers) }))
+        }
+        return agencyEnvelope([.write(write)])
+    }
+
+    /// `write`: a shard leader's change of its in-sync set — a follower dropped before a
+    /// write is acknowledged without it, or a resynced follower added — setting `servers`
+    /// and `failoverCandidates` of the shard's report together, under the preconditions that
+    /// Plan still lists `planServers` and Current still lists `oldServers` (so two changes
+    /// computed from one view cannot both apply).
+    public static func changeInSyncServers(database: String, collectionId: String, shard: String, planServers: [String],
+                                           oldServers: [String], newServers: [String], clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        let path = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard)
+        let servers = vpackBytes { $0.add(strings: newServers) }
+        write.set(path + "/servers", servers)
+        write.set(path + "/failoverCandidates", servers)
+        write.increment(AgencyLayout.currentVersion)
+        write.require(AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard),
+                      .old(vpackBytes { $0.add(strings: planServers) }))
+        write.require(path + "/servers", .old(vpackBytes { $0.add(strings: oldServers) }))
         return agencyEnvelope([.write(write)])
     }
 

@@ -102,11 +102,12 @@ public struct ClusterCurrent: Sendable, Equatable {
     }
 
     /// Whether every shard of `collection` has a report without error whose leader is the
-    /// planned one: the condition a creating coordinator waits for.
+    /// planned one and whose in-sync servers include every planned follower: the condition
+    /// a creating coordinator waits for (ArangoDB's `waitForSyncReplication`).
     public func isComplete(_ collection: PlanCollection, database: String) -> Bool {
         collection.shards.allSatisfy { shard, servers in
             guard let report = self.shard(database: database, collectionId: collection.id, shard: shard) else { return false }
-            return !report.error && report.servers.first == servers.first
+            return !report.error && report.servers.first == servers.first && Set(report.servers).isSuperset(of: servers)
         }
     }
 

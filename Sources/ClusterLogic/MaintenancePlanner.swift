@@ -47,9 +47,12 @@ public enum MaintenanceAction: Sendable, Equatable {
     case dropDatabase(database: String)
     /// Write `Current/Databases/<db>/<me>`.
     case reportDatabase(database: String)
-    /// Write the leader's report of a shard, under the precondition that Plan still lists
-    /// `planServers`.
-    case reportShard(database: String, collectionId: String, shard: String, report: CurrentShard, planServers: [String])
+    /// Write the leader's report of a shard, under the preconditions that Plan still lists
+    /// `planServers` and Current's in-sync servers are still `currentServers` (nil: no
+    /// report yet), so a report computed from a stale view never undoes the replication's
+    /// own change of the in-sync set.
+    case reportShard(database: String, collectionId: String, shard: String, report: CurrentShard, planServers: [String],
+                     currentServers: [String]?)
     case removeShardFromCurrent(database: String, collectionId: String, shard: String)
     case removeDatabaseFromCurrent(database: String)
 
@@ -66,7 +69,7 @@ public enum MaintenanceAction: Sendable, Equatable {
         case let .dropShard(database, shard): "drop shard \(shard) in \(database)"
         case .dropDatabase(let database): "drop database \(database)"
         case .reportDatabase(let database): "report database \(database) to Current"
-        case let .reportShard(database, _, shard, report, _):
+        case let .reportShard(database, _, shard, report, _, _):
             report.error ? "report shard \(shard) in \(database) to Current as failed" : "report shard \(shard) in \(database) to Current"
         case let .removeShardFromCurrent(database, _, shard): "remove shard \(shard) in \(database) from Current"
         case .removeDatabaseFromCurrent(let database): "remove database \(database) from Current"
@@ -86,9 +89,9 @@ public enum MaintenanceAction: Sendable, Equatable {
         switch self {
         case .reportDatabase(let database):
             AgencyTransactions.reportDatabase(database, serverId: serverId, clientId: clientId)
-        case let .reportShard(database, collectionId, shard, report, planServers):
+        case let .reportShard(database, collectionId, shard, report, planServers, currentServers):
             AgencyTransactions.reportShard(database: database, collectionId: collectionId, shard: shard, report: report,
-                                           planServers: planServers, clientId: clientId)
+                                           planServers: planServers, currentServers: currentServers, clientId: clientId)
         case let .removeShardFromCurrent(database, collectionId, shard):
             AgencyTransactions.removeShardFromCurrent(database: database, collectionId: collectionId, shard: shard, clientId: clientId)
         case .removeDatabaseFromCurrent(let database):
@@ -167,12 +170,16 @@ public enum MaintenancePlanner {
     }
 
     /// Phase 2: report planned databases I hold and the shards I lead and hold (servers:
-    /// me; indexes: the planned ones, which phase 1 made sure of) where Current differs;
-    /// remove my reports of what Plan dropped. Ordered: database reports, shard reports,
-    /// shard removals, database removals. `indexFailures` (shard → failures) are the planned
-    /// indexes the driver could not build; the shard's report carries them.
+    /// me, then the followers my replication has in sync; indexes: the planned ones, which
+    /// phase 1 made sure of) where Current differs; remove my reports of what Plan dropped.
+    /// Ordered: database reports, shard reports, shard removals, database removals.
+    /// `indexFailures` (shard → failures) are the planned indexes the driver could not build;
+    /// the shard's report carries them. `inSyncFollowers` (shard → followers) is what the
+    /// leader's replication knows to be in sync; only followers Plan still lists are
+    /// reported, in Plan's order.
     public static func currentActions(serverId: String, plan: ClusterPlan, local: LocalDatabases,
-                                      current: ClusterCurrent, indexFailures: [String: [IndexFailure]] = [:]) -> [MaintenanceAction] {
+                                      current: ClusterCurrent, indexFailures: [String: [IndexFailure]] = [:],
+                                      inSyncFollowers: [String: [String]] = [:]) -> [MaintenanceAction] {
         var databaseReports: [MaintenanceAction] = [], shardReports: [MaintenanceAction] = []
         var shardRemovals: [MaintenanceAction] = [], databaseRemovals: [MaintenanceAction] = []
         let mine = plannedShards(of: serverId, plan: plan)
@@ -183,12 +190,18 @@ public enum MaintenancePlanner {
             for planned in mine[database] ?? [] where planned.servers[0] == serverId {
                 guard let held = local[database]?[planned.shard] else { continue }
                 // Report what the shard really has of the planned indexes.
-                let report = CurrentShard(servers: [serverId],
+                let reported = current.shard(database: database, collectionId: planned.collection.id, shard: planned.shard)
+                // The first report names no followers: it has no precondition on Current, so
+                // written from a stale view it may only ever list fewer servers than are in sync.
+                let inSync = reported == nil ? [] : Set(inSyncFollowers[planned.shard] ?? [])
+                let servers = [serverId] + planned.servers.dropFirst().filter { inSync.contains($0) }
+                let report = CurrentShard(servers: servers,
                                           indexes: planned.collection.indexes.filter { $0.isBuiltIn || held.indexIds.contains($0.id) },
                                           indexErrors: (indexFailures[planned.shard] ?? []).filter { !held.indexIds.contains($0.id) })
-                if current.shard(database: database, collectionId: planned.collection.id, shard: planned.shard) != report {
+                if reported != report {
                     shardReports.append(.reportShard(database: database, collectionId: planned.collection.id,
-                                                     shard: planned.shard, report: report, planServers: planned.servers))
+                                                     shard: planned.shard, report: report, planServers: planned.servers,
+                                                     currentServers: reported?.servers))
                 }
             }
         }

@@ -300,8 +300,13 @@ public struct PlanCollection: Sendable, Equatable {
 
 /// A shard leader's report in `Current/Collections/<db>/<cid>/<shard>`.
 public struct CurrentShard: Sendable, Equatable {
-    /// The leader first, then the in-sync followers.
+    /// The leader first, then the in-sync followers: every server listed has applied every
+    /// acknowledged write.
     public var servers: [String]
+    /// The servers supervision may promote when the leader fails (ArangoDB's field): the
+    /// in-sync servers. Tessera keeps it equal to `servers`; a follower leaves both in the
+    /// same agency transaction before a write is acknowledged without it.
+    public var failoverCandidates: [String]
     public var error: Bool
     public var errorNum: Int
     public var errorMessage: String
@@ -311,9 +316,10 @@ public struct CurrentShard: Sendable, Equatable {
     /// entries of `indexes` with `error: true`). Written only when not empty.
     public var indexErrors: [IndexFailure]
 
-    public init(servers: [String], indexes: [PlannedIndex], indexErrors: [IndexFailure] = [], error: Bool = false,
-                errorNum: Int = 0, errorMessage: String = "") {
+    public init(servers: [String], failoverCandidates: [String]? = nil, indexes: [PlannedIndex], indexErrors: [IndexFailure] = [],
+                error: Bool = false, errorNum: Int = 0, errorMessage: String = "") {
         self.servers = servers
+        self.failoverCandidates = failoverCandidates ?? servers
         self.error = error
         self.errorNum = errorNum
         self.errorMessage = errorMessage
@@ -333,8 +339,7 @@ public struct CurrentShard: Sendable, Equatable {
             builder.add(key: "error", error)
             builder.add(key: "errorMessage", errorMessage)
             builder.add(key: "errorNum", errorNum)
-            // ArangoDB also reports failover candidates; with no followers they are the servers.
-            builder.add(key: "failoverCandidates", strings: servers)
+            builder.add(key: "failoverCandidates", strings: failoverCandidates)
             if !indexErrors.isEmpty {
                 builder.add(key: "indexErrors")
                 builder.openArray()
@@ -367,7 +372,8 @@ public struct CurrentShard: Sendable, Equatable {
                                                 errorMessage: try failure.optionalString("errorMessage") ?? ""))
             }
         }
-        self.init(servers: try fields.stringArray("servers"),
+        let servers = try fields.stringArray("servers")
+        self.init(servers: servers, failoverCandidates: try fields.stringArray("failoverCandidates", default: servers),
                   indexes: try PlannedIndex.decodeList(fields.optional("indexes"), context: context),
                   indexErrors: indexErrors,
                   error: try fields.bool("error", default: false),

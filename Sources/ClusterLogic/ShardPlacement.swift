@@ -39,21 +39,14 @@ public enum ShardPlacement {
     ///   - replicationFactor: copies per shard (≥ 1).
     ///   - servers: the available DBServers (ids); duplicates are ignored.
     ///   - seed: the shuffle's seed (the caller draws it).
-    ///   - maxReplicationFactor: the highest factor the cluster can serve now; 1 until
-    ///     synchronous replication exists.
     /// - Returns: `numberOfShards` server lists of `replicationFactor` distinct servers.
-    /// - Throws: ``ClusterError/Code/unsupported`` when `replicationFactor` exceeds
-    ///   `maxReplicationFactor`; ``ClusterError/Code/insufficientDBServers`` when there are
+    /// - Throws: ``ClusterError/Code/insufficientDBServers`` when there are
     ///   fewer servers than `replicationFactor`; ``ClusterError/Code/badParameter`` for a
     ///   count below 1.
     public static func distributeShards(numberOfShards: Int, replicationFactor: Int, servers: [String],
-                                        seed: UInt64, maxReplicationFactor: Int = 1) throws(ClusterError) -> [[String]] {
+                                        seed: UInt64) throws(ClusterError) -> [[String]] {
         guard numberOfShards >= 1, replicationFactor >= 1 else {
             throw ClusterError(.badParameter, "numberOfShards and replicationFactor must be at least 1")
-        }
-        guard replicationFactor <= maxReplicationFactor else {
-            throw ClusterError(.unsupported,
-                               "replicationFactor \(replicationFactor) is not supported: at most \(maxReplicationFactor) until synchronous replication is available")
         }
         var pool = Array(Set(servers)).sorted()
         guard pool.count >= replicationFactor else {
@@ -78,6 +71,52 @@ public enum ShardPlacement {
             if (shard + 1) % cycle == 0 { offset += 1 }
         }
         return placement
+    }
+
+    /// A collection's shard map with `replicationFactor` copies per shard: a shard with too
+    /// few gets followers on the servers holding the fewest copies (`holdings`, ties by id)
+    /// that do not hold it yet; a shard with too many loses its last followers. Leaders stay.
+    ///
+    /// - Throws: ``ClusterError/Code/insufficientDBServers`` when fewer servers exist than
+    ///   the factor asks for.
+    public static func changeReplicationFactor(of shards: [String: [String]], to replicationFactor: Int, servers: [String],
+                                               holdings: [String: Int]) throws(ClusterError) -> [String: [String]] {
+        let pool = Array(Set(servers)).sorted()
+        guard replicationFactor >= 1 else { throw ClusterError(.badParameter, "replicationFactor must be at least 1") }
+        guard pool.count >= replicationFactor else {
+            throw ClusterError(.insufficientDBServers,
+                               "replicationFactor \(replicationFactor) needs as many DBServers, but \(pool.count) are available")
+        }
+        var load = holdings
+        var result: [String: [String]] = [:]
+        for shard in ShardName.sorted(shards.keys) {
+            var copies = shards[shard] ?? []
+            while copies.count > replicationFactor {
+                let removed = copies.removeLast()
+                load[removed, default: 1] -= 1
+            }
+            while copies.count < replicationFactor {
+                let candidates = pool.filter { !copies.contains($0) }
+                guard let chosen = candidates.min(by: { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }) else { break }
+                copies.append(chosen)
+                load[chosen, default: 0] += 1
+            }
+            result[shard] = copies
+        }
+        return result
+    }
+
+    /// How many shard copies each server holds in `plan`.
+    public static func copiesPerServer(_ plan: ClusterPlan) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for collections in plan.collections.values {
+            for collection in collections.values {
+                for servers in collection.shards.values {
+                    for server in servers { counts[server, default: 0] += 1 }
+                }
+            }
+        }
+        return counts
     }
 
     /// The shard map of a new collection: shard `s<firstShardId + i>` on `placement[i]`.

@@ -70,12 +70,28 @@ extension Coordinator {
                 guard let flag = value.boolValue else { throw ArangoError.badParameter("waitForSync must be a boolean") }
                 updated.waitForSync = flag
             }
-            for (key, now) in [("replicationFactor", collection.replicationFactor), ("writeConcern", collection.writeConcern),
-                               ("minReplicationFactor", collection.writeConcern)] {
-                if let value = body[key], value.intValue != Int64(now) {
-                    throw ArangoError(status: 400, .badParameter,
-                                      "\(key) cannot be changed in this version (it is \(now)); synchronous replication comes later")
+            func count(_ key: String) throws(ArangoError) -> Int? {
+                guard let value = body[key] else { return nil }
+                guard let number = value.intValue else { throw ArangoError.badParameter("\(key) must be an integer") }
+                return Int(clamping: number)
+            }
+            let replicationFactor = try count("replicationFactor") ?? collection.replicationFactor
+            let newer = try count("writeConcern"), older = try count("minReplicationFactor")
+            let writeConcern = newer ?? older ?? min(collection.writeConcern, replicationFactor)
+            let holdings = ShardPlacement.copiesPerServer(try coordinator.plan())
+            do throws(ClusterError) {
+                try PlanCollection.validateProperties(numberOfShards: collection.numberOfShards, shardKeys: collection.shardKeys,
+                                                      replicationFactor: replicationFactor, writeConcern: writeConcern)
+                updated.writeConcern = writeConcern
+                if replicationFactor != collection.replicationFactor {
+                    // New followers get their copies by resync; removed ones drop their shard.
+                    updated.replicationFactor = replicationFactor
+                    updated.shards = try ShardPlacement.changeReplicationFactor(
+                        of: collection.shards, to: replicationFactor, servers: coordinator.dbservers().keys.sorted(),
+                        holdings: holdings)
                 }
+            } catch {
+                throw ArangoError(error)
             }
             if updated != collection {
                 // DBServers' Maintenance gives every shard the new setting.
@@ -203,10 +219,6 @@ extension Coordinator {
                 throw ArangoError.badParameter("shardKeys must be an array of attribute names")
             }
             shardKeys = keys.arrayElements.compactMap(\.stringValue)
-        }
-        if replicationFactor > 1 {
-            throw ArangoError(status: 400, .badParameter,
-                              "replicationFactor \(replicationFactor) needs synchronous replication, which this version does not have yet; use 1")
         }
         do {
             try PlanCollection.validateProperties(numberOfShards: numberOfShards, shardKeys: shardKeys,

@@ -11,7 +11,7 @@ struct LayeringTests {
     static let pureTargets: [String: Set<String>] = [
         "VelocyPack": [],
         "BinaryFormat": [],
-        "Replication": ["BinaryFormat"],
+        "Replication": ["BinaryFormat", "VelocyPack", "ArangoAPI"],
         "VelocyStream": ["VelocyPack"],
         "ArangoAPI": ["VelocyPack"],
         "AgencyStore": ["VelocyPack"],

@@ -49,8 +49,8 @@ struct MaintenanceTests {
             .createShard(database: "_system", collection: users, shard: "s101", leader: Self.me),
             .createShard(database: "_system", collection: users, shard: "s103", leader: Self.me),
             .reportDatabase(database: "_system"),
-            .reportShard(database: "_system", collectionId: "100", shard: "s101", report: report, planServers: [Self.me]),
-            .reportShard(database: "_system", collectionId: "100", shard: "s103", report: report, planServers: [Self.me]),
+            .reportShard(database: "_system", collectionId: "100", shard: "s101", report: report, planServers: [Self.me], currentServers: nil),
+            .reportShard(database: "_system", collectionId: "100", shard: "s103", report: report, planServers: [Self.me], currentServers: nil),
         ])
         #expect(server.local["_system"]?.keys.sorted() == ["s101", "s103"])
         #expect(try server.agency.current().shard(database: "_system", collectionId: "100", shard: "s103") == report)
@@ -84,7 +84,8 @@ struct MaintenanceTests {
             .ensureIndex(database: "_system", shard: "s101", index: Self.persistent),
             .dropIndex(database: "_system", shard: "s101", indexId: "77"),
             .reportShard(database: "_system", collectionId: "100", shard: "s101",
-                         report: CurrentShard(servers: [Self.me], indexes: [.primary, Self.persistent]), planServers: [Self.me]),
+                         report: CurrentShard(servers: [Self.me], indexes: [.primary, Self.persistent]), planServers: [Self.me],
+                         currentServers: [Self.me]),
         ])
     }
 
@@ -118,7 +119,7 @@ struct MaintenanceTests {
         let reports = MaintenancePlanner.currentActions(serverId: Self.me, plan: try server.agency.plan(), local: server.local,
                                                         current: try server.agency.current(), indexFailures: ["s101": [failure]])
         let report = CurrentShard(servers: [Self.me], indexes: [.primary], indexErrors: [failure])
-        #expect(reports == [.reportShard(database: "_system", collectionId: "100", shard: "s101", report: report, planServers: [Self.me])])
+        #expect(reports == [.reportShard(database: "_system", collectionId: "100", shard: "s101", report: report, planServers: [Self.me], currentServers: [Self.me])])
         try server.run(reports)
         #expect(try server.agency.current().shard(database: "_system", collectionId: "100", shard: "s101") == report)
         // A failure of an index the shard holds after all is not reported.
@@ -126,7 +127,8 @@ struct MaintenanceTests {
                                                      local: ["_system": ["s101": LocalShard(indexIds: ["0", "9"])]],
                                                      current: try server.agency.current(), indexFailures: ["s101": [failure]])
         #expect(held == [.reportShard(database: "_system", collectionId: "100", shard: "s101",
-                                      report: CurrentShard(servers: [Self.me], indexes: [.primary, Self.persistent]), planServers: [Self.me])])
+                                      report: CurrentShard(servers: [Self.me], indexes: [.primary, Self.persistent]), planServers: [Self.me],
+                                      currentServers: [Self.me])])
     }
 
     @Test func newAndDroppedDatabasesFollowThePlan() throws {

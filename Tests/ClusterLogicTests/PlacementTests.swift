@@ -21,7 +21,7 @@ struct PlacementTests {
     @Test(arguments: [(3, 2, 6), (9, 3, 9), (9, 3, 27), (4, 2, 8), (6, 4, 12), (5, 3, 10)])
     func copiesAndLeadersSpreadEvenlyWithReplication(serverCount: Int, factor: Int, shardCount: Int) throws {
         let placement = try ShardPlacement.distributeShards(numberOfShards: shardCount, replicationFactor: factor,
-                                                            servers: Self.servers(serverCount), seed: 7, maxReplicationFactor: factor)
+                                                            servers: Self.servers(serverCount), seed: 7)
         var leaders: [String: Int] = [:], copies: [String: Int] = [:]
         for servers in placement {
             #expect(Set(servers).count == factor, "distinct servers per shard: \(servers)")
@@ -46,10 +46,7 @@ struct PlacementTests {
     }
 
     @Test func refusalsNameTheProblem() {
-        #expect { try ShardPlacement.distributeShards(numberOfShards: 2, replicationFactor: 2, servers: Self.servers(3), seed: 1) }
-            throws: { ($0 as? ClusterError)?.errorNumber == 1470 }
-        #expect { try ShardPlacement.distributeShards(numberOfShards: 2, replicationFactor: 3, servers: Self.servers(2), seed: 1,
-                                                      maxReplicationFactor: 3) }
+        #expect { try ShardPlacement.distributeShards(numberOfShards: 2, replicationFactor: 3, servers: Self.servers(2), seed: 1) }
             throws: { ($0 as? ClusterError)?.errorNumber == 1487 }
         #expect { try ShardPlacement.distributeShards(numberOfShards: 1, replicationFactor: 1, servers: [], seed: 1) }
             throws: { ($0 as? ClusterError)?.errorNumber == 1487 }
