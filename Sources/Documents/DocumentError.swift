@@ -26,7 +26,8 @@ extension ArangoError {
         case .revisionConflict: self.init(status: 409, .conflict, "conflict, _rev values do not match")
         case .invalidIndex(let reason): self.init(status: 400, .badParameter, "invalid index: \(reason)")
         case .indexNotFound(let name): self.init(status: 404, .indexNotFound, "index not found: \(name)")
-        case .corruptRecord, .corruptMetadata, .systemCall, .engineFailed, .closed, .changesCompacted:
+        case .corruptRecord, .corruptMetadata, .systemCall, .engineFailed, .closed, .changesCompacted,
+             .invalidReplicatedRecord:
             // The storage engine's own stable number for the fault (not one of ArangoDB's
             // catalogue entries), passed through so an operator can look it up.
             self.init(status: 500, ErrorNumber(rawValue: error.errorNumber), "storage failure in \(collection): \(error)")

@@ -114,11 +114,8 @@ extension ShardEngine {
         guard bytes.count <= options.documentByteCountMax else {
             throw .documentTooLarge(byteCount: bytes.count, limit: options.documentByteCountMax)
         }
-        var validation = Validator.Options.default
-        validation.validateUTF8 = true
-        validation.checkUniqueKeys = true
         do {
-            return try Slice(validating: bytes, options: validation)
+            return try Slice(validating: bytes, options: ReplicatedRecord.documentValidation)
         } catch {
             throw .invalidVelocyPack(error)
         }
@@ -153,12 +150,15 @@ extension ShardEngine {
     }
 
     /// Appends the document under the lock and waits for durability when asked.
-    func write(_ document: VelocyPackDocument, mustExist: Bool, options: WriteOptions) throws(StorageError) -> WriteResult {
+    ///
+    /// - Parameter mustExist: true for a replace, false for an insert, nil for either (a
+    ///   follower's upsert).
+    func write(_ document: VelocyPackDocument, mustExist: Bool?, options: WriteOptions) throws(StorageError) -> WriteResult {
         let (result, sync) = try state.withLock { (state: inout ShardState) throws(StorageError) -> (WriteResult, Bool) in
             try state.checkWritable()
             let existing = state.documents[document.key]
-            if mustExist && existing == nil { throw .documentNotFound(key: document.key) }
-            if !mustExist, existing != nil { throw .documentExists(key: document.key) }
+            if mustExist == true && existing == nil { throw .documentNotFound(key: document.key) }
+            if mustExist == false, existing != nil { throw .documentExists(key: document.key) }
             if let expected = options.expectedRevision, expected != existing?.revision {
                 throw .revisionConflict(key: document.key, expected: expected, actual: existing?.revision ?? 0)
             }

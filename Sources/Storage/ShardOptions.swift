@@ -39,6 +39,10 @@ public struct ShardOptions: Sendable, Equatable {
     public var backgroundThreads = true
     /// Write a checkpoint when the engine closes cleanly.
     public var checkpointOnClose = true
+    /// Bytes (encoded record sizes) of the most recent log records kept in memory for
+    /// ``ShardEngine/records(after:limit:byteLimit:)`` while the replication tail is enabled
+    /// (``ShardEngine/enableReplicationTail()``); older records are read from the segments.
+    public var replicationTailByteCountMax = 8 << 20
 
     public init() {}
 }

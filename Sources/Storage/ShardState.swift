@@ -87,6 +87,9 @@ struct ShardState: Sendable {
     var compactionCount = 0
     var compactedByteCount = 0
     var checkpointCount = 0
+    /// The most recent records, while a leader's followers tail the log (nil: disabled, the
+    /// default, so a shard without followers pays one comparison per write).
+    var replicationTail: ReplicationTail?
 
     init(directory: String, options: ShardOptions) {
         self.directory = directory
@@ -165,6 +168,7 @@ struct ShardState: Sendable {
         let offset = pendingOffset + pending.count
         let start = pending.count
         record.encode(into: &pending)
+        replicationTail?.append(record)
         let byteCount = pending.count - start
         segments[activeOrder]!.byteCount += byteCount
         segments[activeOrder]!.noteRecord(sequence: record.sequence, offset: offset)

@@ -42,6 +42,9 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case indexNotFound(String)
     /// The change feed no longer holds the asked-for start (older records were compacted away).
     case changesCompacted(requestedAfter: UInt64, oldestAvailable: UInt64)
+    /// A log record received from a leader breaks the record rules (flags, sizes, Snappy,
+    /// the `_key` in the document); the reason says which. Nothing changed.
+    case invalidReplicatedRecord(String)
 
     /// A stable number for the fault.
     public var errorNumber: Int {
@@ -61,6 +64,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidIndex: 10
         case .indexNotFound: 1212
         case .changesCompacted: 1106
+        case .invalidReplicatedRecord: 1107
         }
     }
 
@@ -87,6 +91,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .indexNotFound(let name): "index '\(name)' not found"
         case .changesCompacted(let after, let oldest):
             "changes after \(after) were compacted away; oldest available sequence is \(oldest)"
+        case .invalidReplicatedRecord(let reason): "invalid replicated record: \(reason)"
         }
     }
 }
