@@ -24,9 +24,10 @@ vectors_dir="$root/Protocol/vectors/vpack"
 vst_vectors_dir="$root/Protocol/vectors/vst"
 # The pure library modules compiled into every target, lowest layer first.
 library_dirs=("$root/Sources/VelocyPack" "$root/Sources/BinaryFormat" "$root/Sources/Replication" "$root/Sources/VelocyStream" "$root/Sources/ArangoAPI" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft" "$root/Sources/ClusterLogic")
-# The pure files of Sources/Storage (record and checkpoint decoding); the rest of Storage does
+# The pure files of Sources/Storage (record and checkpoint decoding, the checks on replicated
+# records and their error type); the rest of Storage does
 # I/O and links libsnappy, which the fuzz build leaves out.
-storage_pure_files=(LogRecord DocumentLocation Checkpoint)
+storage_pure_files=(LogRecord DocumentLocation Checkpoint StorageError ReplicatedRecord)
 # The pure files of other modules compiled in, as paths: CRC32C from the platform seam (the
 # rest of it is libuv and system calls).
 pure_paths=("$root/Sources/TesseraPlatform/CRC32C.swift")
