@@ -175,8 +175,8 @@ public enum MaintenancePlanner {
     /// Ordered: database reports, shard reports, shard removals, database removals.
     /// `indexFailures` (shard → failures) are the planned indexes the driver could not build;
     /// the shard's report carries them. `inSyncFollowers` (shard → followers) is what the
-    /// leader's replication knows to be in sync; only followers Plan still lists are
-    /// reported, in Plan's order.
+    /// leader's replication knows to be in sync, in the order it wrote them to Current; only
+    /// followers Plan still lists are reported.
     public static func currentActions(serverId: String, plan: ClusterPlan, local: LocalDatabases,
                                       current: ClusterCurrent, indexFailures: [String: [IndexFailure]] = [:],
                                       inSyncFollowers: [String: [String]] = [:]) -> [MaintenanceAction] {
@@ -193,8 +193,8 @@ public enum MaintenancePlanner {
                 let reported = current.shard(database: database, collectionId: planned.collection.id, shard: planned.shard)
                 // The first report names no followers: it has no precondition on Current, so
                 // written from a stale view it may only ever list fewer servers than are in sync.
-                let inSync = reported == nil ? [] : Set(inSyncFollowers[planned.shard] ?? [])
-                let servers = [serverId] + planned.servers.dropFirst().filter { inSync.contains($0) }
+                let inSync = reported == nil ? [] : (inSyncFollowers[planned.shard] ?? [])
+                let servers = [serverId] + inSync.filter { $0 != serverId && planned.servers.contains($0) }
                 let report = CurrentShard(servers: servers,
                                           indexes: planned.collection.indexes.filter { $0.isBuiltIn || held.indexIds.contains($0.id) },
                                           indexErrors: (indexFailures[planned.shard] ?? []).filter { !held.indexIds.contains($0.id) })

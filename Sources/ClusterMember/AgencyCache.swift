@@ -1,6 +1,7 @@
 package import AgencyStore
 public import Client
 import TesseraPlatform
+public import Transport
 public import VelocyPack
 
 /// A server's local copy of the agency tree, kept current by long-polling the leader
@@ -148,5 +149,19 @@ public final class AgencyCache: Sendable {
             return released
         }
         for waiter in ready { waiter.resume(returning: true) }
+    }
+}
+
+extension AgencyCache {
+    /// The DBServers registered in `Current/ServersRegistered`, by id, with their endpoints.
+    public func dbServerEndpoints() -> [String: Endpoint] {
+        guard let registered = value(at: "/arango/Current/ServersRegistered"), registered.isObject else { return [:] }
+        var servers: [String: Endpoint] = [:]
+        for member in registered.objectMembers {
+            guard let id = member.key.keyName, id.hasPrefix("PRMR-"),
+                  let text = member.value["endpoint"]?.stringValue, let endpoint = Endpoint(text) else { continue }
+            servers[id] = endpoint
+        }
+        return servers
     }
 }

@@ -161,16 +161,7 @@ public final class Coordinator: Sendable {
     }
 
     /// The DBServers registered, by id, with their endpoints.
-    func dbservers() -> [String: Endpoint] {
-        guard let registered = cache.value(at: "/arango/Current/ServersRegistered"), registered.isObject else { return [:] }
-        var servers: [String: Endpoint] = [:]
-        for member in registered.objectMembers {
-            guard let id = member.key.keyName, id.hasPrefix("PRMR-"),
-                  let text = member.value["endpoint"]?.stringValue, let endpoint = Endpoint(text) else { continue }
-            servers[id] = endpoint
-        }
-        return servers
-    }
+    func dbservers() -> [String: Endpoint] { cache.dbServerEndpoints() }
 
     func client(for server: String) throws(ArangoError) -> VSTClient {
         // A server keeps its endpoint across restarts; look it up only for a new client.

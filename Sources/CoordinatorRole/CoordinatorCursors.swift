@@ -153,11 +153,13 @@ extension Coordinator {
                 builder.closeTrusted()
             }
         }
-        router.add(.get, "/_admin/cluster/shardDistribution") { request throws(ArangoError) in
+        router.addAsync(.get, "/_admin/cluster/shardDistribution") { request throws(ArangoError) in
             try coordinator.users.require(.readOnly, request)
             let plan = try coordinator.plan()
             let current = coordinator.current()
-            let collections = (plan.collections[request.database] ?? [:]).values.sorted { $0.name < $1.name }
+            let database = request.database
+            let collections = (plan.collections[database] ?? [:]).values.sorted { $0.name < $1.name }
+            let replication = await coordinator.replicationStatus()
             return answer(200) { builder in
                 builder.add(key: "results")
                 builder.openObject()
@@ -165,7 +167,7 @@ extension Coordinator {
                     builder.add(key: collection.name)
                     builder.openObject()
                     for (section, servers) in [("Plan", { (shard: String) in collection.shards[shard] ?? [] }),
-                                               ("Current", { (shard: String) in current.shard(database: request.database, collectionId: collection.id, shard: shard)?.servers ?? [] })] {
+                                               ("Current", { (shard: String) in current.shard(database: database, collectionId: collection.id, shard: shard)?.servers ?? [] })] {
                         builder.add(key: section)
                         builder.openObject()
                         for shard in ShardName.sorted(collection.shards.keys) {
@@ -181,7 +183,40 @@ extension Coordinator {
                         }
                         builder.closeTrusted()
                     }
+                    // Tessera's addition: each shard's in-sync set and what every copy's
+                    // replication says (stream positions, resync progress).
+                    builder.add(key: "Replication")
+                    builder.openObject()
+                    for shard in ShardName.sorted(collection.shards.keys) {
+                        let report = current.shard(database: database, collectionId: collection.id, shard: shard)
+                        builder.add(key: shard)
+                        builder.openObject()
+                        builder.add(key: "failoverCandidates", strings: report?.failoverCandidates ?? [])
+                        builder.add(key: "inSync", strings: report?.servers ?? [])
+                        builder.add(key: "servers")
+                        builder.openObject()
+                        for server in collection.shards[shard] ?? [] {
+                            builder.add(key: server)
+                            if let status = replication[ReplicationStatusKey(server: server, database: database, shard: shard)] {
+                                builder.add(status)
+                            } else {
+                                builder.openObject()
+                                builder.add(key: "role", server == collection.shards[shard]?.first ? "leader" : "follower")
+                                builder.add(key: "reachable", replication.reachable.contains(server))
+                                builder.closeTrusted()
+                            }
+                        }
+                        builder.closeTrusted()
+                        builder.closeTrusted()
+                    }
                     builder.closeTrusted()
+                    builder.closeTrusted()
+                }
+                builder.closeTrusted()
+                builder.add(key: "totals")
+                builder.openObject()
+                for (server, totals) in replication.totals.sorted(by: { $0.key < $1.key }) {
+                    builder.add(key: server, totals)
                 }
                 builder.closeTrusted()
             }

@@ -55,8 +55,10 @@ extension Coordinator {
         for name in ["if-match", "if-none-match"] { if let value = request.header.meta[name] { meta[name] = value } }
         let client: VSTClient
         let leader: String
+        let dirty = Self.allowsDirtyRead(request)
         do throws(ArangoError) {
-            leader = try self.leader(of: shard, in: collection)
+            leader = dirty ? try readServer(of: shard, in: collection, database: request.database)
+                : try self.leader(of: shard, in: collection)
             client = try self.client(for: leader)
         } catch {
             completion(ServerResponse(error))
@@ -66,13 +68,35 @@ extension Coordinator {
                     database: request.database) { result in
             switch result {
             case .success(let response):
-                completion(ServerResponse(status: response.status,
-                                          meta: response.meta.filter { $0.key == "etag" || $0.key == ErrorCodeCounts.headerName },
+                var answerMeta = response.meta.filter { $0.key == "etag" || $0.key == ErrorCodeCounts.headerName }
+                if dirty { answerMeta[Self.dirtyReadAnswerHeader] = "true" }
+                completion(ServerResponse(status: response.status, meta: answerMeta,
                                           body: response.body.map { Array($0.bytes) } ?? []))
             case .failure(let error):
                 completion(ServerResponse(Self.unreachable(shard, leader, error)))
             }
         }
+    }
+
+    /// ArangoDB's request header that lets a read go to a follower, and the answer header
+    /// that says it may have.
+    static let dirtyReadRequestHeader = "x-arango-allow-dirty-read"
+    static let dirtyReadAnswerHeader = "x-arango-potential-dirty-read"
+
+    /// Whether the request is a read that allows a follower to answer.
+    static func allowsDirtyRead(_ request: ServerRequest) -> Bool {
+        guard request.header.meta[dirtyReadRequestHeader]?.lowercased() == "true" else { return false }
+        return request.method == .get || request.method == .head
+            || (request.method == .put && request.parameter("onlyget") == "true")
+    }
+
+    /// A server holding an in-sync copy of `shard` (leader or follower, at random, so dirty
+    /// reads spread); the leader when Current lists no other.
+    func readServer(of shard: String, in collection: PlanCollection, database: String) throws(ArangoError) -> String {
+        let leader = try self.leader(of: shard, in: collection)
+        let inSync = current().shard(database: database, collectionId: collection.id, shard: shard)?.servers ?? []
+        let candidates = inSync.filter { collection.shards[shard]?.contains($0) == true }
+        return candidates.randomElement() ?? leader
     }
 
     /// ``forward(_:to:of:key:body:completion:)`` as the answer of a deferrable route.

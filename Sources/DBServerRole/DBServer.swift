@@ -28,6 +28,12 @@ public final class DBServer: Sendable {
         public var secret: [UInt8]
         public var version: String
         public var heartbeatMilliseconds = 1000
+        /// The loop the server's requests run on; the replication streams run on it too.
+        /// `nil` gives replication its own loop.
+        public var eventLoop: EventLoop?
+        /// How long a follower may leave a replication batch unanswered before its leader
+        /// drops it from the in-sync set (see `Protocol/Replication.md`).
+        public var followerTimeoutMilliseconds: UInt64 = 5_000
 
         public init(endpoint: Endpoint, dataDirectory: String, agencyEndpoints: [Endpoint], secret: [UInt8], version: String) {
             self.endpoint = endpoint
@@ -44,6 +50,7 @@ public final class DBServer: Sendable {
     let agency: AgencyClient
     let cache: AgencyCache
     let cursors = CursorRegistry()
+    let replication: ReplicationService
     let tasks = Locked<[Task<Void, Never>]>([])
     /// The last Maintenance fault, for the operator (also logged).
     let lastFault = Locked<String?>(nil)
@@ -57,7 +64,13 @@ public final class DBServer: Sendable {
         } catch {
             throw StartupError("cannot open the shards in \(options.dataDirectory)/shards: \(error.message)")
         }
-        (_, agency, cache) = ClusterMembership.connect(identity, secret: options.secret, agencyEndpoints: options.agencyEndpoints)
+        let token: String
+        (token, agency, cache) = ClusterMembership.connect(identity, secret: options.secret, agencyEndpoints: options.agencyEndpoints)
+        var settings = ReplicationService.Settings()
+        settings.followerTimeoutMilliseconds = options.followerTimeoutMilliseconds
+        replication = ReplicationService(loop: options.eventLoop ?? EventLoop(), serverId: identity.id, store: store, agency: agency,
+                                         cache: cache, token: token, settings: settings)
+        replication.holdWritesUntilReconciled()
     }
 
     /// The routes: version, echo, and the document API over the shards.
@@ -65,6 +78,7 @@ public final class DBServer: Sendable {
         var router = Router()
         AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: options.version))
         DocumentAPI(store: store, cursors: cursors, access: OpenAccess()).register(in: &router)
+        ReplicationRoutes.register(in: &router, service: replication)
         let identity = self.identity
         router.add(.get, "/_admin/server/id") { _ in answer(200) { $0.add(key: "id", identity.id) } }
         router.add(.get, "/_admin/server/role") { _ in answer(200) { $0.add(key: "role", "PRIMARY") } }
@@ -87,6 +101,7 @@ public final class DBServer: Sendable {
         try await waitForInitialization()
         try await ClusterMembership.register(identity, role: .dbServer, endpoint: endpoint, version: options.version, agency: agency)
         cache.start()
+        replication.start()
         let heartbeat = ClusterMembership.heartbeats(identity, every: options.heartbeatMilliseconds, agency: agency)
         let maintenance = Task { [self] in await maintenanceLoop() }
         tasks.withLock { $0 = [heartbeat, maintenance] }
@@ -94,6 +109,7 @@ public final class DBServer: Sendable {
 
     public func stop() async {
         for task in tasks.withLock({ $0 }) { task.cancel() }
+        await replication.stop()
         cache.stop()
         await agency.shutdown()
     }
@@ -162,8 +178,12 @@ public final class DBServer: Sendable {
                 }
             }
         }
+        // The shards' replication follows Plan before their reports go out, so a report
+        // names the followers the leaders really have in sync.
+        await replication.reconcile(plan: plan, current: current)
         let reports = failures + MaintenancePlanner.currentActions(serverId: identity.id, plan: plan, local: localDatabases(),
-                                                                   current: current, indexFailures: indexFailures)
+                                                                   current: current, indexFailures: indexFailures,
+                                                                   inSyncFollowers: await replication.inSyncFollowers())
         for action in reports {
             guard let body = action.agencyBody(serverId: identity.id) else { continue }
             do {

@@ -1,4 +1,5 @@
 public import Storage
+import TesseraPlatform
 
 extension DocumentCollection {
     /// The one place that decides when a write to this collection may be answered.
@@ -11,7 +12,9 @@ extension DocumentCollection {
     /// 3. it is durable (`fdatasync` done) when the write asked for `waitForSync`, so a crash
     ///    of the machine cannot lose it either.
     ///
-    /// Synchronous replication will add a fourth step here: applied on every in-sync follower.
+    /// 4. every in-sync follower has applied it (durably when `waitForSync`), when the shard
+    ///    is replicated (``WriteReplication``). The local steps and the followers' run side
+    ///    by side; the answer waits for both, and either's error is the answer.
     ///
     /// Never blocks: `completion` runs at once on the caller's thread when no sync is needed,
     /// otherwise on the engine's syncing thread once the group commit covers `sequence`. It
@@ -23,6 +26,16 @@ extension DocumentCollection {
     public func acknowledge(sequence: UInt64, waitForSync: Bool,
                             _ completion: @escaping @Sendable (DocumentError?) -> Void) {
         guard sequence > 0 else { return completion(nil) }
+        if let replication {
+            let join = CompletionJoin(count: 2, completion)
+            replication.replicate(upTo: sequence, durable: waitForSync) { join.finished($0) }
+            acknowledgeLocally(sequence: sequence, waitForSync: waitForSync) { join.finished($0) }
+            return
+        }
+        acknowledgeLocally(sequence: sequence, waitForSync: waitForSync, completion)
+    }
+
+    func acknowledgeLocally(sequence: UInt64, waitForSync: Bool, _ completion: @escaping @Sendable (DocumentError?) -> Void) {
         let name = self.name
         guard waitForSync else {
             do { try engine.writeOut() } catch { return completion(DocumentError(error, collection: name)) }
@@ -62,6 +75,30 @@ extension DocumentCollection {
     /// - Throws: the error to answer with instead (the engine failed or closed).
     public func acknowledged(sequence: UInt64, waitForSync: Bool) throws(DocumentError) {
         guard sequence > 0 else { return }
+        if let replication {
+            // Wait for the followers on this thread (the caller may block; the replication
+            // answers from the event loop).
+            let done = Monitor<(finished: Bool, error: DocumentError?)>((false, nil))
+            replication.replicate(upTo: sequence, durable: waitForSync) { error in
+                done.lock()
+                done.access { $0 = (true, error) }
+                done.broadcast()
+                done.unlock()
+            }
+            let local: DocumentError?
+            do {
+                if waitForSync { try engine.waitDurable(upTo: sequence) } else { try engine.writeOut() }
+                local = nil
+            } catch {
+                local = DocumentError(error, collection: name)
+            }
+            done.lock()
+            while !done.access({ $0.finished }) { done.wait() }
+            let remote = done.access { $0.error }
+            done.unlock()
+            if let failure = local ?? remote { throw failure }
+            return
+        }
         do {
             if waitForSync { try engine.waitDurable(upTo: sequence) } else { try engine.writeOut() }
         } catch {

@@ -57,6 +57,9 @@ public final class DocumentCollection: Sendable {
     public let id: UInt64
     public let engine: ShardEngine
     let state: Locked<State>
+    /// The shard's replication when it has copies on other servers (a DBServer sets it):
+    /// it admits writes and holds their acknowledgements until the followers have them.
+    let replicationHook = Locked<(any WriteReplication)?>(nil)
 
     struct State: Sendable {
         var info: CollectionInfo
@@ -132,6 +135,7 @@ public final class DocumentCollection: Sendable {
     // MARK: Writes
 
     public func insert(_ input: Slice, options: DocumentOptions) throws(DocumentError) -> DocumentOutcome {
+        try admitWrite()
         guard input.isObject else { throw Self.notAnObject }
         var key: String
         var generated = false
@@ -183,6 +187,7 @@ public final class DocumentCollection: Sendable {
     }
 
     public func replace(_ key: String, with input: Slice, options: DocumentOptions) throws(DocumentError) -> DocumentOutcome {
+        try admitWrite()
         guard input.isObject else { throw Self.notAnObject }
         guard DocumentKey.isValid(key) else { throw Self.badKey(key) }
         let (collection, isEdge, collectionSync) = state.withLock { ($0.info.idName, $0.info.type == .edge, $0.info.waitForSync) }
@@ -199,6 +204,7 @@ public final class DocumentCollection: Sendable {
     }
 
     public func update(_ key: String, with patch: Slice, options: DocumentOptions) throws(DocumentError) -> DocumentOutcome {
+        try admitWrite()
         guard patch.isObject else { throw Self.notAnObject }
         guard DocumentKey.isValid(key) else { throw Self.badKey(key) }
         let (collection, isEdge, collectionSync) = state.withLock { ($0.info.idName, $0.info.type == .edge, $0.info.waitForSync) }
@@ -219,6 +225,7 @@ public final class DocumentCollection: Sendable {
     }
 
     public func remove(_ key: String, options: DocumentOptions, body: Slice? = nil) throws(DocumentError) -> DocumentOutcome {
+        try admitWrite()
         guard DocumentKey.isValid(key) else { throw Self.badKey(key) }
         let (collection, collectionSync) = state.withLock { ($0.info.idName, $0.info.waitForSync) }
         let expected = try Self.expectedRevision(body, options)
@@ -232,11 +239,17 @@ public final class DocumentCollection: Sendable {
     }
 
     /// Removes every document; returns the number removed.
+    ///
+    /// Blocks until the truncation is acknowledged (durable when asked, and on every in-sync
+    /// follower): call it off the event loop.
     public func truncate(waitForSync: Bool?) throws(DocumentError) -> Int {
+        try admitWrite()
         let count = engine.count
-        do { try engine.truncate(options: WriteOptions(waitForSync: waitForSync)) } catch {
+        let sequence: UInt64
+        do { sequence = try engine.truncate(options: WriteOptions(waitForSync: waitForSync)) } catch {
             throw DocumentError(error, collection: name)
         }
+        try acknowledged(sequence: sequence, waitForSync: false)
         return count
     }
 

@@ -168,7 +168,7 @@ extension DocumentAPI {
             Self.writeOutcome(outcome, collection: collection.idName, into: &builder)
             response = ServerResponse(status: status, meta: etag, body: builder.bytes)
         }
-        guard sync, outcome.sequence > 0 else {
+        guard sync || collection.isReplicated, outcome.sequence > 0 else {
             if let gate {
                 let sequence = outcome.sequence
                 gate.beforeAnswerLeaves { collection.writtenOut(upTo: sequence) }
@@ -182,7 +182,7 @@ extension DocumentAPI {
             return .now(response)
         }
         return .later { respond in
-            collection.acknowledge(sequence: outcome.sequence, waitForSync: true) { failure in
+            collection.acknowledge(sequence: outcome.sequence, waitForSync: sync) { failure in
                 respond(failure.map { ServerResponse($0) } ?? response)
             }
         }

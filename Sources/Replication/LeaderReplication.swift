@@ -155,11 +155,12 @@ public struct LeaderReplication: Sendable {
     }
 
     /// A follower finished its resync copy up to `after` and gets the stream from there.
-    public mutating func startStream(to follower: String, after: UInt64) -> [Action] {
+    public mutating func startStream(to follower: String, after: UInt64, now: UInt64) -> [Action] {
         var actions: [Action] = []
         if followers[follower] != nil { actions += remove(follower, reason: "restarted its resync") }
         followers[follower] = Follower(phase: .catchingUp, sent: after, acked: after)
-        return actions + sends()
+        promoteCaughtUp()
+        return actions + changes(now: now) + sends()
     }
 
     /// The driver read the log for a batch to `follower` ending at `last` and sent it.
@@ -185,9 +186,7 @@ public struct LeaderReplication: Sendable {
         state.inFlight.removeAll { $0.last <= applied }
         followers[follower] = state
         var actions: [Action] = []
-        if state.phase == .catchingUp, state.sent >= head, state.inFlight.count <= settings.joinLagBatchesMax {
-            followers[follower]?.phase = .joining
-        }
+        promoteCaughtUp()
         actions += completions()
         actions += changes(now: now)
         actions += sends()
@@ -211,6 +210,7 @@ public struct LeaderReplication: Sendable {
             actions += fail(id, reason: "no answer for \(now - oldest.sentAt) ms (timeout \(settings.followerTimeoutMilliseconds) ms)",
                             now: now)
         }
+        promoteCaughtUp()
         return actions + changes(now: now) + sends()
     }
 
@@ -279,6 +279,15 @@ public struct LeaderReplication: Sendable {
     mutating func remove(_ follower: String, reason: String) -> [Action] {
         followers[follower] = nil
         return [.stopStream(follower: follower)]
+    }
+
+    /// Catching-up followers that have been sent everything up to the head, with at most
+    /// `joinLagBatchesMax` batches unanswered, join.
+    mutating func promoteCaughtUp() {
+        for (id, state) in followers where state.phase == .catchingUp
+            && state.sent >= head && state.inFlight.count <= settings.joinLagBatchesMax && !state.reading {
+            followers[id]?.phase = .joining
+        }
     }
 
     /// The waiting writes every counting follower has applied, on at least `writeConcern`

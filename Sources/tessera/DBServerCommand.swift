@@ -35,6 +35,11 @@ struct DBServerCommand: AsyncParsableCommand {
     @Option(help: "The file holding the cluster secret.")
     var secretFile: String
 
+    @Option(help: ArgumentHelp(
+        "How long (ms) a follower may leave a replication batch unanswered before its leader drops it from the in-sync set.",
+        discussion: "Dropped followers resync and rejoin by themselves. ArangoDB waits at least 900 s here; see Protocol/Replication.md."))
+    var followerTimeoutMilliseconds: UInt64 = 5_000
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -52,13 +57,17 @@ struct DBServerCommand: AsyncParsableCommand {
         let directory: DataDirectory
         let secret: [UInt8]
         let server: DBServer
+        let loop = ServeUntilSignal.makeLoop()
         do {
             directory = try DataDirectory(path: data)
             secret = try ClusterSecret.load(path: secretFile).secret.bytes
-            server = try DBServer(options: DBServer.Options(
+            var options = DBServer.Options(
                 endpoint: Endpoint(endpoint)!, dataDirectory: directory.path,
                 agencyEndpoints: agencyEndpoints.split(separator: ",").compactMap { Endpoint(String($0)) },
-                secret: secret, version: Tessera.version))
+                secret: secret, version: Tessera.version)
+            options.eventLoop = loop
+            options.followerTimeoutMilliseconds = followerTimeoutMilliseconds
+            server = try DBServer(options: options)
         } catch {
             log.critical("\(error)")
             throw ExitCode(1)
@@ -73,7 +82,7 @@ struct DBServerCommand: AsyncParsableCommand {
             }
         }
         try await ServeUntilSignal.run(
-            role: "dbserver", on: ServeUntilSignal.makeLoop(), endpoint: endpoint,
+            role: "dbserver", on: loop, endpoint: endpoint,
             detail: "id \(server.identity.id), data \(directory.path)",
             configuration: server.configuration(), router: server.router())
         startup.cancel()

@@ -146,7 +146,7 @@ import VelocyPack
     static func leaderInSync(writeConcern: Int = 1) -> LeaderReplication {
         var leader = LeaderReplication(leader: "a", epoch: 1, writeConcern: writeConcern, head: 10, inSyncServers: ["a"])
         for id in ["b", "c"] {
-            _ = leader.startStream(to: id, after: 10)
+            _ = leader.startStream(to: id, after: 10, now: 0)
             _ = leader.batchAnswered(by: id, applied: 10, now: 0)
         }
         #expect(leader.pendingChange?.new == ["a", "b", "c"] || leader.pendingChange?.new == ["a", "b"])
@@ -206,7 +206,7 @@ import VelocyPack
 
     @Test func aCatchingUpFollowerHoldsNoWriteUntilItJoins() {
         var leader = LeaderReplication(leader: "a", epoch: 1, writeConcern: 1, head: 100)
-        _ = leader.startStream(to: "b", after: 50)
+        _ = leader.startStream(to: "b", after: 50, now: 0)
         #expect(leader.wrote(upTo: 101, token: 1).contains(.complete(token: 1)))
         _ = leader.batchSent(to: "b", last: 101, now: 1)
         let joined = leader.batchAnswered(by: "b", applied: 101, now: 2)

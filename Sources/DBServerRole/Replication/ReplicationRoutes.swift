@@ -1,0 +1,180 @@
+import ArangoAPI
+import ClusterLogic
+import Documents
+import Replication
+import Server
+import Storage
+import TesseraPlatform
+import VelocyPack
+
+/// The replication routes between DBServers (cluster tokens only, like every DBServer
+/// route). `Protocol/Replication.md` describes each message.
+enum ReplicationRoutes {
+    static let applyPath = "/_api/tessera/replication/apply"
+    static let resyncBeginPath = "/_api/tessera/replication/resync/begin"
+    static let resyncRangesPath = "/_api/tessera/replication/resync/ranges"
+    static let streamStartPath = "/_api/tessera/replication/stream/start"
+    static let streamStoppedPath = "/_api/tessera/replication/stream/stopped"
+    static let statusPath = "/_api/tessera/replication/status"
+
+    static func register(in router: inout Router, service: ReplicationService) {
+        // Leader → follower: the stream.
+        router.addDeferrable(.post, applyPath) { request throws(ArangoError) in
+            let body = try request.requireBody()
+            let batch: ApplyBatch
+            do throws(ReplicationError) { batch = try ApplyBatch(decoding: body) } catch { throw error.arangoError }
+            let key = ShardKey(database: batch.stream.database, shard: batch.stream.shard)
+            return .later { respond in
+                service.onLoop {
+                    if service.leaders[key] != nil {
+                        return respond(ServerResponse(ReplicationError.leaderRefusesReplication("this server leads \(key.shard)").arangoError))
+                    }
+                    guard let follower = service.followers[key] else {
+                        return respond(ServerResponse(ReplicationError.noSession("this server does not follow \(key.shard) in \(key.database)").arangoError))
+                    }
+                    follower.apply(batch, respond: respond)
+                }
+            }
+        }
+        // Follower → leader: begin a resync (tree and sequence under the leader's epoch).
+        router.addDeferrable(.post, resyncBeginPath) { request throws(ArangoError) in
+            let body = try request.requireBody()
+            let begin: ResyncBegin
+            do throws(ReplicationError) { begin = try ResyncBegin(decoding: body) } catch { throw error.arangoError }
+            return .later { respond in
+                service.onLoop {
+                    do throws(ArangoError) {
+                        let leader = try Self.leader(service, begin.database, begin.shard)
+                        guard leader.planServers.dropFirst().contains(begin.follower) else {
+                            throw ReplicationError.notTheLeader("Plan does not list \(begin.follower) as a follower of \(begin.shard)").arangoError
+                        }
+                        let (tree, sequence) = leader.collection.engine.merkleTreeAndSequence()
+                        let snapshot = ResyncSnapshot(stream: leader.stream, sequence: sequence, documentCount: tree.count,
+                                                      tree: tree.serialized())
+                        respond(ServerResponse(status: 200, body: snapshot.vpack))
+                    } catch {
+                        respond(ServerResponse(error))
+                    }
+                }
+            }
+        }
+        // Follower → leader: documents in revision ranges, as stored.
+        router.addDeferrable(.post, resyncRangesPath) { request throws(ArangoError) in
+            let body = try request.requireBody()
+            let fetch: RangeFetch
+            do throws(ReplicationError) { fetch = try RangeFetch(decoding: body) } catch { throw error.arangoError }
+            return .later { respond in
+                service.onLoop {
+                    let collection: DocumentCollection
+                    do throws(ArangoError) {
+                        let leader = try Self.leader(service, fetch.stream.database, fetch.stream.shard)
+                        guard leader.core.epoch == fetch.stream.epoch else {
+                            throw ReplicationError.notTheLeader("epoch \(fetch.stream.epoch) is not this leadership's \(leader.core.epoch)").arangoError
+                        }
+                        collection = leader.collection
+                    } catch {
+                        return respond(ServerResponse(error))
+                    }
+                    // Reading documents may touch the disk: off the loop.
+                    service.loop.offload({ Self.rangeDocuments(collection, fetch) }) { result in
+                        switch result {
+                        case .success(let documents):
+                            let bytes = documents.documents.reduce(0) { $0 + $1.byteCount }
+                            service.statistics.withLock { $0.resyncBytesServed += UInt64(bytes) }
+                            respond(ServerResponse(status: 200, body: documents.vpack))
+                        case .failure(let error):
+                            respond(ServerResponse(error))
+                        }
+                    }
+                }
+            }
+        }
+        // Follower → leader: stream from here on.
+        router.addDeferrable(.post, streamStartPath) { request throws(ArangoError) in
+            let body = try request.requireBody()
+            let start: StreamStart
+            do throws(ReplicationError) { start = try StreamStart(decoding: body) } catch { throw error.arangoError }
+            return .later { respond in
+                service.onLoop {
+                    do throws(ArangoError) {
+                        let leader = try Self.leader(service, start.stream.database, start.stream.shard)
+                        guard leader.core.epoch == start.stream.epoch else {
+                            throw ReplicationError.notTheLeader("epoch \(start.stream.epoch) is not this leadership's \(leader.core.epoch)").arangoError
+                        }
+                        do throws(ReplicationError) { try leader.startStream(to: start.follower, after: start.after) } catch {
+                            throw error.arangoError
+                        }
+                        respond(answer(200) { $0.add(key: "streaming", true) })
+                    } catch {
+                        respond(ServerResponse(error))
+                    }
+                }
+            }
+        }
+        // Leader → follower: the leader stopped streaming to it.
+        router.addDeferrable(.post, streamStoppedPath) { request throws(ArangoError) in
+            let body = try request.requireBody()
+            let notice: StreamStart
+            do throws(ReplicationError) { notice = try StreamStart(decoding: body) } catch { throw error.arangoError }
+            return .later { respond in
+                service.onLoop {
+                    service.followers[ShardKey(database: notice.stream.database, shard: notice.stream.shard)]?.streamStopped(notice.stream)
+                    respond(answer(200) { $0.add(key: "stopped", true) })
+                }
+            }
+        }
+        router.addDeferrable(.get, statusPath) { _ throws(ArangoError) in
+            .later { respond in
+                service.onLoop {
+                    let now = MonotonicClock.seconds()
+                    let shards = (service.leaders.values.map { $0.status() } + service.followers.values.map { $0.status() })
+                        .sorted { ($0.database, $0.shard) < ($1.database, $1.shard) }
+                    let totals = service.statistics.withLock { $0 }
+                    respond(answer(200) { builder in
+                        builder.add(key: "server", service.serverId)
+                        builder.add(key: "shards")
+                        builder.openArray()
+                        for shard in shards { shard.encode(into: &builder, now: now) }
+                        builder.closeTrusted()
+                        builder.add(key: "totals")
+                        totals.encode(into: &builder)
+                    })
+                }
+            }
+        }
+    }
+
+    static func leader(_ service: ReplicationService, _ database: String, _ shard: String) throws(ArangoError) -> ShardLeader {
+        guard let leader = service.leaders[ShardKey(database: database, shard: shard)] else {
+            throw ArangoError(status: 503, .clusterNotLeader, "this server does not lead \(shard) in \(database) (yet)")
+        }
+        return leader
+    }
+
+    /// The current documents of the ranges after `fetch.after`, up to the byte limit.
+    static func rangeDocuments(_ collection: DocumentCollection, _ fetch: RangeFetch) -> Result<RangeDocuments, ArangoError> {
+        var documents: [ReplicatedOperation] = []
+        var bytes = 0
+        for range in fetch.ranges {
+            if let after = fetch.after, range.upperBound <= after { continue }
+            let low = fetch.after.map { max(range.lowerBound, $0 + 1) } ?? range.lowerBound
+            guard low <= range.upperBound else { continue }
+            let records: [LogRecord]
+            do {
+                records = try collection.engine.storedRecords(revisionsIn: low...range.upperBound, limit: 10_000,
+                                                              byteLimit: fetch.byteLimit - bytes)
+            } catch {
+                return .failure(ArangoError(error, collection: collection.name))
+            }
+            for record in records {
+                documents.append(ReplicatedOperation(record: record))
+                bytes += record.payload.count + record.key.count
+            }
+            let exhausted = records.count < 10_000 && bytes < fetch.byteLimit
+            if !exhausted, let last = documents.last {
+                return .success(RangeDocuments(documents: documents, resumeAfter: last.revision))
+            }
+        }
+        return .success(RangeDocuments(documents: documents, resumeAfter: nil))
+    }
+}

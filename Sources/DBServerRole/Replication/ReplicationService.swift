@@ -1,0 +1,292 @@
+import ArangoAPI
+import Client
+import ClusterLogic
+import ClusterMember
+import Documents
+import Logging
+import Replication
+import Server
+import Storage
+import TesseraPlatform
+import Transport
+import VelocyPack
+import VelocyStream
+
+/// A database and shard name: the key of a shard's replication on this server.
+struct ShardKey: Hashable, Sendable {
+    let database: String
+    let shard: String
+}
+
+/// A DBServer's synchronous replication: a ``ShardLeader`` for every shard it leads that has
+/// followers in Plan, a ``ShardFollower`` for every shard it follows, the connections to the
+/// other DBServers, the clock that times followers out, and the totals.
+///
+/// Maintenance calls ``reconcile(plan:current:)`` after every step; everything else happens
+/// on the event loop (batches, answers, resync requests from followers).
+///
+/// `@unchecked Sendable`: `leaders`, `followers` and `timer` are touched only on the loop
+/// thread; `statistics` and `clients` are behind locks.
+final class ReplicationService: @unchecked Sendable {
+    struct Settings: Sendable {
+        /// How long a follower may leave a batch unanswered before the leader drops it.
+        /// Default 5 s: long enough for an `fdatasync` under load and a garbage-free pause,
+        /// short enough that a dead follower stalls writes for seconds, not ArangoDB's 15
+        /// minutes (`Protocol/Replication.md`, "Timeouts").
+        var followerTimeoutMilliseconds: UInt64 = 5_000
+        var batchesInFlightMax = 8
+        /// The most operations and payload bytes one batch carries.
+        var batchOperationCountMax = 2_000
+        var batchByteCountMax = 1 << 20
+        /// Resync: ranges per fetch request, fetches in parallel, bytes per answer.
+        var rangesPerFetch = 64
+        var parallelFetches = 4
+        var fetchByteLimit = 4 << 20
+        var tickMilliseconds: UInt64 = 100
+
+        init() {}
+    }
+
+    let loop: EventLoop
+    let serverId: String
+    let store: DocumentStore
+    let agency: AgencyClient
+    let cache: AgencyCache
+    let token: String
+    let settings: Settings
+    let log = ProcessLog.logger("replication")
+    let links: PeerLinks
+    let statistics = Locked(ReplicationStatistics())
+    let clients = Locked<[String: VSTClient]>([:])
+    var leaders: [ShardKey: ShardLeader] = [:]
+    var followers: [ShardKey: ShardFollower] = [:]
+    var timer: LoopTimer?
+
+    var leaderSettings: LeaderReplication.Settings {
+        var core = LeaderReplication.Settings()
+        core.followerTimeoutMilliseconds = settings.followerTimeoutMilliseconds
+        core.batchesInFlightMax = settings.batchesInFlightMax
+        return core
+    }
+    var batchOperationCountMax: Int { settings.batchOperationCountMax }
+    var batchByteCountMax: Int { settings.batchByteCountMax }
+    var rangesPerFetch: Int { settings.rangesPerFetch }
+    var parallelFetches: Int { settings.parallelFetches }
+    var fetchByteLimit: Int { settings.fetchByteLimit }
+    /// The loop's clock in milliseconds.
+    var now: UInt64 { loop.nowMilliseconds }
+
+    init(loop: EventLoop, serverId: String, store: DocumentStore, agency: AgencyClient, cache: AgencyCache, token: String,
+         settings: Settings = Settings()) {
+        self.loop = loop
+        self.serverId = serverId
+        self.store = store
+        self.agency = agency
+        self.cache = cache
+        self.token = token
+        self.settings = settings
+        links = PeerLinks(loop: loop, token: token) { [cache] server in cache.dbServerEndpoints()[server] }
+    }
+
+    // MARK: The loop
+
+    /// Runs `job` on the loop: at once when called there, else queued.
+    func onLoop(_ job: @escaping @Sendable () -> Void) {
+        if loop.inLoopThread { job() } else { loop.execute(job) }
+    }
+
+    /// Runs `job` on the loop and waits for it.
+    func onLoopAsync<T: Sendable>(_ job: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let queued = loop.execute { continuation.resume(returning: job()) }
+            if !queued { continuation.resume(returning: job()) }
+        }
+    }
+
+    func start() {
+        onLoop { [self] in
+            let timer = LoopTimer(on: loop)
+            timer.start(after: settings.tickMilliseconds, repeatEvery: settings.tickMilliseconds) { [self] in
+                for leader in leaders.values { leader.tick() }
+            }
+            self.timer = timer
+        }
+    }
+
+    func stop() async {
+        await onLoopAsync { [self] in
+            timer?.close()
+            timer = nil
+            for leader in leaders.values { leader.resign("the server stops") }
+            for follower in followers.values { follower.stop() }
+            links.closeAll()
+        }
+        for client in clients.withLock({ Array($0.values) }) { await client.shutdown() }
+    }
+
+    /// Before Maintenance first ran, no shard takes client writes: Plan may say it is a
+    /// follower, or a leader whose followers are listed in sync.
+    func holdWritesUntilReconciled() {
+        for database in store.databaseNames {
+            for collection in (try? store.collections(in: database)) ?? [] where ShardName.id(collection.name) != nil {
+                collection.setReplication(StartingReplication())
+            }
+        }
+    }
+
+    // MARK: Following Plan
+
+    /// Makes the replication match Plan: leaders for my shards with followers, followers for
+    /// the shards I follow; drops what Plan no longer gives me. Runs after each Maintenance step.
+    func reconcile(plan: ClusterPlan, current: ClusterCurrent) async {
+        struct Role: Sendable {
+            let key: ShardKey
+            let collectionId: String
+            let servers: [String]
+            let writeConcern: Int
+            let inSync: [String]
+            let collection: DocumentCollection
+        }
+        var roles: [Role] = []
+        var unreplicated: [DocumentCollection] = []
+        for (database, collections) in plan.collections where plan.databases[database] != nil {
+            for (collectionId, planned) in collections {
+                for (shard, servers) in planned.shards where servers.contains(serverId) {
+                    guard let collection = try? store.collection(shard, in: database) else { continue }
+                    if servers.count == 1 {
+                        unreplicated.append(collection)
+                        continue
+                    }
+                    roles.append(Role(key: ShardKey(database: database, shard: shard), collectionId: collectionId, servers: servers,
+                                      writeConcern: planned.writeConcern,
+                                      inSync: current.shard(database: database, collectionId: collectionId, shard: shard)?.servers ?? [],
+                                      collection: collection))
+                }
+            }
+        }
+        // Leaders need a fresh epoch from the agency before they take writes.
+        let led = Set(await onLoopAsync { [self] in Array(leaders.keys) })
+        let newLeaders = roles.filter { $0.servers[0] == serverId && !led.contains($0.key) }
+        var epochs: [UInt64] = []
+        if !newLeaders.isEmpty {
+            do {
+                let count = UInt64(newLeaders.count)
+                let answer = try await agency.transact(AgencyTransactions.reserveIds(count: count))
+                epochs = Array(try AgencyTransactions.reservedIds(fromAnswer: answer.body, count: count))
+            } catch {
+                log.warning("replication: cannot draw leader epochs from the agency (retried): \(error)")
+            }
+        }
+        let assigned = Dictionary(uniqueKeysWithValues: zip(newLeaders.map(\.key), epochs))
+        let planned = roles, single = unreplicated
+        await onLoopAsync { [self] in
+            var keep = Set<ShardKey>()
+            for role in planned {
+                keep.insert(role.key)
+                if role.servers[0] == serverId {
+                    if let follower = followers.removeValue(forKey: role.key) { follower.stop() }
+                    if let leader = leaders[role.key] {
+                        leader.planChanged(servers: role.servers, writeConcern: role.writeConcern)
+                    } else if let epoch = assigned[role.key] {
+                        let leader = ShardLeader(service: self, database: role.key.database, collectionId: role.collectionId,
+                                                 shard: role.key.shard, collection: role.collection, epoch: epoch,
+                                                 writeConcern: role.writeConcern, planServers: role.servers, agencyInSync: role.inSync)
+                        leaders[role.key] = leader
+                        role.collection.setReplication(leader)
+                        log.info("replication: leading \(role.key.shard) in \(role.key.database) at epoch \(epoch), followers \(role.servers.dropFirst().joined(separator: ", "))")
+                    }
+                } else {
+                    if let leader = leaders.removeValue(forKey: role.key) { leader.resign("Plan names \(role.servers[0]) as leader") }
+                    let follower = followers[role.key] ?? {
+                        let created = ShardFollower(service: self, database: role.key.database, collectionId: role.collectionId,
+                                                    shard: role.key.shard, collection: role.collection, planLeader: role.servers[0])
+                        followers[role.key] = created
+                        role.collection.setReplication(created)
+                        return created
+                    }()
+                    follower.planned(leader: role.servers[0], inSync: role.inSync)
+                }
+            }
+            for (key, leader) in leaders where !keep.contains(key) {
+                leader.resign("Plan no longer lists followers of \(key.shard) here")
+                leaders[key] = nil
+                leader.collection.setReplication(nil)
+            }
+            for (key, follower) in followers where !keep.contains(key) {
+                follower.stop()
+                followers[key] = nil
+                follower.collection.setReplication(nil)
+            }
+            for collection in single { collection.setReplication(nil) }
+        }
+    }
+
+    /// Shard → the followers this server's leaders have in sync (Maintenance reports them).
+    func inSyncFollowers() async -> [String: [String]] {
+        await onLoopAsync { [self] in
+            var result: [String: [String]] = [:]
+            for (key, leader) in leaders { result[key.shard] = Array(leader.core.inSyncServers.dropFirst()) }
+            return result
+        }
+    }
+
+    /// Current's in-sync servers of a shard, read from the agency (not the cache).
+    func readInSync(database: String, collectionId: String, shard: String) async -> [String]? {
+        let path = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard) + "/servers"
+        guard let answer = try? await agency.read([[path]]), let first = answer[0],
+              let value = AgencyLayout.value(at: path, inReadAnswer: first), value.isArray else { return nil }
+        return value.arrayElements.compactMap(\.stringValue)
+    }
+
+    // MARK: Talking to other DBServers
+
+    /// An async client for resync requests to `server`.
+    func client(for server: String) throws(ArangoError) -> VSTClient {
+        if let client = clients.withLock({ $0[server] }) { return client }
+        guard let endpoint = cache.dbServerEndpoints()[server] else {
+            throw ArangoError(status: 503, .clusterBackendUnavailable, "DBServer \(server) is not registered")
+        }
+        return clients.withLock { clients in
+            if let client = clients[server] { return client }
+            var configuration = VSTClient.Configuration(endpoint: endpoint, credentials: .jwt(token: token))
+            configuration.poolSize = settings.parallelFetches
+            configuration.requestTimeoutSeconds = 60
+            let client = VSTClient(configuration: configuration)
+            clients[server] = client
+            return client
+        }
+    }
+
+    /// POSTs a replication message and returns the answer's body.
+    static func post(_ client: VSTClient, _ path: String, database: String, body: [UInt8]) async throws(ArangoError) -> Slice {
+        let response: ClientResponse
+        do {
+            response = try await client.request(.post, path, body: body, database: database)
+        } catch {
+            throw ArangoError(status: 503, .clusterBackendUnavailable, "\(client.configuration.endpoint) did not answer: \(error)")
+        }
+        if let error = response.error { throw error }
+        guard let body = response.body else { throw ArangoError(status: 500, .internalError, "\(path) answered without a body") }
+        return body
+    }
+
+    /// Tells a follower (best effort) that its leader stopped streaming to it, so it resyncs
+    /// at once instead of waiting for a batch that will not come.
+    func notifyStreamStopped(_ stream: StreamIdentity, follower: String) {
+        statistics.withLock { $0.followersDropped += 1 }
+        let notice = StreamStart(stream: stream, follower: follower, after: 0)
+        links.send(to: follower, database: stream.database, path: ReplicationRoutes.streamStoppedPath, body: notice.vpack,
+                   timeoutSeconds: 5) { _ in }
+    }
+}
+
+/// The hook on every shard until Maintenance decided its role.
+final class StartingReplication: WriteReplication {
+    func refusal() -> DocumentError? {
+        ArangoError(status: 503, .clusterBackendUnavailable, "the shard's replication is starting; retry shortly")
+    }
+
+    func replicate(upTo sequence: UInt64, durable: Bool, _ completion: @escaping @Sendable (DocumentError?) -> Void) {
+        completion(refusal())
+    }
+}

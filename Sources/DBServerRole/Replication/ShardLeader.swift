@@ -1,0 +1,246 @@
+import ArangoAPI
+import ClusterLogic
+import Documents
+import Replication
+import Storage
+import TesseraPlatform
+import Transport
+import VelocyPack
+
+/// The driver of one led shard's replication: owns the ``LeaderReplication`` core on the
+/// event loop and carries out its actions — reads the shard's log and sends batches to the
+/// followers, answers the writes waiting for them, changes the in-sync set in the agency.
+///
+/// It is the shard's ``WriteReplication``: the document layer asks it to admit writes (from
+/// any thread, answered from a lock-protected copy of the core's verdict) and hands it each
+/// write's acknowledgement (hopping onto the loop).
+///
+/// `@unchecked Sendable`: `core`, `waiting` and `nextToken` are touched only on the loop
+/// thread; `admissionRefusal` is behind its lock.
+final class ShardLeader: WriteReplication, @unchecked Sendable {
+    let service: ReplicationService
+    let database: String
+    let collectionId: String
+    let shard: String
+    let collection: DocumentCollection
+    var core: LeaderReplication
+    /// Plan's servers for the shard, leader first (the agency changes' precondition).
+    var planServers: [String]
+    var waiting: [UInt64: @Sendable (DocumentError?) -> Void] = [:]
+    var nextToken: UInt64 = 1
+    var resigned = false
+    let admissionRefusal = Locked<DocumentError?>(nil)
+    /// When each follower joined (for the hold measurement): loop milliseconds.
+    var joinStarted: [String: UInt64] = [:]
+
+    var stream: StreamIdentity {
+        StreamIdentity(database: database, shard: shard, leader: core.leader, epoch: core.epoch)
+    }
+
+    init(service: ReplicationService, database: String, collectionId: String, shard: String, collection: DocumentCollection,
+         epoch: UInt64, writeConcern: Int, planServers: [String], agencyInSync: [String]) {
+        self.service = service
+        self.database = database
+        self.collectionId = collectionId
+        self.shard = shard
+        self.collection = collection
+        self.planServers = planServers
+        core = LeaderReplication(leader: service.serverId, epoch: epoch, writeConcern: writeConcern,
+                                 head: collection.engine.merkleTreeAndSequence().sequence,
+                                 inSyncServers: agencyInSync.first == service.serverId ? agencyInSync : [service.serverId],
+                                 settings: service.leaderSettings)
+        collection.engine.enableReplicationTail()
+        updateAdmission()
+    }
+
+    // MARK: WriteReplication
+
+    func refusal() -> DocumentError? { admissionRefusal.withLock { $0 } }
+
+    func replicate(upTo sequence: UInt64, durable: Bool, _ completion: @escaping @Sendable (DocumentError?) -> Void) {
+        service.onLoop { [self] in
+            guard !resigned else {
+                completion(ReplicationError.resigned("this server no longer leads \(shard)").arangoError)
+                return
+            }
+            let token = nextToken
+            nextToken += 1
+            waiting[token] = completion
+            run(core.wrote(upTo: sequence, token: token, durable: durable))
+        }
+    }
+
+    // MARK: Driving the core (loop thread)
+
+    func run(_ actions: [LeaderReplication.Action]) {
+        for action in actions {
+            switch action {
+            case let .send(follower, after, waitForSync):
+                sendBatch(to: follower, after: after, waitForSync: waitForSync)
+            case .complete(let token):
+                waiting.removeValue(forKey: token)?(nil)
+            case let .fail(token, error):
+                waiting.removeValue(forKey: token)?(error.arangoError)
+            case let .changeInSync(old, new, reason):
+                changeInSync(old: old, new: new, reason: reason)
+            case .stopStream(let follower):
+                joinStarted[follower] = nil
+                service.notifyStreamStopped(stream, follower: follower)
+            }
+        }
+        updateAdmission()
+    }
+
+    func updateAdmission() {
+        let refusal = resigned ? ReplicationError.resigned("this server no longer leads \(shard)").arangoError
+            : core.admission()?.arangoError
+        admissionRefusal.withLock { $0 = refusal }
+    }
+
+    func sendBatch(to follower: String, after: UInt64, waitForSync: Bool) {
+        let records: [LogRecord]
+        do {
+            records = try collection.engine.records(after: after, limit: service.batchOperationCountMax,
+                                                    byteLimit: service.batchByteCountMax)
+        } catch {
+            run(core.batchFailed(for: follower, reason: "cannot read the log after \(after): \(error)", now: service.now))
+            return
+        }
+        guard !records.isEmpty else {
+            core.nothingToSend(to: follower)
+            return
+        }
+        let batch = ApplyBatch(stream: stream, previous: after, waitForSync: waitForSync,
+                               operations: records.map(ReplicatedOperation.init(record:)))
+        let bytes = batch.vpack
+        service.statistics.withLock {
+            $0.batchesSent += 1
+            $0.operationsSent += UInt64(records.count)
+            $0.bytesSent += UInt64(bytes.count)
+        }
+        let epoch = core.epoch
+        service.links.send(to: follower, database: database, path: ReplicationRoutes.applyPath, body: bytes,
+                           timeoutSeconds: Double(core.settings.followerTimeoutMilliseconds) / 1000) { [self] result in
+            guard !resigned, core.epoch == epoch else { return }
+            switch result {
+            case .success(let body):
+                do throws(ReplicationError) {
+                    let answer = try ApplyAnswer(decoding: body)
+                    run(core.batchAnswered(by: follower, applied: answer.applied, now: service.now))
+                } catch {
+                    run(core.batchFailed(for: follower, reason: "unreadable answer: \(error)", now: service.now))
+                }
+            case .failure(let error):
+                service.log.warning("replication: \(follower) failed a batch of \(shard): \(error.message)")
+                run(core.batchFailed(for: follower, reason: error.message, now: service.now))
+            }
+        }
+        run(core.batchSent(to: follower, last: batch.last, now: service.now))
+    }
+
+    func changeInSync(old: [String], new: [String], reason: String) {
+        for id in new where !old.contains(id) { joinStarted[id] = joinStarted[id] ?? service.now }
+        let body = AgencyTransactions.changeInSyncServers(database: database, collectionId: collectionId, shard: shard,
+                                                          planServers: planServers, oldServers: old, newServers: new)
+        let epoch = core.epoch
+        let service = self.service
+        service.log.info("replication: \(shard) in-sync servers \(old) → \(new) (\(reason))")
+        Task {
+            let applied: Bool
+            do {
+                applied = try await service.agency.write(envelope: body, clientID: nil).applied
+            } catch {
+                service.log.warning("replication: the agency did not take the change of \(shard)'s in-sync servers: \(error)")
+                applied = false
+            }
+            let actual = applied ? nil : await service.readInSync(database: database, collectionId: collectionId, shard: shard)
+            service.onLoop { [self] in
+                guard !resigned, core.epoch == epoch else { return }
+                if applied {
+                    // Servers the agency listed that this leadership never streamed to (it
+                    // restarted): their sessions belong to an older epoch; tell them to resync.
+                    for id in old where !new.contains(id) && id != service.serverId && core.followers[id] == nil {
+                        service.notifyStreamStopped(stream, follower: id)
+                    }
+                    let now = service.now
+                    for id in new where !old.contains(id) {
+                        if let started = joinStarted.removeValue(forKey: id) {
+                            service.statistics.withLock { $0.recordJoin(milliseconds: now - started) }
+                        }
+                    }
+                }
+                var actions = core.inSyncChangeFinished(applied: applied, now: service.now)
+                if let actual { actions += core.agencyLists(actual, now: service.now) }
+                run(actions)
+            }
+        }
+    }
+
+    /// A follower resynced up to `after`: stream from there.
+    func startStream(to follower: String, after: UInt64) throws(ReplicationError) {
+        guard planServers.dropFirst().contains(follower) else {
+            throw .notTheLeader("Plan does not list \(follower) as a follower of \(shard)")
+        }
+        run(core.startStream(to: follower, after: after, now: service.now))
+    }
+
+    func tick() {
+        run(core.tick(now: service.now))
+    }
+
+    /// Plan changed the shard's servers or write concern.
+    func planChanged(servers: [String], writeConcern: Int) {
+        planServers = servers
+        var actions = core.setWriteConcern(writeConcern)
+        for follower in core.followers.keys.sorted() where !servers.contains(follower) {
+            actions += core.removeFollower(follower, now: service.now)
+        }
+        run(actions)
+    }
+
+    /// This server stops leading the shard: waiting writes fail, streams stop.
+    func resign(_ reason: String) {
+        guard !resigned else { return }
+        let actions = core.resign(reason: reason)
+        resigned = true
+        run(actions)
+        collection.engine.disableReplicationTail()
+    }
+
+    /// The shard distribution's view of this leader.
+    func status() -> ShardReplicationStatus {
+        ShardReplicationStatus(
+            database: database, shard: shard, role: "leader", epoch: core.epoch, leader: core.leader,
+            inSync: core.inSyncServers,
+            followers: core.followers.keys.sorted().map { id in
+                let state = core.followers[id]!
+                return ShardReplicationStatus.Follower(id: id, phase: state.phase.rawValue, acked: state.acked, sent: state.sent,
+                                                       unanswered: state.unanswered)
+            },
+            head: core.head, resync: nil)
+    }
+}
+
+extension ReplicatedOperation {
+    init(record: LogRecord) {
+        let kind: Kind = switch record.kind {
+        case .document: .document
+        case .removal: .removal
+        case .truncation: .truncation
+        }
+        self.init(kind: kind, sequence: record.sequence, revision: record.revision, key: record.key, flags: record.flags,
+                  documentByteCount: record.documentByteCount, payload: record.payload)
+    }
+}
+
+extension LogRecord {
+    init(operation: ReplicatedOperation) {
+        let kind: Kind = switch operation.kind {
+        case .document: .document
+        case .removal: .removal
+        case .truncation: .truncation
+        }
+        self.init(kind: kind, flags: operation.flags, revision: operation.revision, sequence: operation.sequence,
+                  documentByteCount: operation.documentByteCount, key: operation.key, payload: operation.payload)
+    }
+}

@@ -1,0 +1,204 @@
+import Auth
+import Client
+import ClusterMember
+import Foundation
+import Testing
+import TesseraProcessSupport
+import Transport
+import TesseraPlatform
+import VelocyPack
+
+extension ClusterProcesses {
+    /// Synchronous replication with real processes: `tessera start` with 3 DBServers, a
+    /// collection with replicationFactor 3 and writeConcern 2, writers running while
+    /// followers are killed with `kill -9`, restarted, and wiped.
+    @Suite("Synchronous replication", .serialized)
+    struct ReplicationProcessTests {
+        typealias LocalCluster = ClusterTests.LocalCluster
+
+        /// Inserts documents one by one through both coordinators until stopped; keeps the
+        /// keys whose insert was acknowledged and counts the refusals by error number.
+        final class Writers: @unchecked Sendable {
+            let acknowledged = Locked<[String]>([])
+            let refusals = Locked<[Int: Int]>([:])
+            let stopFlag = Locked(false)
+            var task: Task<Void, Never>?
+
+            func start(_ apis: [API], prefix: String, count: Int = 4) {
+                task = Task { [self] in
+                    await withTaskGroup(of: Void.self) { group in
+                        for writer in 0..<count {
+                            group.addTask { [self] in
+                                var n = 0
+                                // Bounded: at most 20,000 inserts per writer.
+                                while !stopFlag.withLock({ $0 }), n < 20_000 {
+                                    let key = "\(prefix)-\(writer)-\(n)"
+                                    n += 1
+                                    let body = #"{"_key": "\#(key)", "writer": \#(writer), "n": \#(n), "pad": "\#(String(repeating: "x", count: 200))"}"#
+                                    guard let response = try? await apis[writer % apis.count].call(.post, "/_api/document/rep", body) else { continue }
+                                    if response.status == 201 || response.status == 202 {
+                                        acknowledged.withLock { $0.append(key) }
+                                    } else {
+                                        let number = Int(response.error?.number.rawValue ?? -1)
+                                        refusals.withLock { $0[number, default: 0] += 1 }
+                                        try? await Task.sleep(for: .milliseconds(20))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+            func stop() async {
+                stopFlag.withLock { $0 = true }
+                await task?.value
+            }
+
+            var count: Int { acknowledged.withLock { $0.count } }
+        }
+
+        /// The shard's servers, leader first, from Plan.
+        static func planServers(_ api: API) async throws -> (shard: String, servers: [String]) {
+            let distribution = try await api.expect(200, .get, "/_admin/cluster/shardDistribution")
+            let plan = try #require(distribution["results"]?["rep"]?["Plan"])
+            let shard = try #require(plan.objectMembers.map { $0 }.first?.key.keyName)
+            let entry = try #require(plan[shard])
+            let leader = try #require(entry["leader"]?.stringValue)
+            return (shard, [leader] + (entry["followers"]?.arrayElements.compactMap(\.stringValue) ?? []))
+        }
+
+        /// The in-sync servers and each server's replication status, from the shard distribution.
+        static func replication(_ api: API, shard: String) async throws -> (inSync: [String], servers: Slice) {
+            let distribution = try await api.expect(200, .get, "/_admin/cluster/shardDistribution")
+            let entry = try #require(distribution["results"]?["rep"]?["Replication"]?[shard])
+            return (entry["inSync"]?.arrayElements.compactMap(\.stringValue) ?? [], try #require(entry["servers"]))
+        }
+
+        /// Waits (bounded) until Current lists `server` in sync.
+        static func waitInSync(_ api: API, shard: String, _ server: String, seconds: Int = 60) async throws -> Bool {
+            for _ in 0..<(seconds * 5) {
+                if try await replication(api, shard: shard).inSync.contains(server) { return true }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            return false
+        }
+
+        /// The DBServer members of the cluster by server id (from their data directories).
+        static func dbservers(_ cluster: LocalCluster) throws -> [String: (name: String, pid: Int32, arguments: [String])] {
+            var result: [String: (String, Int32, [String])] = [:]
+            for number in 1...3 {
+                let member = try cluster.member("dbserver\(number)")
+                let id = try String(contentsOfFile: member.arguments[4] + "/SERVER", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                result[id] = ("dbserver\(number)", member.pid, member.arguments)
+            }
+            return result
+        }
+
+        /// Every document of `shard` on the DBServer at `endpoint` (key → [rev, body]), read
+        /// directly with a cluster token.
+        static func copy(of shard: String, at endpoint: Endpoint, secret: [UInt8]) async throws -> [String: String] {
+            var configuration = VSTClient.Configuration(
+                endpoint: endpoint, credentials: .jwt(token: ClusterAuthenticator.token(serverID: "test", secret: secret, now: Date().timeIntervalSince1970)))
+            configuration.poolSize = 1
+            let api = API(client: VSTClient(configuration: configuration))
+            defer { Task { await api.client.shutdown() } }
+            let rows = try await api.query("FOR d IN \(shard) RETURN d", batchSize: 1000)
+            var documents: [String: String] = [:]
+            for row in rows { documents[row["_key"]?.stringValue ?? "?"] = row.json }
+            return documents
+        }
+
+        @Test("rf 3, writeConcern 2: a killed follower is dropped and writes go on; restarted it resyncs incrementally; two down refuse writes with 1004; a wiped follower resyncs fully; every copy equal")
+        func followerLossAndResync() async throws {
+            let cluster = try LocalCluster()
+            defer { cluster.stop() }
+            let api = cluster.api(0)
+            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 3, "writeConcern": 2}"#)
+            let (shard, servers) = try await Self.planServers(api)
+            #expect(Set(servers).count == 3, "three distinct copies: \(servers)")
+            #expect(try await Self.waitInSync(api, shard: shard, servers[2]), "both followers in sync after creation")
+            // A shard worth copying: 3,000 documents of ~250 bytes.
+            for batch in 0..<6 {
+                let documents = (0..<500).map { #"{"_key": "base-\#(batch)-\#($0)", "pad": "\#(String(repeating: "y", count: 240))"}"# }
+                try await api.expect(202, .post, "/_api/document/rep", "[" + documents.joined(separator: ",") + "]")
+            }
+            let members = try Self.dbservers(cluster)
+            let secret = try ClusterSecret.load(path: cluster.directory + "/cluster/secret").secret.bytes
+            let follower = servers[1], other = servers[2]
+            var followerMember = try #require(members[follower])
+            var restarted: [ServerProcess] = []
+            defer { for process in restarted { process.stop() } }
+
+            // 1. Writers run; one follower dies; writes go on once it is dropped.
+            let writers = Writers()
+            writers.start([cluster.api(0), cluster.api(1)], prefix: "a")
+            try await Task.sleep(for: .milliseconds(800))
+            kill(followerMember.pid, SIGKILL)
+            let atKill = writers.count
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(writers.count > atKill + 10, "writes go on after the follower is dropped (\(atKill) → \(writers.count))")
+            #expect(!(try await Self.replication(api, shard: shard).inSync.contains(follower)), "the dead follower left the in-sync set")
+            await writers.stop()
+
+            // 2. Restarted: it copies only what differs and rejoins.
+            while kill(followerMember.pid, 0) == 0 { usleep(20_000) }
+            let revived = try ServerProcess(command: followerMember.arguments, dataDirectory: followerMember.arguments[4])
+            restarted.append(revived)
+            followerMember.pid = revived.process.processIdentifier
+            #expect(try await Self.waitInSync(api, shard: shard, follower), "the restarted follower rejoins")
+            let status = try await Self.replication(api, shard: shard).servers
+            let resync = try #require(status[follower]?["resync"])
+            let copied = resync["bytesCopied"]?.uintValue ?? .max
+            let shardBytes = UInt64(3000 + writers.count) * 250
+            print("replication: incremental resync copied \(copied) bytes (\(resync["documentsCopied"]?.uintValue ?? 0) documents) of a ~\(shardBytes)-byte shard")
+            #expect(copied < shardBytes / 4, "an incremental resync moves far fewer bytes than the shard holds: \(resync.json)")
+
+            // 3. Both followers down: with writeConcern 2 writes get 1004; reads still work.
+            kill(followerMember.pid, SIGKILL)
+            let otherMember = try #require(members[other])
+            kill(otherMember.pid, SIGKILL)
+            var refused = false
+            for attempt in 0..<50 where !refused {
+                let response = try await api.call(.post, "/_api/document/rep", #"{"_key": "lonely-\#(attempt)"}"#)
+                refused = response.status == 403 && response.error?.number.rawValue == 1004
+                if !refused { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(refused, "a shard with fewer in-sync copies than writeConcern refuses writes with 1004")
+            try await api.expect(200, .get, "/_api/document/rep/base-0-0")
+
+            // 4. One comes back as it was; the other with its shards wiped: a full resync.
+            while kill(followerMember.pid, 0) == 0 || kill(otherMember.pid, 0) == 0 { usleep(20_000) }
+            restarted.append(try ServerProcess(command: followerMember.arguments, dataDirectory: followerMember.arguments[4]))
+            try FileManager.default.removeItem(atPath: otherMember.arguments[4] + "/shards")
+            restarted.append(try ServerProcess(command: otherMember.arguments, dataDirectory: otherMember.arguments[4]))
+            #expect(try await Self.waitInSync(api, shard: shard, follower), "the first follower rejoins")
+            #expect(try await Self.waitInSync(api, shard: shard, other), "the wiped follower rejoins")
+            let wiped = try #require(try await Self.replication(api, shard: shard).servers[other]?["resync"])
+            #expect((wiped["documentsCopied"]?.uintValue ?? 0) >= 3000, "the wiped follower copied the whole shard: \(wiped.json)")
+
+            // 5. Writes work again; every copy holds exactly the leader's documents.
+            let more = Writers()
+            more.start([cluster.api(0), cluster.api(1)], prefix: "b", count: 2)
+            try await Task.sleep(for: .milliseconds(700))
+            await more.stop()
+            #expect(more.count > 0, "writes are accepted with the copies back")
+            let endpoints = try ["dbserver1", "dbserver2", "dbserver3"].map { name -> Endpoint in
+                let arguments = try cluster.member(name).arguments
+                return try #require(Endpoint(arguments[2]))
+            }
+            var copies: [[String: String]] = []
+            for endpoint in endpoints { copies.append(try await Self.copy(of: shard, at: endpoint, secret: secret)) }
+            let leaderCopy = copies.max { $0.count < $1.count }!
+            for (index, copy) in copies.enumerated() {
+                #expect(copy == leaderCopy, "copy on dbserver\(index + 1) differs: \(copy.count) vs \(leaderCopy.count) documents")
+            }
+            for key in writers.acknowledged.withLock({ $0 }) + more.acknowledged.withLock({ $0 }) {
+                #expect(leaderCopy[key] != nil, "acknowledged \(key) is missing")
+            }
+            print("replication: \(writers.count + more.count) acknowledged inserts, \(leaderCopy.count) documents on each of 3 copies; refusals \(writers.refusals.withLock { $0 })")
+            await api.client.shutdown()
+        }
+    }
+}
