@@ -142,7 +142,9 @@ extension ClusterProcesses {
             #expect(cluster.output.contains("empty password"), "\(cluster.output)")
             let created = try await first.expect(200, .post, "/_api/collection", #"{"name": "items", "numberOfShards": 6}"#)
             #expect(created["numberOfShards"]?.intValue == 6)
-            try await first.expectError(400, 10, .post, "/_api/collection", #"{"name": "copies", "replicationFactor": 2}"#)
+            // More copies than DBServers, or a write concern above the copies: refused.
+            try await first.expectError(503, 1487, .post, "/_api/collection", #"{"name": "copies", "replicationFactor": 4}"#)
+            try await first.expectError(400, 10, .post, "/_api/collection", #"{"name": "copies", "replicationFactor": 2, "writeConcern": 3}"#)
 
             // 10 000 documents in arrays of 500 through the first coordinator.
             for batch in 0..<20 {
@@ -355,7 +357,11 @@ extension ClusterProcesses {
             await eventually("the other coordinator sees waitForSync") {
                 (try? await first.call(.get, "/_api/collection/things/properties"))?.body?["waitForSync"]?.boolValue == true
             }
-            try await first.expectError(400, 10, .put, "/_api/collection/things/properties", #"{"replicationFactor": 2}"#)
+            // Raising the replication factor adds a follower per shard (it resyncs); the write
+            // concern may not exceed it.
+            let raised = try await first.expect(200, .put, "/_api/collection/things/properties", #"{"replicationFactor": 2}"#)
+            #expect(raised["replicationFactor"]?.intValue == 2)
+            try await first.expectError(400, 10, .put, "/_api/collection/things/properties", #"{"writeConcern": 3}"#)
             try await first.expect(200, .post, "/_api/collection", #"{"name": "other"}"#)
             try await second.expectError(409, 1207, .put, "/_api/collection/things/rename", #"{"name": "other"}"#)
             let renamed = try await second.expect(200, .put, "/_api/collection/things/rename", #"{"name": "stuff"}"#)
