@@ -46,6 +46,8 @@ let package = Package(
         // Pure layer: what keeps shard copies in step: the Merkle revision tree now; the sync
         // replication and resync state machines next (DESIGN.md "Replication").
         .target(name: "Replication", dependencies: ["BinaryFormat", "VelocyPack", "ArangoAPI"], swiftSettings: strictSwift),
+        // One shard's replication (leader, followers, agency, network) under seeded faults.
+        .target(name: "ReplicationSimulation", dependencies: ["Replication", "RaftSimulation", "Raft"], swiftSettings: strictSwift),
 
         // Pure layer: VelocyStream framing and ArangoDB's message headers.
         .target(name: "VelocyStream", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
@@ -104,7 +106,7 @@ let package = Package(
         // Runs the Raft or the agency simulator over random seeds for as long as asked.
         .executableTarget(
             name: "raft-simulate",
-            dependencies: ["RaftSimulation", "AgencySimulation", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/RaftSimulate",
+            dependencies: ["RaftSimulation", "AgencySimulation", "ReplicationSimulation", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/RaftSimulate",
             swiftSettings: strictSwift),
 
         // The libuv event loop: loop thread, timers, TCP, and an executor for Swift concurrency.
@@ -253,7 +255,7 @@ let package = Package(
             name: "DocumentsTests", dependencies: ["Documents", "Storage", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "ReplicationTests", dependencies: ["Replication", "TestRandomness", "VelocyPack"],
+            name: "ReplicationTests", dependencies: ["Replication", "ReplicationSimulation", "Raft", "TestRandomness", "VelocyPack"],
             swiftSettings: strictSwift),
         // The agency node core's claims, and the agency simulator over a fixed list of seeds.
         .testTarget(

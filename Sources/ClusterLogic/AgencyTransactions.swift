@@ -303,20 +303,62 @@ public enum AgencyTransactions {
 
     /// `write`: a shard leader's change of its in-sync set — a follower dropped before a
     /// write is acknowledged without it, or a resynced follower added — setting `servers`
-    /// and `failoverCandidates` of the shard's report together, under the preconditions that
-    /// Plan still lists `planServers` and Current still lists `oldServers` (so two changes
-    /// computed from one view cannot both apply).
+    /// and `failoverCandidates` together, recording the leadership's `epoch`, and moving
+    /// `syncVersion` from `version` to `version + 1`, under the preconditions that Plan still
+    /// lists `planServers`, Current still lists `oldServers`, and the version is still
+    /// `version` (absent when 0). Only the leader's replication writes these fields.
     public static func changeInSyncServers(database: String, collectionId: String, shard: String, planServers: [String],
-                                           oldServers: [String], newServers: [String], clientId: String? = nil) -> [UInt8] {
+                                           oldServers: [String], newServers: [String], version: UInt64, epoch: UInt64,
+                                           clientId: String? = nil) -> [UInt8] {
         var write = AgencyWrite(clientId: clientId)
         let path = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard)
         let servers = vpackBytes { $0.add(strings: newServers) }
         write.set(path + "/servers", servers)
         write.set(path + "/failoverCandidates", servers)
+        write.set(path + "/leaderEpoch", vpackBytes { $0.add(epoch) })
+        write.set(path + "/syncVersion", vpackBytes { $0.add(version + 1) })
         write.increment(AgencyLayout.currentVersion)
         write.require(AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard),
                       .old(vpackBytes { $0.add(strings: planServers) }))
         write.require(path + "/servers", .old(vpackBytes { $0.add(strings: oldServers) }))
+        write.require(path + "/syncVersion", version == 0 ? .oldEmpty(true) : .old(vpackBytes { $0.add(version) }))
+        return agencyEnvelope([.write(write)])
+    }
+
+    /// `write`: moves a shard's `syncVersion` from `version` to `version + 1` and nothing
+    /// else, so that a change computed at `version` whose answer was lost can no longer
+    /// apply (the leader then reads which happened).
+    public static func fenceInSyncChange(database: String, collectionId: String, shard: String, version: UInt64,
+                                         clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        let path = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard)
+        write.set(path + "/syncVersion", vpackBytes { $0.add(version + 1) })
+        write.increment(AgencyLayout.currentVersion)
+        write.require(path + "/syncVersion", version == 0 ? .oldEmpty(true) : .old(vpackBytes { $0.add(version) }))
+        write.require(path + "/servers", .oldEmpty(false))
+        return agencyEnvelope([.write(write)])
+    }
+
+    /// `write`: the details of a replicated shard's report — error, indexes, index errors —
+    /// leaving the in-sync fields to the leader's replication, under the preconditions that
+    /// Plan still lists `planServers` and the report exists.
+    public static func reportShardDetails(database: String, collectionId: String, shard: String, report: CurrentShard,
+                                          planServers: [String], clientId: String? = nil) -> [UInt8] {
+        var write = AgencyWrite(clientId: clientId)
+        let path = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard)
+        write.set(path + "/error", vpackBytes { $0.add(report.error) })
+        write.set(path + "/errorNum", vpackBytes { $0.add(report.errorNum) })
+        write.set(path + "/errorMessage", vpackBytes { $0.add(report.errorMessage) })
+        write.set(path + "/indexes", vpackBytes { PlannedIndex.encode(report.indexes, into: &$0) })
+        if report.indexErrors.isEmpty {
+            write.delete(path + "/indexErrors")
+        } else {
+            write.set(path + "/indexErrors", vpackBytes { CurrentShard.encode(report.indexErrors, into: &$0) })
+        }
+        write.increment(AgencyLayout.currentVersion)
+        write.require(AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard),
+                      .old(vpackBytes { $0.add(strings: planServers) }))
+        write.require(path + "/servers", .oldEmpty(false))
         return agencyEnvelope([.write(write)])
     }
 

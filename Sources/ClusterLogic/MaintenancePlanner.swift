@@ -53,6 +53,9 @@ public enum MaintenanceAction: Sendable, Equatable {
     /// own change of the in-sync set.
     case reportShard(database: String, collectionId: String, shard: String, report: CurrentShard, planServers: [String],
                      currentServers: [String]?)
+    /// Write the details (error, indexes) of a replicated shard's report; its in-sync fields
+    /// belong to the leader's replication.
+    case reportShardDetails(database: String, collectionId: String, shard: String, report: CurrentShard, planServers: [String])
     case removeShardFromCurrent(database: String, collectionId: String, shard: String)
     case removeDatabaseFromCurrent(database: String)
 
@@ -71,6 +74,7 @@ public enum MaintenanceAction: Sendable, Equatable {
         case .reportDatabase(let database): "report database \(database) to Current"
         case let .reportShard(database, _, shard, report, _, _):
             report.error ? "report shard \(shard) in \(database) to Current as failed" : "report shard \(shard) in \(database) to Current"
+        case let .reportShardDetails(database, _, shard, _, _): "report the indexes of shard \(shard) in \(database) to Current"
         case let .removeShardFromCurrent(database, _, shard): "remove shard \(shard) in \(database) from Current"
         case .removeDatabaseFromCurrent(let database): "remove database \(database) from Current"
         }
@@ -79,7 +83,7 @@ public enum MaintenanceAction: Sendable, Equatable {
     /// Whether the step changes the agency (Current) rather than the local store.
     public var isCurrentAction: Bool {
         switch self {
-        case .reportDatabase, .reportShard, .removeShardFromCurrent, .removeDatabaseFromCurrent: true
+        case .reportDatabase, .reportShard, .reportShardDetails, .removeShardFromCurrent, .removeDatabaseFromCurrent: true
         default: false
         }
     }
@@ -92,6 +96,9 @@ public enum MaintenanceAction: Sendable, Equatable {
         case let .reportShard(database, collectionId, shard, report, planServers, currentServers):
             AgencyTransactions.reportShard(database: database, collectionId: collectionId, shard: shard, report: report,
                                            planServers: planServers, currentServers: currentServers, clientId: clientId)
+        case let .reportShardDetails(database, collectionId, shard, report, planServers):
+            AgencyTransactions.reportShardDetails(database: database, collectionId: collectionId, shard: shard, report: report,
+                                                  planServers: planServers, clientId: clientId)
         case let .removeShardFromCurrent(database, collectionId, shard):
             AgencyTransactions.removeShardFromCurrent(database: database, collectionId: collectionId, shard: shard, clientId: clientId)
         case .removeDatabaseFromCurrent(let database):
@@ -169,17 +176,19 @@ public enum MaintenancePlanner {
         return creates + shardCreates + updates + ensures + indexDrops + shardDrops + databaseDrops
     }
 
-    /// Phase 2: report planned databases I hold and the shards I lead and hold (servers:
-    /// me, then the followers my replication has in sync; indexes: the planned ones, which
-    /// phase 1 made sure of) where Current differs; remove my reports of what Plan dropped.
-    /// Ordered: database reports, shard reports, shard removals, database removals.
-    /// `indexFailures` (shard → failures) are the planned indexes the driver could not build;
-    /// the shard's report carries them. `inSyncFollowers` (shard → followers) is what the
-    /// leader's replication knows to be in sync, in the order it wrote them to Current; only
-    /// followers Plan still lists are reported.
+    /// Phase 2: report planned databases I hold and the shards I lead and hold (indexes: the
+    /// planned ones, which phase 1 made sure of) where Current differs; remove my reports of
+    /// what Plan dropped. Ordered: database reports, shard reports, shard removals, database
+    /// removals. `indexFailures` (shard → failures) are the planned indexes the driver could
+    /// not build; the shard's report carries them.
+    ///
+    /// A shard Plan gives followers is replicated: its leader's replication alone writes its
+    /// in-sync fields (`servers`, `failoverCandidates`, `leaderEpoch`,
+    /// `syncVersion`): once it has a report, only the details are reported
+    /// (``MaintenanceAction/reportShardDetails(database:collectionId:shard:report:planServers:)``).
+    /// Every shard's first report lists the leader alone.
     public static func currentActions(serverId: String, plan: ClusterPlan, local: LocalDatabases,
-                                      current: ClusterCurrent, indexFailures: [String: [IndexFailure]] = [:],
-                                      inSyncFollowers: [String: [String]] = [:]) -> [MaintenanceAction] {
+                                      current: ClusterCurrent, indexFailures: [String: [IndexFailure]] = [:]) -> [MaintenanceAction] {
         var databaseReports: [MaintenanceAction] = [], shardReports: [MaintenanceAction] = []
         var shardRemovals: [MaintenanceAction] = [], databaseRemovals: [MaintenanceAction] = []
         let mine = plannedShards(of: serverId, plan: plan)
@@ -191,13 +200,24 @@ public enum MaintenancePlanner {
                 guard let held = local[database]?[planned.shard] else { continue }
                 // Report what the shard really has of the planned indexes.
                 let reported = current.shard(database: database, collectionId: planned.collection.id, shard: planned.shard)
-                // The first report names no followers: it has no precondition on Current, so
-                // written from a stale view it may only ever list fewer servers than are in sync.
-                let inSync = reported == nil ? [] : (inSyncFollowers[planned.shard] ?? [])
-                let servers = [serverId] + inSync.filter { $0 != serverId && planned.servers.contains($0) }
-                let report = CurrentShard(servers: servers,
-                                          indexes: planned.collection.indexes.filter { $0.isBuiltIn || held.indexIds.contains($0.id) },
-                                          indexErrors: (indexFailures[planned.shard] ?? []).filter { !held.indexIds.contains($0.id) })
+                let indexes = planned.collection.indexes.filter { $0.isBuiltIn || held.indexIds.contains($0.id) }
+                let failures = (indexFailures[planned.shard] ?? []).filter { !held.indexIds.contains($0.id) }
+                if let reported, planned.servers.count > 1 {
+                    var details = reported
+                    details.indexes = indexes
+                    details.indexErrors = failures
+                    details.error = false
+                    details.errorNum = 0
+                    details.errorMessage = ""
+                    if details != reported {
+                        shardReports.append(.reportShardDetails(database: database, collectionId: planned.collection.id,
+                                                                shard: planned.shard, report: details, planServers: planned.servers))
+                    }
+                    continue
+                }
+                // Unreplicated: the leader alone is in sync (a shard whose followers Plan
+                // dropped sheds their in-sync fields too).
+                let report = CurrentShard(servers: [serverId], indexes: indexes, indexErrors: failures)
                 if reported != report {
                     shardReports.append(.reportShard(database: database, collectionId: planned.collection.id,
                                                      shard: planned.shard, report: report, planServers: planned.servers,
@@ -243,7 +263,7 @@ public enum MaintenancePlanner {
             local[database]?[shard] = nil
         case .dropDatabase(let database):
             local[database] = nil
-        case .reportDatabase, .reportShard, .removeShardFromCurrent, .removeDatabaseFromCurrent:
+        case .reportDatabase, .reportShard, .reportShardDetails, .removeShardFromCurrent, .removeDatabaseFromCurrent:
             break
         }
     }

@@ -307,6 +307,12 @@ public struct CurrentShard: Sendable, Equatable {
     /// in-sync servers. Tessera keeps it equal to `servers`; a follower leaves both in the
     /// same agency transaction before a write is acknowledged without it.
     public var failoverCandidates: [String]
+    /// Tessera's members, written only by the leader's replication: the epoch of the
+    /// leadership that last changed `servers`, and the in-sync version every change moves
+    /// on by one (a change requires the version it was computed from, so a delayed one can
+    /// never apply after a later one). nil before the leader's first change.
+    public var leaderEpoch: UInt64?
+    public var syncVersion: UInt64?
     public var error: Bool
     public var errorNum: Int
     public var errorMessage: String
@@ -316,10 +322,13 @@ public struct CurrentShard: Sendable, Equatable {
     /// entries of `indexes` with `error: true`). Written only when not empty.
     public var indexErrors: [IndexFailure]
 
-    public init(servers: [String], failoverCandidates: [String]? = nil, indexes: [PlannedIndex], indexErrors: [IndexFailure] = [],
-                error: Bool = false, errorNum: Int = 0, errorMessage: String = "") {
+    public init(servers: [String], failoverCandidates: [String]? = nil, leaderEpoch: UInt64? = nil, syncVersion: UInt64? = nil,
+                indexes: [PlannedIndex], indexErrors: [IndexFailure] = [], error: Bool = false, errorNum: Int = 0,
+                errorMessage: String = "") {
         self.servers = servers
         self.failoverCandidates = failoverCandidates ?? servers
+        self.leaderEpoch = leaderEpoch
+        self.syncVersion = syncVersion
         self.error = error
         self.errorNum = errorNum
         self.errorMessage = errorMessage
@@ -342,21 +351,27 @@ public struct CurrentShard: Sendable, Equatable {
             builder.add(key: "failoverCandidates", strings: failoverCandidates)
             if !indexErrors.isEmpty {
                 builder.add(key: "indexErrors")
-                builder.openArray()
-                for failure in indexErrors {
-                    builder.openObject()
-                    builder.add(key: "errorMessage", failure.errorMessage)
-                    builder.add(key: "errorNum", failure.errorNum)
-                    builder.add(key: "id", failure.id)
-                    builder.closeTrusted()
-                }
-                builder.closeTrusted()
+                Self.encode(indexErrors, into: &builder)
             }
             builder.add(key: "indexes")
             PlannedIndex.encode(indexes, into: &builder)
+            if let leaderEpoch { builder.add(key: "leaderEpoch", leaderEpoch) }
             builder.add(key: "servers", strings: servers)
+            if let syncVersion { builder.add(key: "syncVersion", syncVersion) }
             builder.closeTrusted()
         }
+    }
+
+    static func encode(_ failures: [IndexFailure], into builder: inout Builder) {
+        builder.openArray()
+        for failure in failures {
+            builder.openObject()
+            builder.add(key: "errorMessage", failure.errorMessage)
+            builder.add(key: "errorNum", failure.errorNum)
+            builder.add(key: "id", failure.id)
+            builder.closeTrusted()
+        }
+        builder.closeTrusted()
     }
 
     /// Decodes a report; `context` names its place for error messages.
@@ -373,8 +388,13 @@ public struct CurrentShard: Sendable, Equatable {
             }
         }
         let servers = try fields.stringArray("servers")
+        func unsigned(_ name: String) throws(ClusterError) -> UInt64? {
+            guard let value = fields.optional(name) else { return nil }
+            guard let number = value.uintValue else { throw fields.invalid(name, "must be an unsigned integer") }
+            return number
+        }
         self.init(servers: servers, failoverCandidates: try fields.stringArray("failoverCandidates", default: servers),
-                  indexes: try PlannedIndex.decodeList(fields.optional("indexes"), context: context),
+                  leaderEpoch: try unsigned("leaderEpoch"), syncVersion: try unsigned("syncVersion"), indexes: try PlannedIndex.decodeList(fields.optional("indexes"), context: context),
                   indexErrors: indexErrors,
                   error: try fields.bool("error", default: false),
                   errorNum: try fields.int("errorNum", in: 0...Int(Int32.max), default: 0),

@@ -178,12 +178,11 @@ public final class DBServer: Sendable {
                 }
             }
         }
-        // The shards' replication follows Plan before their reports go out, so a report
-        // names the followers the leaders really have in sync.
+        // The shards' replication follows Plan (leaders, followers, resyncs); the in-sync
+        // fields of replicated shards are its own to write, not Maintenance's.
         await replication.reconcile(plan: plan, current: current)
         let reports = failures + MaintenancePlanner.currentActions(serverId: identity.id, plan: plan, local: localDatabases(),
-                                                                   current: current, indexFailures: indexFailures,
-                                                                   inSyncFollowers: await replication.inSyncFollowers())
+                                                                   current: current, indexFailures: indexFailures)
         for action in reports {
             guard let body = action.agencyBody(serverId: identity.id) else { continue }
             do {
@@ -252,7 +251,7 @@ public final class DBServer: Sendable {
             try store.dropCollection(shard, in: database)
         case .dropDatabase(let database):
             if database != "_system" { try store.dropDatabase(database) }
-        case .reportDatabase, .reportShard, .removeShardFromCurrent, .removeDatabaseFromCurrent:
+        case .reportDatabase, .reportShard, .reportShardDetails, .removeShardFromCurrent, .removeDatabaseFromCurrent:
             break
         }
     }

@@ -1,16 +1,19 @@
 import AgencySimulation
 import ArgumentParser
 import RaftSimulation
+import ReplicationSimulation
 
 /// `raft-simulate`: runs a deterministic simulator over random seeds for as long as asked, or
 /// replays one seed. `--mode raft` (the default) runs bare Raft nodes; `--mode agency` runs
-/// whole agency node cores (Raft, store, TTL, observers, snapshots) with clients. Every run
+/// whole agency node cores (Raft, store, TTL, observers, snapshots) with clients;
+/// `--mode replication` runs one shard's synchronous replication (leader and follower cores,
+/// the agency's in-sync list, resync) under crashes, pauses, loss and stale leaders. Every run
 /// prints its settings first; a failure prints the command that replays it and exits with
 /// status 1.
 @main
 struct RaftSimulate: ParsableCommand {
     enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case raft, agency
+        case raft, agency, replication
     }
 
     static let configuration = CommandConfiguration(
@@ -22,6 +25,7 @@ struct RaftSimulate: ParsableCommand {
               swift run --scratch-path .build-raft raft-simulate --seed 1234 --nodes 5 --trace
               swift run -c release --scratch-path .build-agency raft-simulate --mode agency --seconds 600
               swift run -c release --scratch-path .build-agency raft-simulate --mode agency --seed 1234 --trace
+              swift run -c release --scratch-path .build-sim raft-simulate --mode replication --seconds 600
             """)
 
     @Option(help: "What to simulate: bare Raft nodes or whole agency node cores.")
@@ -72,6 +76,7 @@ struct RaftSimulate: ParsableCommand {
         switch mode {
         case .raft: runRaft(seed: seed, printsSettings: printsSettings)
         case .agency: runAgency(seed: seed, printsSettings: printsSettings)
+        case .replication: runReplication(seed: seed, printsSettings: printsSettings)
         }
     }
 
@@ -105,6 +110,21 @@ struct RaftSimulate: ParsableCommand {
         if trace { simulation.trace.forEach { print($0) } }
         if let failure = report.failure {
             print(failure)
+            return false
+        }
+        if printsSettings { print("  ok: \(report.summary)") }
+        return true
+    }
+
+    func runReplication(seed: UInt64, printsSettings: Bool) -> Bool {
+        var simulation = ReplicationSimulation(seed: seed)
+        if printsSettings || trace { print("run replication seed \(seed): \(simulation.settings)") }
+        let report = simulation.run(tracing: trace)
+        if trace { report.trace.forEach { print($0) } }
+        guard report.violations.isEmpty else {
+            print("replication seed \(seed) (\(simulation.settings)) FAILED:")
+            report.violations.prefix(10).forEach { print("  " + $0) }
+            print("replay: swift run raft-simulate --mode replication --seed \(seed) --trace")
             return false
         }
         if printsSettings { print("  ok: \(report.summary)") }

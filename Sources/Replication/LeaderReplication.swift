@@ -78,9 +78,21 @@ public struct LeaderReplication: Sendable {
         case complete(token: UInt64)
         /// Fail the waiting write with the error.
         case fail(token: UInt64, ReplicationError)
-        /// Ask the agency to change Current's in-sync servers from `old` to `new` (a
-        /// precondition transaction); then call ``inSyncChangeFinished(applied:now:)``.
-        case changeInSync(old: [String], new: [String], reason: String)
+        /// Ask the agency to change Current's in-sync servers from `old` to `new`, in one
+        /// precondition transaction: Plan unchanged, Current's servers still `old` and its
+        /// in-sync version still `version` (0: none yet); the change sets the version to
+        /// `version + 1` and records this leadership's epoch. The version makes every change a
+        /// compare-and-set on the whole history: a change sent earlier — by this leadership
+        /// or an older one, delayed in the network — can never apply after a later one. A
+        /// leadership's first change is made even when the list stays the same (it claims
+        /// the version before any write is admitted).
+        ///
+        /// Then call ``inSyncChangeFinished(applied:now:)`` when the agency answered. When
+        /// the answer is lost (a timeout), call ``changeUncertain(now:)``, fence the change
+        /// (a transaction moving the version from `version` to `version + 1` with the old
+        /// list) and read the agency: the fence applied → not applied, list `old` at
+        /// `version + 1`; else the version and list read tell which.
+        case changeInSync(old: [String], new: [String], version: UInt64, reason: String)
         /// Stop streaming to the follower (it failed before it was ever counted, or was removed).
         case stopStream(follower: String)
     }
@@ -97,6 +109,10 @@ public struct LeaderReplication: Sendable {
     public private(set) var inSyncServers: [String]
     /// The change under way in the agency, if any.
     public private(set) var pendingChange: (old: [String], new: [String])?
+    /// The in-sync version the agency holds after the last change this leader knows of.
+    public private(set) var agencyVersion: UInt64
+    /// Whether this leadership's first change applied. Until then no write is admitted.
+    public private(set) var epochClaimed = false
     var nextChangeAttempt: UInt64 = 0
     /// Waiting writes: (sequence, token, durable), in the order they arrived.
     var waiting: [(sequence: UInt64, token: UInt64, durable: Bool)] = []
@@ -108,9 +124,11 @@ public struct LeaderReplication: Sendable {
     ///     driver starts streams for count, so a fresh leader starts with the agency's list
     ///     cut to itself by its first change.
     ///   - head: the shard's last sequence.
+    ///   - agencyVersion: the in-sync version read with `inSyncServers` (0: none).
     public init(leader: String, epoch: UInt64, writeConcern: Int, head: UInt64, inSyncServers: [String] = [],
-                settings: Settings = Settings()) {
+                agencyVersion: UInt64 = 0, settings: Settings = Settings()) {
         self.leader = leader
+        self.agencyVersion = agencyVersion
         self.epoch = epoch
         self.writeConcern = writeConcern
         self.head = head
@@ -129,6 +147,7 @@ public struct LeaderReplication: Sendable {
     /// server this leader does not hold writes for (a fresh leader first cuts the list to
     /// what it knows).
     public func admission() -> ReplicationError? {
+        if !epochClaimed { return .claimingLeadership("the agency has not yet recorded leadership epoch \(epoch)") }
         if inSyncCount < writeConcern { return .readOnly(inSync: inSyncCount, writeConcern: writeConcern) }
         let unaccounted = inSyncServers.contains { id in id != leader && (followers[id].map { $0.phase == .catchingUp } ?? true) }
         if unaccounted { return .readOnly(inSync: inSyncCount, writeConcern: writeConcern) }
@@ -155,12 +174,21 @@ public struct LeaderReplication: Sendable {
     }
 
     /// A follower finished its resync copy up to `after` and gets the stream from there.
-    public mutating func startStream(to follower: String, after: UInt64, now: UInt64) -> [Action] {
-        var actions: [Action] = []
-        if followers[follower] != nil { actions += remove(follower, reason: "restarted its resync") }
+    ///
+    /// A follower this leader still counts (in sync, joining, or being dropped) cannot start
+    /// over: the agency may list it, and writes it has not applied must not be answered
+    /// without it. It is dropped first (through the agency) and the start is refused; the
+    /// follower's next resync finds it gone.
+    public mutating func startStream(to follower: String, after: UInt64, now: UInt64) -> (accepted: Bool, actions: [Action]) {
+        if let existing = followers[follower] {
+            guard existing.phase == .catchingUp else {
+                return (false, fail(follower, reason: "it restarted its stream", now: now))
+            }
+            followers[follower] = nil
+        }
         followers[follower] = Follower(phase: .catchingUp, sent: after, acked: after)
         promoteCaughtUp()
-        return actions + changes(now: now) + sends()
+        return (true, changes(now: now) + sends())
     }
 
     /// The driver read the log for a batch to `follower` ending at `last` and sent it.
@@ -220,21 +248,13 @@ public struct LeaderReplication: Sendable {
         pendingChange = nil
         if applied {
             inSyncServers = change.new
+            agencyVersion += 1
+            epochClaimed = true
             return settle() + changes(now: now)
         }
         nextChangeAttempt = now + settings.agencyRetryMilliseconds
         // Writes held up by a follower the agency still lists must not be answered.
-        var actions: [Action] = []
-        let floor = followers.values.filter { $0.phase == .dropping }.map(\.acked).min()
-        if let floor {
-            let reason = "the agency did not take the removal of a failed follower"
-            waiting.removeAll { write in
-                guard write.sequence > floor else { return false }
-                actions.append(.fail(token: write.token, .couldNotDropFollower(reason)))
-                return true
-            }
-        }
-        return actions + completions()
+        return failWritesHeldByDroppingFollowers(reason: "the agency did not take the removal of a failed follower") + completions()
     }
 
     /// Plan changed the write concern.
@@ -297,6 +317,9 @@ public struct LeaderReplication: Sendable {
         guard !waiting.isEmpty else { return [] }
         let holding = counting
         let live = holding.filter { $0.phase != .dropping }
+        // Copies that count for the write concern: the leader and the followers the agency
+        // lists (a joining follower holds writes up but counts once listed).
+        let listed = 1 + holding.filter { $0.phase == .inSync }.count
         var actions: [Action] = []
         var kept: [(sequence: UInt64, token: UInt64, durable: Bool)] = []
         for write in waiting {
@@ -304,7 +327,7 @@ public struct LeaderReplication: Sendable {
                 kept.append(write)
             } else if 1 + live.count < writeConcern {
                 actions.append(.fail(token: write.token, .readOnly(inSync: 1 + live.count, writeConcern: writeConcern)))
-            } else if live.allSatisfy({ $0.acked >= write.sequence }) {
+            } else if live.allSatisfy({ $0.acked >= write.sequence }) && listed >= writeConcern {
                 actions.append(.complete(token: write.token))
             } else {
                 kept.append(write)
@@ -327,14 +350,15 @@ public struct LeaderReplication: Sendable {
     mutating func changes(now: UInt64) -> [Action] {
         guard pendingChange == nil, now >= nextChangeAttempt else { return [] }
         let new = desiredInSync
-        guard new != inSyncServers else { return settle() }
+        guard new != inSyncServers || !epochClaimed else { return settle() }
         pendingChange = (inSyncServers, new)
         let removed = inSyncServers.filter { !new.contains($0) }
         let added = new.filter { !inSyncServers.contains($0) }
         var reasons: [String] = []
         if !removed.isEmpty { reasons.append("remove \(removed.joined(separator: ", "))") }
         if !added.isEmpty { reasons.append("add \(added.joined(separator: ", "))") }
-        return [.changeInSync(old: inSyncServers, new: new, reason: reasons.joined(separator: "; "))]
+        if !epochClaimed { reasons.append("claim epoch \(epoch)") }
+        return [.changeInSync(old: inSyncServers, new: new, version: agencyVersion, reason: reasons.joined(separator: "; "))]
     }
 
     /// After the agency lists `inSyncServers`: joining followers it lists are in sync,
@@ -352,12 +376,32 @@ public struct LeaderReplication: Sendable {
         return actions + completions()
     }
 
-    /// The agency's in-sync list as read (after a refused change, or at start), when no
-    /// change is under way.
-    public mutating func agencyLists(_ servers: [String], now: UInt64) -> [Action] {
+    /// The agency's in-sync list and version as read after a change that did not apply
+    /// (refused, or fenced after a timeout), when no change is under way.
+    public mutating func agencyLists(_ servers: [String], version: UInt64, now: UInt64) -> [Action] {
         guard pendingChange == nil, !servers.isEmpty else { return [] }
         inSyncServers = servers
+        agencyVersion = version
         return settle() + changes(now: now)
+    }
+
+    /// The agency's answer to the pending change was lost: it may or may not apply. The
+    /// writes a dropping follower holds up fail now (they must not wait for an agency that
+    /// may be gone); the change stays pending until the driver has fenced and read it.
+    public mutating func changeUncertain(now: UInt64) -> [Action] {
+        guard pendingChange != nil else { return [] }
+        return failWritesHeldByDroppingFollowers(reason: "the agency did not answer the removal of a failed follower")
+    }
+
+    mutating func failWritesHeldByDroppingFollowers(reason: String) -> [Action] {
+        var actions: [Action] = []
+        guard let floor = followers.values.filter({ $0.phase == .dropping }).map(\.acked).min() else { return [] }
+        waiting.removeAll { write in
+            guard write.sequence > floor else { return false }
+            actions.append(.fail(token: write.token, .couldNotDropFollower(reason)))
+            return true
+        }
+        return actions
     }
 
     /// Batches for every follower with something unsent and room in its window.

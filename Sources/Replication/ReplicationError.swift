@@ -19,6 +19,8 @@ public enum ReplicationError: Error, Sendable, Equatable {
     case readOnly(inSync: Int, writeConcern: Int)
     /// A failed follower could not be dropped in the agency: the write is not acknowledged.
     case couldNotDropFollower(String)
+    /// The leader has not yet recorded its leadership epoch in the agency: writes wait.
+    case claimingLeadership(String)
     /// The leader stopped leading (or the process is stopping) before the write was
     /// acknowledged.
     case resigned(String)
@@ -41,6 +43,8 @@ public enum ReplicationError: Error, Sendable, Equatable {
                         "read only: \(inSync) cop\(inSync == 1 ? "y is" : "ies are") in sync, writeConcern is \(writeConcern)")
         case .couldNotDropFollower(let reason):
             ArangoError(status: 500, .clusterCouldNotDropFollower, "a follower could not be dropped in agency: \(reason)")
+        case .claimingLeadership(let reason):
+            ArangoError(status: 503, .clusterLeadershipChallengeOngoing, "not yet leading: \(reason); retry shortly")
         case .resigned(let reason):
             ArangoError(status: 503, .clusterShardLeaderResigned, "not acknowledged: \(reason)")
         }

@@ -19,6 +19,7 @@ struct LayeringTests {
         "Raft": ["VelocyPack"],
         "Query": ["ArangoAPI", "VelocyPack"],
         "RaftSimulation": ["Raft", "VelocyPack"],
+        "ReplicationSimulation": ["Replication", "RaftSimulation", "Raft"],
         "AgencyCore": ["Raft", "AgencyStore", "VelocyPack"],
         "AgencySimulation": ["AgencyCore", "AgencyStore", "Raft", "RaftSimulation", "VelocyPack"],
     ]

@@ -146,7 +146,7 @@ import VelocyPack
     static func leaderInSync(writeConcern: Int = 1) -> LeaderReplication {
         var leader = LeaderReplication(leader: "a", epoch: 1, writeConcern: writeConcern, head: 10, inSyncServers: ["a"])
         for id in ["b", "c"] {
-            _ = leader.startStream(to: id, after: 10, now: 0)
+            _ = leader.startStream(to: id, after: 10, now: 0).actions
             _ = leader.batchAnswered(by: id, applied: 10, now: 0)
         }
         #expect(leader.pendingChange?.new == ["a", "b", "c"] || leader.pendingChange?.new == ["a", "b"])
@@ -174,7 +174,7 @@ import VelocyPack
         _ = leader.batchAnswered(by: "b", applied: 11, now: 2)
         // c never answers: after the timeout it is dropped; the write waits for the agency.
         let tick = leader.tick(now: 1 + leader.settings.followerTimeoutMilliseconds)
-        #expect(tick.contains(.changeInSync(old: ["a", "b", "c"], new: ["a", "b"], reason: "remove c")))
+        #expect(tick.contains(.changeInSync(old: ["a", "b", "c"], new: ["a", "b"], version: 2, reason: "remove c")))
         #expect(!tick.contains(.complete(token: 1)))
         let done = leader.inSyncChangeFinished(applied: true, now: 6000)
         #expect(done.contains(.complete(token: 1)))
@@ -206,12 +206,16 @@ import VelocyPack
 
     @Test func aCatchingUpFollowerHoldsNoWriteUntilItJoins() {
         var leader = LeaderReplication(leader: "a", epoch: 1, writeConcern: 1, head: 100)
-        _ = leader.startStream(to: "b", after: 50, now: 0)
+        // The leadership's first change claims the agency's in-sync version.
+        #expect(leader.startStream(to: "b", after: 50, now: 0).actions.contains(.changeInSync(old: ["a"], new: ["a"], version: 0, reason: "claim epoch 1")))
+        #expect(leader.admission() != nil, "no write before the claim")
+        _ = leader.inSyncChangeFinished(applied: true, now: 0)
+        #expect(leader.admission() == nil)
         #expect(leader.wrote(upTo: 101, token: 1).contains(.complete(token: 1)))
         _ = leader.batchSent(to: "b", last: 101, now: 1)
         let joined = leader.batchAnswered(by: "b", applied: 101, now: 2)
         #expect(leader.followers["b"]?.phase == .joining)
-        #expect(joined.contains(.changeInSync(old: ["a"], new: ["a", "b"], reason: "add b")))
+        #expect(joined.contains(.changeInSync(old: ["a"], new: ["a", "b"], version: 1, reason: "add b")))
         // Joining: it holds up writes already.
         #expect(!leader.wrote(upTo: 102, token: 2).contains(.complete(token: 2)))
         _ = leader.inSyncChangeFinished(applied: true, now: 3)
@@ -221,7 +225,7 @@ import VelocyPack
     @Test func aFreshLeaderForgetsFollowersTheAgencyStillLists() {
         var leader = LeaderReplication(leader: "a", epoch: 2, writeConcern: 1, head: 5, inSyncServers: ["a", "b"])
         #expect(leader.admission() != nil, "b may hold nothing of this leader's epoch")
-        #expect(leader.tick(now: 0).contains(.changeInSync(old: ["a", "b"], new: ["a"], reason: "remove b")))
+        #expect(leader.tick(now: 0).contains(.changeInSync(old: ["a", "b"], new: ["a"], version: 0, reason: "remove b; claim epoch 2")))
         _ = leader.inSyncChangeFinished(applied: true, now: 0)
         #expect(leader.admission() == nil)
     }

@@ -145,6 +145,7 @@ final class ReplicationService: @unchecked Sendable {
             let servers: [String]
             let writeConcern: Int
             let inSync: [String]
+            let syncVersion: UInt64
             let collection: DocumentCollection
         }
         var roles: [Role] = []
@@ -157,10 +158,10 @@ final class ReplicationService: @unchecked Sendable {
                         unreplicated.append(collection)
                         continue
                     }
+                    let report = current.shard(database: database, collectionId: collectionId, shard: shard)
                     roles.append(Role(key: ShardKey(database: database, shard: shard), collectionId: collectionId, servers: servers,
-                                      writeConcern: planned.writeConcern,
-                                      inSync: current.shard(database: database, collectionId: collectionId, shard: shard)?.servers ?? [],
-                                      collection: collection))
+                                      writeConcern: planned.writeConcern, inSync: report?.servers ?? [],
+                                      syncVersion: report?.syncVersion ?? 0, collection: collection))
                 }
             }
         }
@@ -190,7 +191,8 @@ final class ReplicationService: @unchecked Sendable {
                     } else if let epoch = assigned[role.key] {
                         let leader = ShardLeader(service: self, database: role.key.database, collectionId: role.collectionId,
                                                  shard: role.key.shard, collection: role.collection, epoch: epoch,
-                                                 writeConcern: role.writeConcern, planServers: role.servers, agencyInSync: role.inSync)
+                                                 writeConcern: role.writeConcern, planServers: role.servers, agencyInSync: role.inSync,
+                                                 agencyVersion: role.syncVersion)
                         leaders[role.key] = leader
                         role.collection.setReplication(leader)
                         log.info("replication: leading \(role.key.shard) in \(role.key.database) at epoch \(epoch), followers \(role.servers.dropFirst().joined(separator: ", "))")
@@ -221,21 +223,13 @@ final class ReplicationService: @unchecked Sendable {
         }
     }
 
-    /// Shard → the followers this server's leaders have in sync (Maintenance reports them).
-    func inSyncFollowers() async -> [String: [String]] {
-        await onLoopAsync { [self] in
-            var result: [String: [String]] = [:]
-            for (key, leader) in leaders { result[key.shard] = Array(leader.core.inSyncServers.dropFirst()) }
-            return result
-        }
-    }
-
-    /// Current's in-sync servers of a shard, read from the agency (not the cache).
-    func readInSync(database: String, collectionId: String, shard: String) async -> [String]? {
-        let path = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard) + "/servers"
-        guard let answer = try? await agency.read([[path]]), let first = answer[0],
-              let value = AgencyLayout.value(at: path, inReadAnswer: first), value.isArray else { return nil }
-        return value.arrayElements.compactMap(\.stringValue)
+    /// Current's in-sync servers and version of a shard, read from the agency (not the
+    /// cache); nil when the agency cannot be read.
+    func readInSync(database: String, collectionId: String, shard: String) async -> (servers: [String], version: UInt64)? {
+        let path = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard)
+        guard let answer = try? await agency.read([[path]]), let first = answer[0] else { return nil }
+        guard let value = AgencyLayout.value(at: path, inReadAnswer: first), value.isObject else { return ([], 0) }
+        return (value["servers"]?.arrayElements.compactMap(\.stringValue) ?? [], value["syncVersion"]?.uintValue ?? 0)
     }
 
     // MARK: Talking to other DBServers

@@ -38,7 +38,7 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
     }
 
     init(service: ReplicationService, database: String, collectionId: String, shard: String, collection: DocumentCollection,
-         epoch: UInt64, writeConcern: Int, planServers: [String], agencyInSync: [String]) {
+         epoch: UInt64, writeConcern: Int, planServers: [String], agencyInSync: [String], agencyVersion: UInt64) {
         self.service = service
         self.database = database
         self.collectionId = collectionId
@@ -48,6 +48,7 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
         core = LeaderReplication(leader: service.serverId, epoch: epoch, writeConcern: writeConcern,
                                  head: collection.engine.merkleTreeAndSequence().sequence,
                                  inSyncServers: agencyInSync.first == service.serverId ? agencyInSync : [service.serverId],
+                                 agencyVersion: agencyVersion,
                                  settings: service.leaderSettings)
         collection.engine.enableReplicationTail()
         updateAdmission()
@@ -81,8 +82,8 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
                 waiting.removeValue(forKey: token)?(nil)
             case let .fail(token, error):
                 waiting.removeValue(forKey: token)?(error.arangoError)
-            case let .changeInSync(old, new, reason):
-                changeInSync(old: old, new: new, reason: reason)
+            case let .changeInSync(old, new, version, reason):
+                changeInSync(old: old, new: new, version: version, reason: reason)
             case .stopStream(let follower):
                 joinStarted[follower] = nil
                 service.notifyStreamStopped(stream, follower: follower)
@@ -138,25 +139,19 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
         run(core.batchSent(to: follower, last: batch.last, now: service.now))
     }
 
-    func changeInSync(old: [String], new: [String], reason: String) {
+    func changeInSync(old: [String], new: [String], version: UInt64, reason: String) {
         for id in new where !old.contains(id) { joinStarted[id] = joinStarted[id] ?? service.now }
         let body = AgencyTransactions.changeInSyncServers(database: database, collectionId: collectionId, shard: shard,
-                                                          planServers: planServers, oldServers: old, newServers: new)
+                                                          planServers: planServers, oldServers: old, newServers: new,
+                                                          version: version, epoch: core.epoch)
         let epoch = core.epoch
         let service = self.service
-        service.log.info("replication: \(shard) in-sync servers \(old) → \(new) (\(reason))")
+        service.log.info("replication: \(shard) in-sync servers \(old) → \(new) at version \(version) (\(reason))")
         Task {
-            let applied: Bool
-            do {
-                applied = try await service.agency.write(envelope: body, clientID: nil).applied
-            } catch {
-                service.log.warning("replication: the agency did not take the change of \(shard)'s in-sync servers: \(error)")
-                applied = false
-            }
-            let actual = applied ? nil : await service.readInSync(database: database, collectionId: collectionId, shard: shard)
+            let outcome = await resolveChange(body, old: old, new: new, version: version)
             service.onLoop { [self] in
                 guard !resigned, core.epoch == epoch else { return }
-                if applied {
+                if outcome.applied {
                     // Servers the agency listed that this leadership never streamed to (it
                     // restarted): their sessions belong to an older epoch; tell them to resync.
                     for id in old where !new.contains(id) && id != service.serverId && core.followers[id] == nil {
@@ -169,11 +164,44 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
                         }
                     }
                 }
-                var actions = core.inSyncChangeFinished(applied: applied, now: service.now)
-                if let actual { actions += core.agencyLists(actual, now: service.now) }
+                var actions = core.inSyncChangeFinished(applied: outcome.applied, now: service.now)
+                if let actual = outcome.actual { actions += core.agencyLists(actual.servers, version: actual.version, now: service.now) }
                 run(actions)
             }
         }
+    }
+
+    /// Sends an in-sync change and finds out for certain whether it applied. A lost answer
+    /// (the agency unreachable, a timeout) fails the writes a dropped follower holds up at
+    /// once, then fences the change (moving the version on, so it can never apply later)
+    /// and reads the agency, retrying until it can.
+    func resolveChange(_ body: [UInt8], old: [String], new: [String], version: UInt64) async
+        -> (applied: Bool, actual: (servers: [String], version: UInt64)?) {
+        let service = self.service
+        do {
+            if try await service.agency.write(envelope: body, clientID: nil).applied { return (true, nil) }
+            // Refused: something moved; read what.
+            return (false, await service.readInSync(database: database, collectionId: collectionId, shard: shard))
+        } catch {
+            service.log.warning("replication: no answer from the agency to the change of \(shard)'s in-sync servers: \(error)")
+        }
+        service.onLoop { [self] in run(core.changeUncertain(now: service.now)) }
+        let fence = AgencyTransactions.fenceInSyncChange(database: database, collectionId: collectionId, shard: shard, version: version)
+        while !Task.isCancelled {
+            do {
+                if try await service.agency.write(envelope: fence, clientID: nil).applied {
+                    return (false, (old, version + 1))
+                }
+                guard let actual = await service.readInSync(database: database, collectionId: collectionId, shard: shard) else {
+                    throw ArangoError(status: 503, .clusterBackendUnavailable, "cannot read Current")
+                }
+                if actual.version == version + 1 && actual.servers == new { return (true, nil) }
+                return (false, actual)
+            } catch {
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        return (false, nil)
     }
 
     /// A follower resynced up to `after`: stream from there.
@@ -181,7 +209,11 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
         guard planServers.dropFirst().contains(follower) else {
             throw .notTheLeader("Plan does not list \(follower) as a follower of \(shard)")
         }
-        run(core.startStream(to: follower, after: after, now: service.now))
+        let (accepted, actions) = core.startStream(to: follower, after: after, now: service.now)
+        run(actions)
+        guard accepted else {
+            throw .noSession("\(follower) still counts as in sync under its previous stream; it is being dropped, resync again")
+        }
     }
 
     func tick() {
