@@ -15,7 +15,7 @@ extension VSTClient {
     /// Makes sure collection `name` exists, creating it (a document collection, default
     /// settings) when `create` is set.
     /// - Throws: ``ToolFailure`` when it is missing and `create` is off, or the server refuses.
-    func ensureCollection(_ name: String, create: Bool) async throws {
+    func ensureCollection(_ name: String, create: Bool, properties: [String: Int] = [:]) async throws {
         let probe = try await request(.get, "/_api/collection/\(Self.pathEscaped(name))")
         if probe.status == 200 { return }
         guard probe.error?.code == .dataSourceNotFound else {
@@ -27,6 +27,7 @@ extension VSTClient {
         var body = Builder()
         body.openObject()
         body.add(key: "name", name)
+        for (key, value) in properties.sorted(by: { $0.key < $1.key }) { body.add(key: key, value) }
         body.closeTrusted()
         let created = try await request(.post, "/_api/collection", body: body.bytes)
         // A duplicate name: another client created it meanwhile, which is just as good.

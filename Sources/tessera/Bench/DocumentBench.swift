@@ -22,6 +22,24 @@ struct DocumentBenchOptions: ParsableArguments {
     @Flag(help: "Keep the collection after the run.")
     var keep = false
 
+    @Option(help: "Copies of each shard of the collection the run creates (a cluster; 1 = no replication).")
+    var replicationFactor: Int?
+
+    @Option(help: "In-sync copies a write needs, for the collection the run creates (≤ --replication-factor).")
+    var writeConcern: Int?
+
+    @Option(help: "Shards of the collection the run creates (a cluster).")
+    var numberOfShards: Int?
+
+    /// The creation properties given on the command line.
+    var collectionProperties: [String: Int] {
+        var properties: [String: Int] = [:]
+        if let replicationFactor { properties["replicationFactor"] = replicationFactor }
+        if let writeConcern { properties["writeConcern"] = writeConcern }
+        if let numberOfShards { properties["numberOfShards"] = numberOfShards }
+        return properties
+    }
+
     static let documentSizeMax = 1 << 20
     static let documentCountMax = 1_000_000
 
@@ -112,7 +130,7 @@ struct DocumentWorkload: BenchWorkload {
     }
 
     func setUp(_ client: VSTClient) async throws {
-        try await client.ensureCollection(options.collection, create: true)
+        try await client.ensureCollection(options.collection, create: true, properties: options.collectionProperties)
         guard kind != .insert else { return }
         // The working set, keys k0…k(N-1); overwriteMode=replace makes a rerun with --keep
         // find the same documents instead of failing on existing keys.
