@@ -255,7 +255,7 @@ let package = Package(
             name: "DocumentsTests", dependencies: ["Documents", "Storage", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "ReplicationTests", dependencies: ["Replication", "ReplicationSimulation", "Raft", "TestRandomness", "VelocyPack"],
+            name: "ReplicationTests", dependencies: ["Replication", "ReplicationSimulation", "Raft", "TestRandomness", "VectorFileSupport", "VelocyPack"],
             swiftSettings: strictSwift),
         // The agency node core's claims, and the agency simulator over a fixed list of seeds.
         .testTarget(

@@ -8,7 +8,8 @@
 #   Fuzz/run.sh repro                  run the saved crash-* inputs with every waiver off
 #
 # Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift,
-# Sources/VelocyStream, Sources/AgencyStore, Sources/Query, Sources/Raft and Sources/ClusterLogic (found now, so new
+# Sources/BinaryFormat, Sources/Replication, Sources/VelocyStream, Sources/ArangoAPI,
+# Sources/AgencyStore, Sources/Query, Sources/Raft and Sources/ClusterLogic (found now, so new
 # library files are included), the pure Storage files listed in storage_pure_files, the pure
 # Auth files in auth_pure_files (token decoding; the rest of Auth needs swift-crypto, which the
 # fuzz build leaves out) and the pure AgentStorage files in agent_storage_pure_files, as one
@@ -22,6 +23,7 @@ work_dir="$fuzz_dir/corpus-work"
 seeds_dir="$fuzz_dir/seeds"
 vectors_dir="$root/Protocol/vectors/vpack"
 vst_vectors_dir="$root/Protocol/vectors/vst"
+replication_vectors_dir="$root/Protocol/vectors/replication"
 # The pure library modules compiled into every target, lowest layer first.
 library_dirs=("$root/Sources/VelocyPack" "$root/Sources/BinaryFormat" "$root/Sources/Replication" "$root/Sources/VelocyStream" "$root/Sources/ArangoAPI" "$root/Sources/AgencyStore" "$root/Sources/Query" "$root/Sources/Raft" "$root/Sources/ClusterLogic")
 # The pure files of Sources/Storage (record and checkpoint decoding, the checks on replicated
@@ -166,7 +168,8 @@ build_if_needed() {
 # the golden vectors into the target's corpus directory: the VelocyPack bytes ("hex") for
 # the validator, the JSON texts ("json") for the parser, the VST streams ("stream", behind
 # the control byte that names their version) for the VST decoder, the messages ("hex" and
-# "body") for the VST header readers; valid and invalid ones alike.
+# "body") for the VST header readers, the replication messages and refusals (behind the mode
+# byte that picks their decoder) for FuzzReplicationMessage; valid and invalid ones alike.
 prepare_corpus() {
     local target="$1" corpus="$work_dir/$1"
     mkdir -p "$corpus"
@@ -180,6 +183,7 @@ prepare_corpus() {
         FuzzJSONParser) field=json; files=("$vectors_dir/valid.jsonl" "$vectors_dir/json-invalid.jsonl") ;;
         FuzzVSTDecoder) field=stream; files=("$vst_vectors_dir/streams.jsonl") ;;
         FuzzVSTHeader) field=hex+body; files=("$vst_vectors_dir/headers.jsonl") ;;
+        FuzzReplicationMessage) field=message+hex; files=("$replication_vectors_dir/messages.jsonl" "$replication_vectors_dir/refusals.jsonl") ;;
         *) return 0 ;;
     esac
     python3 - "$corpus" "$field" "${files[@]}" <<'PYTHON'
@@ -202,6 +206,9 @@ for path in paths:
                     data = vector["json"].encode("utf-8", "surrogatepass")
                 elif field == "stream":  # FuzzVSTDecoder: control byte 0 (1.1) or 1 (1.0), then the stream
                     data = bytes([vector["version"] == "1.0"]) + bytes.fromhex(vector["stream"])
+                elif field == "message+hex":  # FuzzReplicationMessage: the mode byte that picks the decoder
+                    decoders = ["ApplyBatch", "ApplyAnswer", "ResyncBegin", "ResyncSnapshot", "RangeFetch", "RangeDocuments", "StreamStart"]
+                    data = bytes([decoders.index(vector["message"])]) + bytes.fromhex(vector["hex"])
                 elif field == "hex+body":
                     data = bytes.fromhex(vector["hex"]) + bytes.fromhex(vector.get("body", ""))
                 else:

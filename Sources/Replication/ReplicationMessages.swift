@@ -69,7 +69,9 @@ public struct ReplicatedOperation: Sendable, Equatable {
             throw .malformed("operation key of \(key.count) bytes exceeds \(limits.keyByteCountMax)")
         }
         guard let flags = values[4].uintValue, flags <= 1 else { throw .malformed("operation flags must be 0 or 1") }
-        guard let documentByteCount = values[5].uintValue, documentByteCount <= UInt64(limits.documentByteCountMax) else {
+        // Bounded by the limit and by UInt32 (a limit configured above 4 GiB must not trap below).
+        guard let documentByteCount = values[5].uintValue, documentByteCount <= UInt64(limits.documentByteCountMax),
+              documentByteCount <= UInt64(UInt32.max) else {
             throw .malformed("operation documentByteCount must be at most \(limits.documentByteCountMax)")
         }
         guard let payload = values[6].binaryValue else { throw .malformed("operation payload must be binary") }
@@ -193,7 +195,10 @@ public struct ApplyBatch: Sendable, Equatable {
         guard slice.isObject else { throw .malformed("a batch must be an object") }
         stream = try StreamIdentity(decoding: slice)
         previous = try ReplicationMessage.unsigned(slice, "previous")
-        waitForSync = slice["waitForSync"]?.boolValue ?? false
+        waitForSync = try slice["waitForSync"].map { (value) throws(ReplicationError) in
+            guard let flag = value.boolValue else { throw .malformed("'waitForSync' must be a boolean") }
+            return flag
+        } ?? false
         guard let list = slice["operations"], list.isArray else { throw .malformed("'operations' must be an array") }
         let count = list.count
         guard count <= limits.operationCountMax else {
@@ -224,6 +229,7 @@ public struct ApplyAnswer: Sendable, Equatable {
     public var vpack: [UInt8] { vpackObject { $0.add(key: "applied", applied) } }
 
     public init(decoding slice: Slice) throws(ReplicationError) {
+        guard slice.isObject else { throw .malformed("an answer must be an object") }
         applied = try ReplicationMessage.unsigned(slice, "applied")
     }
 }
@@ -251,6 +257,7 @@ public struct ResyncBegin: Sendable, Equatable {
     }
 
     public init(decoding slice: Slice) throws(ReplicationError) {
+        guard slice.isObject else { throw .malformed("a resync begin must be an object") }
         database = try ReplicationMessage.string(slice, "database")
         shard = try ReplicationMessage.string(slice, "shard")
         follower = try ReplicationMessage.string(slice, "follower")
@@ -338,7 +345,8 @@ public struct RangeFetch: Sendable, Equatable {
         guard (1...(64 << 20)).contains(limit) else { throw .malformed("'byteLimit' must be in 1...\(64 << 20)") }
         byteLimit = Int(limit)
         guard let list = slice["ranges"], list.isArray else { throw .malformed("'ranges' must be an array") }
-        guard (1...limits.rangeCountMax).contains(list.count) else {
+        // Not `(1...rangeCountMax).contains`: a limit of 0 would form an invalid range and trap.
+        guard list.count >= 1, list.count <= limits.rangeCountMax else {
             throw .malformed("'ranges' must name 1...\(limits.rangeCountMax) ranges")
         }
         var ranges: [ClosedRange<UInt64>] = []

@@ -94,6 +94,16 @@ import VelocyPack
         few.operationCountMax = 1
         #expect(refusal(Self.batchBytes(previous: 0, operations: [good, good]), limits: few)?.contains("exceeds") == true)
     }
+
+    /// A `rangeCountMax` of 0 once formed the invalid range `1...0` and trapped.
+    @Test func aRangeLimitOfZeroRefusesInsteadOfTrapping() {
+        var none = ReplicationLimits()
+        none.rangeCountMax = 0
+        let fetch = RangeFetch(stream: Self.stream, ranges: [1...5])
+        #expect(throws: ReplicationError.malformed("'ranges' must name 1...0 ranges")) {
+            try RangeFetch(decoding: Slice(trustedBytes: fetch.vpack), limits: none)
+        }
+    }
 }
 
 @Suite struct FollowerReplicationTests {
