@@ -107,6 +107,8 @@ public struct ReplicationLimits: Sendable, Equatable {
     public var keyByteCountMax = 1024
     /// The most revision ranges one request names.
     public var rangeCountMax = 4096
+    /// The most revisions one revision list or document fetch names.
+    public var revisionCountMax = 1 << 20
 
     public init() {}
     public static let `default` = ReplicationLimits()
@@ -309,12 +311,17 @@ public struct RangeFetch: Sendable, Equatable {
     /// Resume point: only revisions above it (nil: from each range's start).
     public var after: UInt64?
     public var byteLimit: Int
+    /// Answer with the revisions only (a ``RevisionList``), not the documents: the first
+    /// step of a resync, which then fetches only the revisions it lacks (``DocumentFetch``).
+    public var revisionsOnly: Bool
 
-    public init(stream: StreamIdentity, ranges: [ClosedRange<UInt64>], after: UInt64? = nil, byteLimit: Int = 4 << 20) {
+    public init(stream: StreamIdentity, ranges: [ClosedRange<UInt64>], after: UInt64? = nil, byteLimit: Int = 4 << 20,
+                revisionsOnly: Bool = false) {
         self.stream = stream
         self.ranges = ranges
         self.after = after
         self.byteLimit = byteLimit
+        self.revisionsOnly = revisionsOnly
     }
 
     public var vpack: [UInt8] {
@@ -331,11 +338,18 @@ public struct RangeFetch: Sendable, Equatable {
                 builder.closeTrusted()
             }
             builder.closeTrusted()
+            if revisionsOnly { builder.add(key: "revisionsOnly", true) }
         }
     }
 
     public init(decoding slice: Slice, limits: ReplicationLimits = .default) throws(ReplicationError) {
         guard slice.isObject else { throw .malformed("a range fetch must be an object") }
+        if let flag = slice["revisionsOnly"] {
+            guard let value = flag.boolValue else { throw .malformed("'revisionsOnly' must be a boolean") }
+            revisionsOnly = value
+        } else {
+            revisionsOnly = false
+        }
         stream = try StreamIdentity(decoding: slice)
         after = try slice["after"].map { (value) throws(ReplicationError) in
             guard let number = value.uintValue else { throw .malformed("'after' must be an unsigned integer") }
@@ -408,6 +422,96 @@ public struct RangeDocuments: Sendable, Equatable {
             guard let number = value.uintValue else { throw .malformed("'resumeAfter' must be an unsigned integer") }
             return number
         }
+    }
+}
+
+/// Revisions as one binary value: 8 bytes each, little-endian, strictly increasing — a
+/// resync's revision lists are long, and this is the smallest exact form.
+enum PackedRevisions {
+    static func encode(_ revisions: [UInt64], key: String, into builder: inout Builder) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(revisions.count * 8)
+        for revision in revisions { withUnsafeBytes(of: revision.littleEndian) { bytes.append(contentsOf: $0) } }
+        builder.add(key: key)
+        builder.addBinary(bytes)
+    }
+
+    static func decode(_ object: Slice, key: String, limit: Int) throws(ReplicationError) -> [UInt64] {
+        guard let bytes = object[key]?.binaryValue else { throw .malformed("'\(key)' must be binary") }
+        guard bytes.count % 8 == 0 else { throw .malformed("'\(key)' must be a multiple of 8 bytes") }
+        guard bytes.count / 8 <= limit else { throw .malformed("'\(key)' names \(bytes.count / 8) revisions, more than \(limit)") }
+        var revisions: [UInt64] = []
+        revisions.reserveCapacity(bytes.count / 8)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            var value: UInt64 = 0
+            for shift in 0..<8 { value |= UInt64(bytes[index + shift]) << UInt64(8 * shift) }
+            if let last = revisions.last, value <= last { throw .malformed("'\(key)' must be strictly increasing") }
+            revisions.append(value)
+            index += 8
+        }
+        return revisions
+    }
+}
+
+/// The leader's answer to a ``RangeFetch`` with `revisionsOnly`: the revisions of its current
+/// documents in the ranges, in order, and where the next page starts if more remain.
+public struct RevisionList: Sendable, Equatable {
+    public var revisions: [UInt64]
+    public var resumeAfter: UInt64?
+
+    public init(revisions: [UInt64], resumeAfter: UInt64?) {
+        self.revisions = revisions
+        self.resumeAfter = resumeAfter
+    }
+
+    public var vpack: [UInt8] {
+        vpackObject { builder in
+            if let resumeAfter { builder.add(key: "resumeAfter", resumeAfter) }
+            PackedRevisions.encode(revisions, key: "revisions", into: &builder)
+        }
+    }
+
+    public init(decoding slice: Slice, limits: ReplicationLimits = .default) throws(ReplicationError) {
+        guard slice.isObject else { throw .malformed("a revision list must be an object") }
+        revisions = try PackedRevisions.decode(slice, key: "revisions", limit: limits.revisionCountMax)
+        resumeAfter = try slice["resumeAfter"].map { (value) throws(ReplicationError) in
+            guard let number = value.uintValue else { throw .malformed("'resumeAfter' must be an unsigned integer") }
+            return number
+        }
+    }
+}
+
+/// Follower → leader: the current documents with these revisions, as stored (answered with
+/// ``RangeDocuments``; a revision the leader no longer has is left out — the stream brings
+/// what replaced it).
+public struct DocumentFetch: Sendable, Equatable {
+    public var stream: StreamIdentity
+    public var revisions: [UInt64]
+    public var byteLimit: Int
+
+    public init(stream: StreamIdentity, revisions: [UInt64], byteLimit: Int = 4 << 20) {
+        self.stream = stream
+        self.revisions = revisions
+        self.byteLimit = byteLimit
+    }
+
+    public var vpack: [UInt8] {
+        vpackObject { builder in
+            builder.add(key: "byteLimit", byteLimit)
+            stream.encode(into: &builder)
+            PackedRevisions.encode(revisions, key: "revisions", into: &builder)
+        }
+    }
+
+    public init(decoding slice: Slice, limits: ReplicationLimits = .default) throws(ReplicationError) {
+        guard slice.isObject else { throw .malformed("a document fetch must be an object") }
+        stream = try StreamIdentity(decoding: slice)
+        let limit = try ReplicationMessage.unsigned(slice, "byteLimit")
+        guard limit >= 1, limit <= 64 << 20 else { throw .malformed("'byteLimit' must be in 1...\(64 << 20)") }
+        byteLimit = Int(limit)
+        revisions = try PackedRevisions.decode(slice, key: "revisions", limit: limits.revisionCountMax)
+        guard !revisions.isEmpty else { throw .malformed("'revisions' must name at least one revision") }
     }
 }
 

@@ -358,29 +358,44 @@ public struct ReplicationSimulation {
             followers[id] = follower
             send(.rangeFetch(from: id, attempt: attempt, stream: snapshot.stream, ranges: ranges, sequence: snapshot.sequence))
         case let .rangeFetch(id, attempt, stream, ranges, sequence):
-            guard stream.epoch == leader.core.epoch else {
-                send(.rangeDocuments(to: id, attempt: attempt, stream: stream, nil, ranges: ranges, sequence: sequence))
-                return
-            }
-            let documents = leader.shard.documents(in: ranges)
-            report.resyncDocuments += documents.count
-            send(.rangeDocuments(to: id, attempt: attempt, stream: stream, documents, ranges: ranges, sequence: sequence))
-        case let .rangeDocuments(id, attempt, stream, documents, ranges, sequence):
+            // Step 1: the leader's revisions in the differing ranges.
+            let revisions: [UInt64]? = stream.epoch == leader.core.epoch ? leader.shard.revisions(in: ranges) : nil
+            send(.revisionList(to: id, attempt: attempt, stream: stream, revisions, ranges: ranges, sequence: sequence))
+        case let .revisionList(id, attempt, stream, revisions, ranges, sequence):
             guard var follower = followers[id], follower.reachable(at: now), follower.resyncing, follower.resyncAttempt == attempt,
                   follower.resyncStep == 2, follower.core.stream == stream else { return }
+            guard let revisions else {
+                follower.resyncing = false
+                follower.core.end("the leader refused the fetch")
+                followers[id] = follower
+                return
+            }
+            // Step 2: fetch only what this copy lacks.
+            let local = Set(follower.shard.revisions(in: ranges))
+            let missing = revisions.filter { !local.contains($0) }
             follower.resyncStep = 3
+            followers[id] = follower
+            send(.documentFetch(from: id, attempt: attempt, stream: stream, revisions: missing, leaderRevisions: revisions,
+                                ranges: ranges, sequence: sequence))
+        case let .documentFetch(id, attempt, stream, revisions, leaderRevisions, ranges, sequence):
+            // Step 3: the current documents with those revisions (one may be gone by now).
+            let documents = stream.epoch == leader.core.epoch ? leader.shard.documents(withRevisions: Set(revisions)) : nil
+            report.resyncDocuments += documents?.count ?? 0
+            send(.rangeDocuments(to: id, attempt: attempt, stream: stream, documents, leaderRevisions: leaderRevisions,
+                                 ranges: ranges, sequence: sequence))
+        case let .rangeDocuments(id, attempt, stream, documents, leaderRevisions, ranges, sequence):
+            guard var follower = followers[id], follower.reachable(at: now), follower.resyncing, follower.resyncAttempt == attempt,
+                  follower.resyncStep == 3, follower.core.stream == stream else { return }
+            follower.resyncStep = 4
             guard let documents else {
                 follower.resyncing = false
                 follower.core.end("the leader refused the fetch")
                 followers[id] = follower
                 return
             }
-            var sent = Set<UInt64>()
-            for document in documents {
-                follower.shard.apply(document)
-                sent.insert(document.revision)
-            }
-            if settings.sabotage != .keepExtrasOnResync { follower.shard.removeAbsent(in: ranges, keeping: sent) }
+            for document in documents { follower.shard.apply(document) }
+            // Step 4: remove what the leader did not list.
+            if settings.sabotage != .keepExtrasOnResync { follower.shard.removeAbsent(in: ranges, keeping: Set(leaderRevisions)) }
             follower.core.startFollowing(after: sequence)
             // The copy holds every write up to the snapshot's sequence.
             follower.dataPosition = max(follower.dataPosition, sequence)
@@ -395,7 +410,7 @@ public struct ReplicationSimulation {
             runLeader(actions)
             send(.streamStartAnswer(to: id, attempt: attempt, accepted: accepted))
         case let .streamStartAnswer(id, attempt, accepted):
-            guard var follower = followers[id], follower.resyncAttempt == attempt, follower.resyncing, follower.resyncStep == 3 else { return }
+            guard var follower = followers[id], follower.resyncAttempt == attempt, follower.resyncing, follower.resyncStep == 4 else { return }
             follower.resyncing = false
             if accepted {
                 if case let .following(_, position) = follower.core.state { follower.dataPosition = position }

@@ -104,9 +104,14 @@ struct ModelShard {
         lastSequence = max(lastSequence, operation.sequence)
     }
 
-    /// The current documents whose revisions lie in `ranges`, as operations.
-    func documents(in ranges: [ClosedRange<UInt64>]) -> [ReplicatedOperation] {
-        documents.filter { _, version in ranges.contains { $0.contains(version.revision) } }
+    /// The revisions of the current documents in `ranges`, sorted.
+    func revisions(in ranges: [ClosedRange<UInt64>]) -> [UInt64] {
+        documents.values.map(\.revision).filter { revision in ranges.contains { $0.contains(revision) } }.sorted()
+    }
+
+    /// The current documents with these revisions, as operations.
+    func documents(withRevisions wanted: Set<UInt64>) -> [ReplicatedOperation] {
+        documents.filter { wanted.contains($0.value.revision) }
             .sorted { $0.value.revision < $1.value.revision }
             .map { key, version in
                 ReplicatedOperation(kind: .document, sequence: 1, revision: version.revision, key: Array(key.utf8), flags: 0,
@@ -114,7 +119,7 @@ struct ModelShard {
             }
     }
 
-    /// Removes the documents in `ranges` whose revisions are not in `kept`.
+    /// Removes the documents in `ranges` whose revisions are not in `kept` (resync step 4).
     mutating func removeAbsent(in ranges: [ClosedRange<UInt64>], keeping kept: Set<UInt64>) {
         for (key, version) in documents where ranges.contains(where: { $0.contains(version.revision) }) && !kept.contains(version.revision) {
             documents[key] = nil
@@ -157,7 +162,8 @@ struct SimulatedFollower {
     var pausedUntil: UInt64 = 0
     var resyncing = false
     var resyncAttempt = 0
-    /// The answer the resync waits for: 1 the snapshot, 2 the documents, 3 the stream start
+    /// The answer the resync waits for: 1 the snapshot, 2 the revision list, 3 the documents,
+    /// 4 the stream start
     /// (a duplicated or late answer of another step is ignored, as the driver's sequential
     /// requests would).
     var resyncStep = 0
@@ -208,7 +214,11 @@ enum Message {
     case resyncBegin(from: String, attempt: Int)
     case snapshot(ResyncSnapshot, to: String, attempt: Int)
     case rangeFetch(from: String, attempt: Int, stream: StreamIdentity, ranges: [ClosedRange<UInt64>], sequence: UInt64)
-    case rangeDocuments(to: String, attempt: Int, stream: StreamIdentity, [ReplicatedOperation]?, ranges: [ClosedRange<UInt64>], sequence: UInt64)
+    case revisionList(to: String, attempt: Int, stream: StreamIdentity, [UInt64]?, ranges: [ClosedRange<UInt64>], sequence: UInt64)
+    case documentFetch(from: String, attempt: Int, stream: StreamIdentity, revisions: [UInt64], leaderRevisions: [UInt64],
+                       ranges: [ClosedRange<UInt64>], sequence: UInt64)
+    case rangeDocuments(to: String, attempt: Int, stream: StreamIdentity, [ReplicatedOperation]?, leaderRevisions: [UInt64],
+                        ranges: [ClosedRange<UInt64>], sequence: UInt64)
     case streamStart(from: String, attempt: Int, stream: StreamIdentity, after: UInt64)
     case streamStartAnswer(to: String, attempt: Int, accepted: Bool)
     case streamStopped(StreamIdentity, to: String)

@@ -13,6 +13,7 @@ enum ReplicationRoutes {
     static let applyPath = "/_api/tessera/replication/apply"
     static let resyncBeginPath = "/_api/tessera/replication/resync/begin"
     static let resyncRangesPath = "/_api/tessera/replication/resync/ranges"
+    static let resyncDocumentsPath = "/_api/tessera/replication/resync/documents"
     static let streamStartPath = "/_api/tessera/replication/stream/start"
     static let streamStoppedPath = "/_api/tessera/replication/stream/stopped"
     static let statusPath = "/_api/tessera/replication/status"
@@ -75,8 +76,43 @@ enum ReplicationRoutes {
                     } catch {
                         return respond(ServerResponse(error))
                     }
+                    if fetch.revisionsOnly {
+                        let list = Self.revisionList(collection, fetch)
+                        service.statistics.withLock { $0.resyncBytesServed += UInt64(list.revisions.count * 8) }
+                        return respond(ServerResponse(status: 200, body: list.vpack))
+                    }
                     // Reading documents may touch the disk: off the loop.
                     service.loop.offload({ Self.rangeDocuments(collection, fetch) }) { result in
+                        switch result {
+                        case .success(let documents):
+                            let bytes = documents.documents.reduce(0) { $0 + $1.byteCount }
+                            service.statistics.withLock { $0.resyncBytesServed += UInt64(bytes) }
+                            respond(ServerResponse(status: 200, body: documents.vpack))
+                        case .failure(let error):
+                            respond(ServerResponse(error))
+                        }
+                    }
+                }
+            }
+        }
+        // Follower → leader: documents by revision, as stored.
+        router.addDeferrable(.post, resyncDocumentsPath) { request throws(ArangoError) in
+            let body = try request.requireBody()
+            let fetch: DocumentFetch
+            do throws(ReplicationError) { fetch = try DocumentFetch(decoding: body) } catch { throw error.arangoError }
+            return .later { respond in
+                service.onLoop {
+                    let collection: DocumentCollection
+                    do throws(ArangoError) {
+                        let leader = try Self.leader(service, fetch.stream.database, fetch.stream.shard)
+                        guard leader.core.epoch == fetch.stream.epoch else {
+                            throw ReplicationError.notTheLeader("epoch \(fetch.stream.epoch) is not this leadership's \(leader.core.epoch)").arangoError
+                        }
+                        collection = leader.collection
+                    } catch {
+                        return respond(ServerResponse(error))
+                    }
+                    service.loop.offload({ Self.documents(collection, fetch) }) { result in
                         switch result {
                         case .success(let documents):
                             let bytes = documents.documents.reduce(0) { $0 + $1.byteCount }
@@ -149,6 +185,48 @@ enum ReplicationRoutes {
             throw ArangoError(status: 503, .clusterNotLeader, "this server does not lead \(shard) in \(database) (yet)")
         }
         return leader
+    }
+
+    /// The revisions of the current documents in the ranges after `fetch.after`, at most
+    /// 100,000 per answer (the index only: no document is read).
+    static func revisionList(_ collection: DocumentCollection, _ fetch: RangeFetch) -> RevisionList {
+        let pageMax = 100_000
+        var revisions: [UInt64] = []
+        for range in fetch.ranges {
+            if let after = fetch.after, range.upperBound <= after { continue }
+            var low = fetch.after.map { max(range.lowerBound, $0 + 1) } ?? range.lowerBound
+            while low <= range.upperBound {
+                let page = collection.engine.revisions(in: low...range.upperBound, limit: min(8192, pageMax - revisions.count))
+                revisions.append(contentsOf: page.map(\.revision))
+                if revisions.count >= pageMax { return RevisionList(revisions: revisions, resumeAfter: revisions.last) }
+                guard page.count == 8192, let last = page.last?.revision, last < range.upperBound else { break }
+                low = last + 1
+            }
+        }
+        return RevisionList(revisions: revisions, resumeAfter: nil)
+    }
+
+    /// The current documents with the fetch's revisions, up to the byte limit; `resumeAfter`
+    /// is the last revision looked at when the limit cut the answer short.
+    static func documents(_ collection: DocumentCollection, _ fetch: DocumentFetch) -> Result<RangeDocuments, ArangoError> {
+        var documents: [ReplicatedOperation] = []
+        var bytes = 0
+        for (index, revision) in fetch.revisions.enumerated() {
+            let records: [LogRecord]
+            do {
+                records = try collection.engine.storedRecords(revisionsIn: revision...revision, limit: 1, byteLimit: max(1, fetch.byteLimit - bytes))
+            } catch {
+                return .failure(ArangoError(error, collection: collection.name))
+            }
+            for record in records {
+                documents.append(ReplicatedOperation(record: record))
+                bytes += record.payload.count + record.key.count
+            }
+            if bytes >= fetch.byteLimit, index + 1 < fetch.revisions.count {
+                return .success(RangeDocuments(documents: documents, resumeAfter: revision))
+            }
+        }
+        return .success(RangeDocuments(documents: documents, resumeAfter: nil))
     }
 
     /// The current documents of the ranges after `fetch.after`, up to the byte limit.

@@ -226,56 +226,87 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
         service.log.info("replication: \(shard) copied from \(leader) (\(ranges.count) ranges differed); following from sequence \(snapshot.sequence)")
     }
 
-    /// Copies the leader's documents in `ranges` and removes local ones it does not have.
+    /// Brings `ranges` to the leader's state: compares the leader's revisions in them with
+    /// the local ones, fetches only the documents whose revisions are missing here (as stored),
+    /// and removes the local documents whose revisions the leader does not have.
     func copy(_ ranges: [ClosedRange<UInt64>], stream: StreamIdentity, client: VSTClient) async throws(ArangoError) {
-        var leaderRevisions = Set<UInt64>()
+        // 1. The leader's revisions in the ranges (8 bytes each).
+        var leaderRevisions: [UInt64] = []
         var after: UInt64? = nil
         repeat {
-            let fetch = RangeFetch(stream: stream, ranges: ranges, after: after, byteLimit: service.fetchByteLimit)
+            let fetch = RangeFetch(stream: stream, ranges: ranges, after: after, byteLimit: service.fetchByteLimit, revisionsOnly: true)
             let pageBody = try await ReplicationService.post(client, ReplicationRoutes.resyncRangesPath, database: database, body: fetch.vpack)
-            let page: RangeDocuments
-            do throws(ReplicationError) { page = try RangeDocuments(decoding: pageBody) } catch { throw error.arangoError }
-            var bytes = 0
-            for document in page.documents {
-                guard ranges.contains(where: { $0.contains(document.revision) }) else {
-                    throw ArangoError(status: 500, .internalError, "the leader sent revision \(document.revision) outside the asked ranges")
-                }
-                do {
-                    try collection.engine.applyReplicated(LogRecord(operation: document), options: WriteOptions(defersFileWrite: true))
-                } catch {
-                    throw ArangoError(error, collection: shard)
-                }
-                leaderRevisions.insert(document.revision)
-                bytes += document.byteCount
+            let page: RevisionList
+            do throws(ReplicationError) { page = try RevisionList(decoding: pageBody) } catch { throw error.arangoError }
+            guard page.revisions.allSatisfy({ revision in ranges.contains { $0.contains(revision) } }),
+                  page.revisions.first.map({ $0 > (leaderRevisions.last ?? 0) || leaderRevisions.isEmpty }) ?? true else {
+                throw ArangoError(status: 500, .internalError, "the leader's revision list is outside the asked ranges or out of order")
             }
-            do { try collection.engine.writeOut() } catch { throw ArangoError(error, collection: shard) }
-            let count = page.documents.count
-            progress.withLock {
-                $0?.documentsCopied += UInt64(count)
-                $0?.bytesCopied += UInt64(bytes)
-            }
-            service.statistics.withLock {
-                $0.resyncDocuments += UInt64(count)
-                $0.resyncBytes += UInt64(bytes)
-            }
+            leaderRevisions.append(contentsOf: page.revisions)
+            let listed = page.revisions.count * 8
+            progress.withLock { $0?.bytesCopied += UInt64(listed) }
+            service.statistics.withLock { $0.resyncBytes += UInt64(listed) }
             after = page.resumeAfter
         } while after != nil
-        var removed = 0
+        // 2. What this copy has in the ranges.
+        var local: [(revision: UInt64, key: String)] = []
         for range in ranges {
             var low = range.lowerBound
             while true {
-                let page = collection.engine.revisions(in: low...range.upperBound, limit: 4096)
-                for (revision, key) in page where !leaderRevisions.contains(revision) {
+                let page = collection.engine.revisions(in: low...range.upperBound, limit: 8192)
+                local.append(contentsOf: page)
+                guard page.count == 8192, let last = page.last?.revision, last < range.upperBound else { break }
+                low = last + 1
+            }
+        }
+        let leaderSet = Set(leaderRevisions)
+        let localSet = Set(local.map(\.revision))
+        let missing = leaderRevisions.filter { !localSet.contains($0) }
+        // 3. Fetch the missing documents, in chunks, resuming where a byte limit cut an answer.
+        var start = 0
+        while start < missing.count {
+            let chunk = Array(missing[start..<min(missing.count, start + 10_000)])
+            let asked = Set(chunk)
+            var remaining = chunk[...]
+            while !remaining.isEmpty {
+                let fetch = DocumentFetch(stream: stream, revisions: Array(remaining), byteLimit: service.fetchByteLimit)
+                let pageBody = try await ReplicationService.post(client, ReplicationRoutes.resyncDocumentsPath, database: database, body: fetch.vpack)
+                let page: RangeDocuments
+                do throws(ReplicationError) { page = try RangeDocuments(decoding: pageBody) } catch { throw error.arangoError }
+                var bytes = 0
+                for document in page.documents {
+                    guard asked.contains(document.revision) else {
+                        throw ArangoError(status: 500, .internalError, "the leader sent revision \(document.revision), which was not asked for")
+                    }
                     do {
-                        if try collection.engine.removeIfCurrent(key, revision: revision, options: WriteOptions(defersFileWrite: true)) {
-                            removed += 1
-                        }
+                        try collection.engine.applyReplicated(LogRecord(operation: document), options: WriteOptions(defersFileWrite: true))
                     } catch {
                         throw ArangoError(error, collection: shard)
                     }
+                    bytes += document.byteCount
                 }
-                guard page.count == 4096, let last = page.last?.revision, last < range.upperBound else { break }
-                low = last + 1
+                do { try collection.engine.writeOut() } catch { throw ArangoError(error, collection: shard) }
+                let count = page.documents.count
+                progress.withLock {
+                    $0?.documentsCopied += UInt64(count)
+                    $0?.bytesCopied += UInt64(bytes)
+                }
+                service.statistics.withLock {
+                    $0.resyncDocuments += UInt64(count)
+                    $0.resyncBytes += UInt64(bytes)
+                }
+                guard let resume = page.resumeAfter else { break }
+                remaining = remaining.drop { $0 <= resume }
+            }
+            start += chunk.count
+        }
+        // 4. Remove what the leader does not have (never a newer version that arrived since).
+        var removed = 0
+        for (revision, key) in local where !leaderSet.contains(revision) {
+            do {
+                if try collection.engine.removeIfCurrent(key, revision: revision, options: WriteOptions(defersFileWrite: true)) { removed += 1 }
+            } catch {
+                throw ArangoError(error, collection: shard)
             }
         }
         do { try collection.engine.writeOut() } catch { throw ArangoError(error, collection: shard) }
