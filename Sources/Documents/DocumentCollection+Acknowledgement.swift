@@ -70,7 +70,9 @@ extension DocumentCollection {
     }
 
     /// ``acknowledge(sequence:waitForSync:_:)`` for a caller that may block (a thread-pool
-    /// thread answering a batch): returns when the write may be answered.
+    /// thread answering a batch): returns when the write may be answered. Never call it on
+    /// an event loop's thread for a replicated collection: the followers' answers arrive
+    /// there.
     ///
     /// - Throws: the error to answer with instead (the engine failed or closed).
     public func acknowledged(sequence: UInt64, waitForSync: Bool) throws(DocumentError) {

@@ -134,7 +134,9 @@ extension DocumentAPI {
                 }
                 return ServerResponse(status: status, meta: errorCounts.meta, body: builder.bytes)
             }
-            return sync || body.count > Self.inlineArrayCountMax ? .offload(work) : .now(work())
+            // A replicated shard's acknowledgement waits for answers that arrive on the event
+            // loop, so its batches never block the loop.
+            return sync || collection.isReplicated || body.count > Self.inlineArrayCountMax ? .offload(work) : .now(work())
         }
 
         let document: Slice

@@ -52,6 +52,9 @@ public struct LeaderReplication: Sendable {
 
     public struct Follower: Sendable, Equatable {
         public var phase: Phase
+        /// The position the stream started after (the resync's snapshot sequence): names
+        /// the follower's session.
+        public var session: UInt64 = 0
         /// The last leader sequence sent to it.
         public var sent: UInt64
         /// The last leader sequence it confirmed as applied.
@@ -93,8 +96,10 @@ public struct LeaderReplication: Sendable {
         /// list) and read the agency: the fence applied → not applied, list `old` at
         /// `version + 1`; else the version and list read tell which.
         case changeInSync(old: [String], new: [String], version: UInt64, reason: String)
-        /// Stop streaming to the follower (it failed before it was ever counted, or was removed).
-        case stopStream(follower: String)
+        /// Stop streaming to the follower (it failed before it was ever counted, or was
+        /// removed). `session` is the position the stopped stream started after, so the
+        /// follower ends that session and not a newer one.
+        case stopStream(follower: String, session: UInt64)
     }
 
     public let leader: String
@@ -186,7 +191,7 @@ public struct LeaderReplication: Sendable {
             }
             followers[follower] = nil
         }
-        followers[follower] = Follower(phase: .catchingUp, sent: after, acked: after)
+        followers[follower] = Follower(phase: .catchingUp, session: after, sent: after, acked: after)
         promoteCaughtUp()
         return (true, changes(now: now) + sends())
     }
@@ -267,7 +272,7 @@ public struct LeaderReplication: Sendable {
     public mutating func resign(reason: String) -> [Action] {
         let actions = waiting.map { Action.fail(token: $0.token, .resigned(reason)) }
         waiting.removeAll()
-        return actions + followers.keys.sorted().map { .stopStream(follower: $0) }
+        return actions + followers.keys.sorted().map { .stopStream(follower: $0, session: followers[$0]!.session) }
     }
 
     /// Plan no longer lists `follower` for the shard: it leaves without holding up writes
@@ -297,8 +302,9 @@ public struct LeaderReplication: Sendable {
     }
 
     mutating func remove(_ follower: String, reason: String) -> [Action] {
+        let session = followers[follower]?.session ?? 0
         followers[follower] = nil
-        return [.stopStream(follower: follower)]
+        return [.stopStream(follower: follower, session: session)]
     }
 
     /// Catching-up followers that have been sent everything up to the head, with at most
@@ -370,7 +376,7 @@ public struct LeaderReplication: Sendable {
             if state.phase == .joining, inSyncServers.contains(id) { followers[id]?.phase = .inSync }
             if state.phase == .dropping, !inSyncServers.contains(id) {
                 followers[id] = nil
-                actions.append(.stopStream(follower: id))
+                actions.append(.stopStream(follower: id, session: state.session))
             }
         }
         return actions + completions()

@@ -258,8 +258,8 @@ public struct ReplicationSimulation {
                 leader.agencyRequest = (request, old, new, version)
                 send(.agencyChange(epoch: leader.core.epoch, request: request, old: old, new: new, version: version))
                 schedule(at: now + 300, .agencyTimeout(epoch: leader.core.epoch, request: request))
-            case .stopStream(let follower):
-                send(.streamStopped(leader.stream, to: follower))
+            case let .stopStream(follower, session):
+                send(.streamStopped(leader.stream, session: session, to: follower))
             }
         }
     }
@@ -397,6 +397,7 @@ public struct ReplicationSimulation {
             // Step 4: remove what the leader did not list.
             if settings.sabotage != .keepExtrasOnResync { follower.shard.removeAbsent(in: ranges, keeping: Set(leaderRevisions)) }
             follower.core.startFollowing(after: sequence)
+            follower.sessionStart = sequence
             // The copy holds every write up to the snapshot's sequence.
             follower.dataPosition = max(follower.dataPosition, sequence)
             followers[id] = follower
@@ -418,9 +419,12 @@ public struct ReplicationSimulation {
                 follower.core.end("the leader refused the stream")
             }
             followers[id] = follower
-        case let .streamStopped(stream, id):
+        case let .streamStopped(stream, session, id):
             guard var follower = followers[id], follower.reachable(at: now),
-                  let session = follower.core.stream, session.leader == stream.leader, stream.epoch >= session.epoch else { return }
+                  let current = follower.core.stream, current.leader == stream.leader, stream.epoch >= current.epoch else { return }
+            if stream.epoch == current.epoch {
+                guard case .following = follower.core.state, follower.sessionStart == session else { return }
+            }
             follower.core.end("stream stopped")
             followers[id] = follower
         case let .agencyChange(epoch, request, old, new, version):
@@ -434,8 +438,15 @@ public struct ReplicationSimulation {
             }
             send(.agencyAnswer(epoch: epoch, request: request, applied: applied, actual: agency.inSync, version: agency.version))
         case let .agencyAnswer(epoch, request, applied, actual, version):
-            guard epoch == leader.core.epoch, leader.agencyRequest?.id == request else { return }
+            guard epoch == leader.core.epoch, let pending = leader.agencyRequest, pending.id == request else { return }
             leader.agencyRequest = nil
+            if applied {
+                // As the driver does: servers listed that this leadership never streamed to
+                // hear of its epoch.
+                for id in pending.old where !pending.new.contains(id) && id != "L" && leader.core.followers[id] == nil {
+                    send(.streamStopped(leader.stream, session: 0, to: id))
+                }
+            }
             var actions = leader.core.inSyncChangeFinished(applied: applied, now: now)
             if !applied { actions += leader.core.agencyLists(actual, version: version, now: now) }
             runLeader(actions)

@@ -168,6 +168,8 @@ struct SimulatedFollower {
     /// requests would).
     var resyncStep = 0
     var unlistedSince: UInt64?
+    /// The snapshot sequence the current stream started after.
+    var sessionStart: UInt64?
     /// The leader sequence up to which this follower's data is known complete (0: unknown).
     var dataPosition: UInt64 = 0
     /// The position the last disk loss destroyed: what this follower had acknowledged
@@ -221,7 +223,7 @@ enum Message {
                         ranges: [ClosedRange<UInt64>], sequence: UInt64)
     case streamStart(from: String, attempt: Int, stream: StreamIdentity, after: UInt64)
     case streamStartAnswer(to: String, attempt: Int, accepted: Bool)
-    case streamStopped(StreamIdentity, to: String)
+    case streamStopped(StreamIdentity, session: UInt64, to: String)
     case agencyChange(epoch: UInt64, request: UInt64, old: [String], new: [String], version: UInt64)
     case agencyAnswer(epoch: UInt64, request: UInt64, applied: Bool, actual: [String], version: UInt64)
 }

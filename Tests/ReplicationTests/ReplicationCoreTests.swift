@@ -188,7 +188,7 @@ import VelocyPack
         #expect(!tick.contains(.complete(token: 1)))
         let done = leader.inSyncChangeFinished(applied: true, now: 6000)
         #expect(done.contains(.complete(token: 1)))
-        #expect(done.contains(.stopStream(follower: "c")))
+        #expect(done.contains(.stopStream(follower: "c", session: 10)))
     }
 
     @Test func anAgencyThatRefusesTheDropFailsTheWrite() {

@@ -124,6 +124,8 @@ extension ClusterProcesses {
                 let documents = (0..<500).map { #"{"_key": "base-\#(batch)-\#($0)", "pad": "\#(String(repeating: "y", count: 240))"}"# }
                 try await api.expect(202, .post, "/_api/document/rep", "[" + documents.joined(separator: ",") + "]")
             }
+            // A small array (answered inline on a single server) waits for the followers too.
+            try await api.expect(202, .post, "/_api/document/rep", #"[{"_key": "small-1"}, {"_key": "small-2"}]"#)
             let members = try Self.dbservers(cluster)
             let secret = try ClusterSecret.load(path: cluster.directory + "/cluster/secret").secret.bytes
             let follower = servers[1], other = servers[2]

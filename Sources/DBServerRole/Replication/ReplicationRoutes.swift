@@ -49,6 +49,9 @@ enum ReplicationRoutes {
                         guard leader.planServers.dropFirst().contains(begin.follower) else {
                             throw ReplicationError.notTheLeader("Plan does not list \(begin.follower) as a follower of \(begin.shard)").arangoError
                         }
+                        // A follower that resyncs lost its stream: if this leader still counts
+                        // it, the drop starts now, so it is done when the copy is.
+                        leader.followerRestarted(begin.follower)
                         let (tree, sequence) = leader.collection.engine.merkleTreeAndSequence()
                         let snapshot = ResyncSnapshot(stream: leader.stream, sequence: sequence, documentCount: tree.count,
                                                       tree: tree.serialized())
@@ -154,7 +157,8 @@ enum ReplicationRoutes {
             do throws(ReplicationError) { notice = try StreamStart(decoding: body) } catch { throw error.arangoError }
             return .later { respond in
                 service.onLoop {
-                    service.followers[ShardKey(database: notice.stream.database, shard: notice.stream.shard)]?.streamStopped(notice.stream)
+                    service.followers[ShardKey(database: notice.stream.database, shard: notice.stream.shard)]?
+                        .streamStopped(notice.stream, session: notice.after)
                     respond(answer(200) { $0.add(key: "stopped", true) })
                 }
             }

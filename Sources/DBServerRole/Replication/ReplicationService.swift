@@ -264,11 +264,12 @@ final class ReplicationService: @unchecked Sendable {
         return body
     }
 
-    /// Tells a follower (best effort) that its leader stopped streaming to it, so it resyncs
-    /// at once instead of waiting for a batch that will not come.
-    func notifyStreamStopped(_ stream: StreamIdentity, follower: String) {
+    /// Tells a follower (best effort) that its leader stopped streaming to it — the stream
+    /// that started after `session` — so it resyncs at once instead of waiting for a batch
+    /// that will not come.
+    func notifyStreamStopped(_ stream: StreamIdentity, follower: String, session: UInt64) {
         statistics.withLock { $0.followersDropped += 1 }
-        let notice = StreamStart(stream: stream, follower: follower, after: 0)
+        let notice = StreamStart(stream: stream, follower: follower, after: session)
         links.send(to: follower, database: stream.database, path: ReplicationRoutes.streamStoppedPath, body: notice.vpack,
                    timeoutSeconds: 5) { _ in }
     }

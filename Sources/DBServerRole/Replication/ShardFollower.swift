@@ -27,6 +27,8 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
     var resyncing = false
     var nextResyncAt: UInt64 = 0
     var stopped = false
+    /// The snapshot sequence the current stream started after (names the session).
+    var sessionStart: UInt64?
     /// Since when (loop ms) this follower follows without Current listing it in sync.
     var notListedSince: UInt64?
     static let unlistedGraceMilliseconds: UInt64 = 30_000
@@ -103,11 +105,18 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
         }
     }
 
-    /// The leader stopped streaming to this follower (it dropped it), or a newer leadership
-    /// of the shard says this follower's session is from an older epoch.
-    func streamStopped(_ stream: StreamIdentity) {
-        guard let session = core.stream, session.leader == stream.leader, stream.epoch >= session.epoch else { return }
-        core.end(stream.epoch == session.epoch ? "the leader stopped the stream" : "the leader started a new epoch, \(stream.epoch)")
+    /// The leader stopped streaming to this follower (it dropped it) — the stream that
+    /// started after `session` — or a newer leadership of the shard says this follower's
+    /// session is from an older epoch. A notice about an older stream of the same leadership
+    /// (this follower resynced since) changes nothing.
+    func streamStopped(_ stream: StreamIdentity, session: UInt64) {
+        guard let current = core.stream, current.leader == stream.leader, stream.epoch >= current.epoch else { return }
+        if stream.epoch == current.epoch {
+            guard case .following = core.state, sessionStart == session else { return }
+            core.end("the leader stopped the stream")
+        } else {
+            core.end("the leader started a new epoch, \(stream.epoch)")
+        }
         progress.withLock { $0?.phase = ResyncProgress.Phase.waiting.rawValue }
     }
 
@@ -213,7 +222,10 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
         if let failure { throw failure }
         do { try collection.engine.sync() } catch { throw ArangoError(error, collection: shard) }
         // 4. Follow the stream from the snapshot's sequence.
-        await service.onLoopAsync { [self] in core.startFollowing(after: snapshot.sequence) }
+        await service.onLoopAsync { [self] in
+            core.startFollowing(after: snapshot.sequence)
+            sessionStart = snapshot.sequence
+        }
         progress.withLock { $0?.phase = ResyncProgress.Phase.following.rawValue; $0?.copiedAt = MonotonicClock.seconds() }
         let start = StreamStart(stream: snapshot.stream, follower: service.serverId, after: snapshot.sequence)
         do {

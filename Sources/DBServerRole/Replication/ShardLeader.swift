@@ -84,9 +84,9 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
                 waiting.removeValue(forKey: token)?(error.arangoError)
             case let .changeInSync(old, new, version, reason):
                 changeInSync(old: old, new: new, version: version, reason: reason)
-            case .stopStream(let follower):
+            case let .stopStream(follower, session):
                 joinStarted[follower] = nil
-                service.notifyStreamStopped(stream, follower: follower)
+                service.notifyStreamStopped(stream, follower: follower, session: session)
             }
         }
         updateAdmission()
@@ -155,7 +155,7 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
                     // Servers the agency listed that this leadership never streamed to (it
                     // restarted): their sessions belong to an older epoch; tell them to resync.
                     for id in old where !new.contains(id) && id != service.serverId && core.followers[id] == nil {
-                        service.notifyStreamStopped(stream, follower: id)
+                        service.notifyStreamStopped(stream, follower: id, session: 0)
                     }
                     let now = service.now
                     for id in new where !old.contains(id) {
@@ -214,6 +214,12 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
         guard accepted else {
             throw .noSession("\(follower) still counts as in sync under its previous stream; it is being dropped, resync again")
         }
+    }
+
+    /// The follower began a resync: whatever stream this leader had to it is dead.
+    func followerRestarted(_ follower: String) {
+        guard core.followers[follower] != nil else { return }
+        run(core.batchFailed(for: follower, reason: "it began a resync", now: service.now))
     }
 
     func tick() {
