@@ -33,6 +33,8 @@ public enum Reply: Sendable {
 /// method is 405.
 public struct Router: Sendable {
     struct Route: Sendable {
+        /// The pattern as registered (`/_api/document/:collection/:key`), the label of its metrics.
+        let pattern: String
         let segments: [Segment]
         var handlers: [RequestMethod: RouteHandler]
     }
@@ -61,7 +63,7 @@ public struct Router: Sendable {
             routes[index].handlers[method] = handler
             return
         }
-        routes.append(Route(segments: segments, handlers: [method: handler]))
+        routes.append(Route(pattern: pattern, segments: segments, handlers: [method: handler]))
         if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
             exact[Self.normalized(pattern)] = routes.count - 1
         } else {
@@ -96,12 +98,18 @@ public struct Router: Sendable {
 
     /// Finds the handler for `method` and `path`.
     public func match(_ method: RequestMethod, _ path: String) -> Match {
+        resolve(method, path).match
+    }
+
+    /// Finds the handler for `method` and `path`, and the pattern of the route that matched
+    /// (`nil` when none did).
+    func resolve(_ method: RequestMethod, _ path: String) -> (match: Match, pattern: String?) {
         if let index = exact[Self.normalized(path)] {
-            if let handler = routes[index].handlers[method] { return .handler(handler, pathParameters: [:]) }
-            return .methodNotAllowed
+            if let handler = routes[index].handlers[method] { return (.handler(handler, pathParameters: [:]), routes[index].pattern) }
+            return (.methodNotAllowed, routes[index].pattern)
         }
         let parts = Self.split(path)
-        guard let candidates = bySegmentCount[parts.count] else { return .notFound }
+        guard let candidates = bySegmentCount[parts.count] else { return (.notFound, nil) }
         var best: (route: Int, literals: Int)?
         for index in candidates {
             var literals = 0
@@ -115,14 +123,14 @@ public struct Router: Sendable {
             }
             if matches && (best == nil || literals > best!.literals) { best = (index, literals) }
         }
-        guard let best else { return .notFound }
+        guard let best else { return (.notFound, nil) }
         let route = routes[best.route]
-        guard let handler = route.handlers[method] else { return .methodNotAllowed }
+        guard let handler = route.handlers[method] else { return (.methodNotAllowed, route.pattern) }
         var parameters: [String: String] = [:]
         for (segment, part) in zip(route.segments, parts) {
             if case .parameter(let name) = segment { parameters[name] = String(part) }
         }
-        return .handler(handler, pathParameters: parameters)
+        return (.handler(handler, pathParameters: parameters), route.pattern)
     }
 
     static func split(_ path: String) -> [Substring] {
