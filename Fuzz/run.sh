@@ -30,6 +30,9 @@ storage_pure_files=(LogRecord DocumentLocation Checkpoint)
 # The pure files of other modules compiled in, as paths: CRC32C from the platform seam (the
 # rest of it is libuv and system calls).
 pure_paths=("$root/Sources/TesseraPlatform/CRC32C.swift")
+# The HTTP/1.1 decoder of the platform seam: Swift over Debian's http_parser (libhttp-parser-dev),
+# found through its module map in Sources/CHTTPParser and linked with -lhttp_parser.
+pure_paths+=("$root/Sources/TesseraPlatform/HTTPParser.swift")
 for name in "${storage_pure_files[@]}"; do pure_paths+=("$root/Sources/Storage/$name.swift"); done
 # The pure files of Sources/Auth (token decoding and claim checks); the rest of Auth needs
 # swift-crypto, which the fuzz build leaves out (FuzzJWT passes its own signature check).
@@ -117,6 +120,7 @@ build_one() {
         -swift-version 6 -package-name TesseraFuzz \
         -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault \
         -module-name "$target" -module-cache-path "$build_dir/module-cache" \
+        -I "$root/Sources/CHTTPParser" -lhttp_parser \
         "${sources[@]}" "$fuzz_dir/Targets/$target.swift" \
         -o "$build_dir/$target.partial" >"$log.raw" 2>&1 || status=$?
     filter_linker_noise <"$log.raw" >"$log"
