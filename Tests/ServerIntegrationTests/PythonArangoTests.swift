@@ -1,6 +1,10 @@
+import Auth
+import ClusterMember
 import Foundation
 import Testing
+import TesseraPlatform
 import TesseraProcessSupport
+import VelocyPack
 
 /// python-arango (from PyPI, in a virtual environment of its own under the build folder) runs
 /// `Python/arango_scenario.py` unchanged over HTTP: against `tessera single`, and against a
@@ -106,6 +110,48 @@ extension ClusterProcesses {
             let cluster = try ClusterTests.LocalCluster(rootPassword: "py-secret")
             defer { cluster.stop() }
             PythonArango.runScenario(url: "http://127.0.0.1:\(cluster.coordinators[0].port)", rootPassword: "py-secret")
+        }
+    }
+
+    /// Every role serves `/_admin/metrics/v2` over HTTP; agents and DBServers only to a
+    /// cluster token, as they refuse client VelocyStream.
+    @Suite("HTTP on every role of a cluster")
+    struct HTTPClusterRoleTests {
+        @Test("agents, DBServers and coordinators serve their metrics over HTTP; agents refuse client credentials")
+        func everyRoleServesMetrics() throws {
+            let cluster = try ClusterTests.LocalCluster(rootPassword: "m3trics")
+            defer { cluster.stop() }
+            let plan = try JSONParser.parse(Array(FileManager.default.contents(atPath: cluster.directory + "/cluster/cluster.json")!)).slice
+            let secret = try ClusterSecret.load(path: plan["secretFile"]?.stringValue ?? "").secret.bytes
+            let token = ClusterAuthenticator.token(serverID: "TEST", secret: secret, now: Date().timeIntervalSince1970)
+            let processes = plan["processes"]?.arrayElements.map { $0 } ?? []
+            func scrape(_ endpoint: String, authorization: String) throws -> HTTPMessage {
+                let port = UInt16(endpoint.split(separator: ":").last ?? "") ?? 0
+                let socket = try RawSocket(port: port)
+                socket.send(Array("GET /_admin/metrics/v2 HTTP/1.1\r\nHost: x\r\nAuthorization: \(authorization)\r\n\r\n".utf8))
+                return try socket.readHTTPResponses(1)[0]
+            }
+            var seen: Set<String> = []
+            for process in processes {
+                let role = process["role"]?.stringValue ?? "", endpoint = process["endpoint"]?.stringValue ?? ""
+                seen.insert(role)
+                let answer = try scrape(endpoint, authorization: "bearer \(token)")
+                #expect(answer.head.status == 200, "\(role) \(endpoint)")
+                let text = String(decoding: answer.body, as: UTF8.self)
+                #expect(text.contains("arangodb_http_request_statistics_total_requests_total"), "\(role)")
+                switch role {
+                case "agent":
+                    #expect(text.contains("\narangodb_agency_term "), "\(text)")
+                    #expect(text.contains("\ntessera_agency_commit_index "))
+                    let refused = try scrape(endpoint, authorization: "Basic " + Data("root:m3trics".utf8).base64EncodedString())
+                    #expect(refused.head.status == 401)
+                case "dbserver":
+                    #expect(text.contains("# TYPE tessera_shard_documents gauge"))
+                default:
+                    #expect(text.contains("superuser_requests_total"))
+                }
+            }
+            #expect(seen == ["agent", "dbserver", "coordinator"])
         }
     }
 }
