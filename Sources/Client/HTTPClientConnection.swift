@@ -74,36 +74,14 @@ public final class HTTPClientConnection: @unchecked Sendable {
     public static func connect(on eventLoop: EventLoop, to endpoint: Endpoint, options: Options = Options(),
                                completion: @escaping (Result<HTTPClientConnection, ClientError>) -> Void) {
         eventLoop.assertInLoopThread("HTTPClientConnection.connect")
-        var finished = false
-        let timer = LoopTimer(on: eventLoop)
-        var attempt: TCPConnection?
-        func finish(_ result: Result<HTTPClientConnection, ClientError>) {
-            guard !finished else { return }
-            finished = true
-            timer.close()
-            completion(result)
-        }
-        timer.start(after: UInt64(options.connectTimeoutSeconds * 1000)) {
-            attempt?.close()
-            finish(.failure(.connectFailed(endpoint: "\(endpoint)", reason: "no connection within \(options.connectTimeoutSeconds) s")))
-        }
-        TCPConnection.connect(on: eventLoop, to: endpoint) { result in
-            switch result {
-            case .failure(let error):
-                finish(.failure(.connectFailed(endpoint: "\(endpoint)", reason: "\(error)")))
-            case .success(let tcp):
-                attempt = tcp
-                guard !finished else {
-                    tcp.close()
-                    return
-                }
-                // A client must not stop reading while its requests queue up (see
-                // TCPConnection.pausesReadingWhenBacklogged).
-                tcp.pausesReadingWhenBacklogged = false
-                let connection = HTTPClientConnection(eventLoop: eventLoop, endpoint: endpoint, options: options, tcp: tcp)
-                connection.start()
-                finish(.success(connection))
-            }
+        ConnectAttempt.start(on: eventLoop, to: endpoint, timeoutSeconds: options.connectTimeoutSeconds,
+                             completion: completion) { tcp, finish in
+            // A client must not stop reading while its requests queue up (see
+            // TCPConnection.pausesReadingWhenBacklogged).
+            tcp.pausesReadingWhenBacklogged = false
+            let connection = HTTPClientConnection(eventLoop: eventLoop, endpoint: endpoint, options: options, tcp: tcp)
+            connection.start()
+            finish(.success(connection))
         }
     }
 
