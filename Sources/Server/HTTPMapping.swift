@@ -21,9 +21,11 @@ enum HTTPMapping {
     /// - Throws: 400 when the target is not a path.
     static func target(_ raw: String) throws(ArangoError) -> Target {
         var text = Substring(raw)
-        for scheme in ["http://", "https://"] where text.lowercased().hasPrefix(scheme) {
-            text = text.dropFirst(scheme.count)
-            text = text.firstIndex(of: "/").map { text[$0...] } ?? "/"
+        if !text.hasPrefix("/") {
+            for scheme in ["http://", "https://"] where text.lowercased().hasPrefix(scheme) {
+                text = text.dropFirst(scheme.count)
+                text = text.firstIndex(of: "/").map { text[$0...] } ?? "/"
+            }
         }
         guard text.hasPrefix("/") else {
             throw ArangoError(status: 400, .httpBadParameter, "the request target must be a path starting with /")
@@ -167,16 +169,59 @@ enum HTTPMapping {
         }
         let status = response.status
         let bodyAllowed = !(100..<200).contains(status) && status != 204 && status != 304
-        var text = "HTTP/1.1 \(status) \(reason(status))\r\nServer: tessera\r\nConnection: \(keepAlive ? "Keep-Alive" : "Close")\r\n"
-        text += "X-Content-Type-Options: nosniff\r\n"
-        if let contentType { text += "Content-Type: \(contentType)\r\n" }
-        if bodyAllowed { text += "Content-Length: \(body.count)\r\n" }
-        for (name, value) in response.meta.sorted(by: { $0.key < $1.key }) where name != "content-type" {
-            text += "\(name): \(value)\r\n"
+        // Byte by byte rather than through string interpolation: this runs for every answer.
+        output.append(contentsOf: statusLines[status] ?? Array("HTTP/1.1 \(status) \(reason(status))\r\n".utf8))
+        output.append(contentsOf: keepAlive ? keepAliveFields : closeFields)
+        if let contentType {
+            output.append(contentsOf: contentTypeName)
+            output.append(contentsOf: contentType.utf8)
+            output.append(contentsOf: lineEnd)
         }
-        text += "\r\n"
-        output.append(contentsOf: text.utf8)
+        if bodyAllowed {
+            output.append(contentsOf: contentLengthName)
+            appendDecimal(body.count, to: &output)
+            output.append(contentsOf: lineEnd)
+        }
+        if !response.meta.isEmpty {
+            for (name, value) in response.meta.sorted(by: { $0.key < $1.key }) where name != "content-type" {
+                output.append(contentsOf: name.utf8)
+                output.append(contentsOf: fieldSeparator)
+                output.append(contentsOf: value.utf8)
+                output.append(contentsOf: lineEnd)
+            }
+        }
+        output.append(contentsOf: lineEnd)
         if bodyAllowed && !head { output.append(contentsOf: body) }
+    }
+
+    static let lineEnd = Array("\r\n".utf8)
+    static let fieldSeparator = Array(": ".utf8)
+    static let contentTypeName = Array("Content-Type: ".utf8)
+    static let contentLengthName = Array("Content-Length: ".utf8)
+    static let keepAliveFields = Array("Server: tessera\r\nConnection: Keep-Alive\r\nX-Content-Type-Options: nosniff\r\n".utf8)
+    static let closeFields = Array("Server: tessera\r\nConnection: Close\r\nX-Content-Type-Options: nosniff\r\n".utf8)
+    /// The status lines of the statuses answers use, made once.
+    static let statusLines: [Int: [UInt8]] = Dictionary(uniqueKeysWithValues:
+        [100, 200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 408, 409, 410, 412, 413, 414, 431, 500, 501, 503].map {
+            ($0, Array("HTTP/1.1 \($0) \(reason($0))\r\n".utf8))
+        })
+
+    /// `value` in decimal ASCII digits.
+    static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
+        precondition(value >= 0, "a length is never negative")
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                // Truncation cannot happen: `rest % 10` is below 10.
+                buffer[19 - count] = UInt8(truncatingIfNeeded: rest % 10) + UInt8(ascii: "0")
+                count += 1
+                rest /= 10
+            } while rest > 0
+            output.append(contentsOf: buffer[(20 - count)...])
+        }
     }
 
     /// The reason phrase of a status (RFC 9110 §15); clients ignore it.

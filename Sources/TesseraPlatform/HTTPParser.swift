@@ -345,7 +345,9 @@ public final class HTTPMessageDecoder {
         head.versionMajor = Int(parser.pointee.http_major)
         head.versionMinor = Int(parser.pointee.http_minor)
         head.fields = fields.map { field in
-            HTTPField(name: String(decoding: field.name, as: UTF8.self).lowercased(), value: String(decoding: field.value, as: UTF8.self))
+            // Field names are ASCII tokens (the parser checks): lowercased byte by byte.
+            let name = field.name.map { (0x41...0x5a).contains($0) ? $0 | 0x20 : $0 }
+            return HTTPField(name: String(decoding: name, as: UTF8.self), value: String(decoding: field.value, as: UTF8.self))
         }
         head.keepAlive = http_should_keep_alive(parser) != 0
         let flags = tessera_http_flags(parser)
