@@ -20,35 +20,57 @@ enum HTTPMapping {
     /// (`http://host:port/path`) is read from its path.
     /// - Throws: 400 when the target is not a path.
     static func target(_ raw: String) throws(ArangoError) -> Target {
-        var text = Substring(raw)
-        if !text.hasPrefix("/") {
-            for scheme in ["http://", "https://"] where text.lowercased().hasPrefix(scheme) {
-                text = text.dropFirst(scheme.count)
-                text = text.firstIndex(of: "/").map { text[$0...] } ?? "/"
-            }
-        }
-        guard text.hasPrefix("/") else {
+        var raw = raw
+        let split = raw.withUTF8 { bytes in splitTarget(bytes) }
+        guard let split else {
             throw ArangoError(status: 400, .httpBadParameter, "the request target must be a path starting with /")
         }
-        var query: Substring = ""
-        if let mark = text.firstIndex(of: "?") {
-            query = text[text.index(after: mark)...]
-            text = text[..<mark]
-        }
-        var database = "_system"
-        if text.hasPrefix("/_db/") {
-            let rest = text.dropFirst(5)
-            let end = rest.firstIndex(of: "/") ?? rest.endIndex
-            database = decodeComponent(rest[..<end], plusIsSpace: false)
-            text = end == rest.endIndex ? "/" : rest[end...]
-        }
         var parameters: [String: [String]] = [:]
-        for pair in query.split(separator: "&") where !pair.isEmpty {
+        for pair in split.query.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = decodeComponent(parts[0], plusIsSpace: true)
             parameters[name, default: []].append(parts.count > 1 ? decodeComponent(parts[1], plusIsSpace: true) : "")
         }
-        return Target(database: database, path: String(text), parameters: parameters)
+        return Target(database: split.database.map { decodeComponent($0[...], plusIsSpace: false) } ?? "_system",
+                      path: split.path, parameters: parameters)
+    }
+
+    /// The target's parts as strings, found on its bytes: the database name of a `/_db/`
+    /// prefix (still escaped), the path, the query (without `?`). `nil` when it is no path.
+    static func splitTarget(_ bytes: UnsafeBufferPointer<UInt8>) -> (database: String?, path: String, query: Substring)? {
+        let slash = UInt8(ascii: "/")
+        var start = 0
+        if bytes.first != slash {
+            // Absolute form: `scheme://authority/path`; the path starts at the first `/` after `//`.
+            guard let schemeEnd = indexOf(UInt8(ascii: ":"), in: bytes, from: 0), schemeEnd + 2 < bytes.count,
+                  bytes[schemeEnd + 1] == slash, bytes[schemeEnd + 2] == slash else { return nil }
+            let scheme = String(decoding: UnsafeBufferPointer(rebasing: bytes[..<schemeEnd]), as: UTF8.self).lowercased()
+            guard scheme == "http" || scheme == "https" else { return nil }
+            guard let pathStart = indexOf(slash, in: bytes, from: schemeEnd + 3) else { return (nil, "/", "") }
+            start = pathStart
+        }
+        let end = indexOf(UInt8(ascii: "?"), in: bytes, from: start) ?? bytes.count
+        let query = end < bytes.count
+            ? Substring(String(decoding: UnsafeBufferPointer(rebasing: bytes[(end + 1)...]), as: UTF8.self)) : ""
+        var database: String?
+        let prefix: [UInt8] = [slash, UInt8(ascii: "_"), UInt8(ascii: "d"), UInt8(ascii: "b"), slash]
+        if end - start >= prefix.count, prefix.indices.allSatisfy({ bytes[start + $0] == prefix[$0] }) {
+            let nameStart = start + prefix.count
+            let nameEnd = indexOf(slash, in: bytes, from: nameStart).map { min($0, end) } ?? end
+            database = String(decoding: UnsafeBufferPointer(rebasing: bytes[nameStart..<nameEnd]), as: UTF8.self)
+            start = nameEnd
+        }
+        let path = start < end ? String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) : "/"
+        return (database, path, query)
+    }
+
+    static func indexOf(_ byte: UInt8, in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        var index = start
+        while index < bytes.count {
+            if bytes[index] == byte { return index }
+            index += 1
+        }
+        return nil
     }
 
     /// `%XX` escapes decoded (a `%` not followed by two hex digits stays as it is), `+` as a

@@ -56,7 +56,13 @@ public struct Router: Sendable {
     var bySegmentCount: [Int: [Int]] = [:]
     /// The literal segments of each route as bytes, by route index (empty for routes without
     /// parameters): matching compares bytes without making a string per segment.
-    var literalBytes: [[(position: Int, bytes: [UInt8])]] = []
+    var literalBytes: [[Literal]] = []
+
+    /// A literal segment of a pattern: where it stands and its bytes.
+    struct Literal: Sendable {
+        let position: Int
+        let bytes: [UInt8]
+    }
 
     public init() {}
 
@@ -73,7 +79,7 @@ public struct Router: Sendable {
         }
         routes.append(Route(pattern: pattern, segments: segments, handlers: [method: handler]))
         literalBytes.append(segments.enumerated().compactMap { position, segment in
-            if case .literal(let text) = segment { (position, Array(text.utf8)) } else { nil }
+            if case .literal(let text) = segment { Literal(position: position, bytes: Array(text.utf8)) } else { nil }
         })
         if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
             exact[Self.normalized(pattern)] = routes.count - 1

@@ -153,7 +153,15 @@ public final class HTTPMessageDecoder {
     var refusal: HTTPDecodeError?
     /// The message being parsed.
     var target: [UInt8] = []
-    var fields: [(name: [UInt8], value: [UInt8])] = []
+    /// Every field name and value of the message, one after the other, and where each field's
+    /// name and value stand in it (one buffer instead of two arrays per field).
+    var fieldBytes: [UInt8] = []
+    var fields: [FieldRanges] = []
+
+    struct FieldRanges {
+        var name: Range<Int>
+        var value: Range<Int>
+    }
     var fieldByteCount = 0
     var lastWasValue = false
     var head: HTTPHead?
@@ -292,6 +300,7 @@ public final class HTTPMessageDecoder {
         inMessage = true
         target.removeAll(keepingCapacity: true)
         fields.removeAll(keepingCapacity: true)
+        fieldBytes.removeAll(keepingCapacity: true)
         fieldByteCount = 0
         lastWasValue = false
         head = nil
@@ -312,25 +321,36 @@ public final class HTTPMessageDecoder {
             guard fields.count < limits.headerCountMax else {
                 return refuse(HTTPDecodeError(.tooManyHeaders, "more than \(limits.headerCountMax) header fields"))
             }
-            fields.append(([], []))
+            fields.append(FieldRanges(name: fieldBytes.count..<fieldBytes.count, value: fieldBytes.count..<fieldBytes.count))
             lastWasValue = false
         }
-        return fieldBytes(at, length, value: false)
+        return fieldPiece(at, length, value: false)
     }
 
     func headerValue(_ at: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
         lastWasValue = true
-        return fieldBytes(at, length, value: true)
+        return fieldPiece(at, length, value: true)
     }
 
-    func fieldBytes(_ at: UnsafePointer<CChar>?, _ length: Int, value: Bool) -> Int32 {
+    func fieldPiece(_ at: UnsafePointer<CChar>?, _ length: Int, value: Bool) -> Int32 {
         fieldByteCount += length
         guard fieldByteCount <= limits.headerByteCountMax else {
             return refuse(HTTPDecodeError(.headersTooLarge, "header fields longer than \(limits.headerByteCountMax) bytes in all"))
         }
         guard !fields.isEmpty else { return 0 }  // a value before any name cannot happen: the parser checks
+        // A field's name pieces all come before its value pieces, and pieces arrive in order:
+        // each range only ever grows at the end of the buffer.
         let bytes = UnsafeRawBufferPointer(start: at, count: length)
-        if value { fields[fields.count - 1].value.append(contentsOf: bytes) } else { fields[fields.count - 1].name.append(contentsOf: bytes) }
+        let last = fields.count - 1
+        if value {
+            if fields[last].value.isEmpty { fields[last].value = fieldBytes.count..<fieldBytes.count }
+            fieldBytes.append(contentsOf: bytes)
+            fields[last].value = fields[last].value.lowerBound..<fieldBytes.count
+        } else {
+            fieldBytes.append(contentsOf: bytes)
+            fields[last].name = fields[last].name.lowerBound..<fieldBytes.count
+            fields[last].value = fieldBytes.count..<fieldBytes.count
+        }
         return 0
     }
 
@@ -344,10 +364,13 @@ public final class HTTPMessageDecoder {
         }
         head.versionMajor = Int(parser.pointee.http_major)
         head.versionMinor = Int(parser.pointee.http_minor)
-        head.fields = fields.map { field in
-            // Field names are ASCII tokens (the parser checks): lowercased byte by byte.
-            let name = field.name.map { (0x41...0x5a).contains($0) ? $0 | 0x20 : $0 }
-            return HTTPField(name: String(decoding: name, as: UTF8.self), value: String(decoding: field.value, as: UTF8.self))
+        head.fields = fieldBytes.withUnsafeMutableBufferPointer { bytes in
+            fields.map { field in
+                // Field names are ASCII tokens (the parser checks): lowercased in place.
+                for index in field.name where (0x41...0x5a).contains(bytes[index]) { bytes[index] |= 0x20 }
+                return HTTPField(name: String(decoding: UnsafeBufferPointer(rebasing: bytes[field.name]), as: UTF8.self),
+                                 value: String(decoding: UnsafeBufferPointer(rebasing: bytes[field.value]), as: UTF8.self))
+            }
         }
         head.keepAlive = http_should_keep_alive(parser) != 0
         let flags = tessera_http_flags(parser)
