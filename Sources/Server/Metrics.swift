@@ -45,6 +45,11 @@ public final class Metrics: Sendable {
     struct RouteFigures {
         var statuses: [Int: UInt64] = [:]
         var duration = Histogram()
+
+        mutating func record(status: Int, seconds: Double) {
+            statuses[status, default: 0] += 1
+            duration.record(seconds)
+        }
     }
 
     struct State {
@@ -83,8 +88,7 @@ public final class Metrics: Sendable {
             }
             state.totalTime.record(seconds)
             let key = RouteKey(route: route, method: method)
-            state.routes[key, default: RouteFigures()].statuses[status, default: 0] += 1
-            state.routes[key, default: RouteFigures()].duration.record(seconds)
+            state.routes[key, default: RouteFigures()].record(status: status, seconds: seconds)
         }
     }
 
