@@ -7,7 +7,7 @@
 #                                      one target for longer (600 s), corpus kept between runs
 #   Fuzz/run.sh repro                  run the saved crash-* inputs with every waiver off
 #
-# Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift,
+# Each binary is one target file compiled together with Fuzz/Support/*.swift (what targets share), Sources/VelocyPack/**/*.swift,
 # Sources/VelocyStream, Sources/AgencyStore, Sources/Query, Sources/Raft and Sources/ClusterLogic (found now, so new
 # library files are included), the pure Storage files listed in storage_pure_files, the pure
 # Auth files in auth_pure_files (token decoding; the rest of Auth needs swift-crypto, which the
@@ -67,6 +67,7 @@ targets() {
 library_sources() {
     find "${library_dirs[0]}" -name '*.swift' | LC_ALL=C sort
     find "$staged_dir" -name '*.swift' | LC_ALL=C sort
+    find "$fuzz_dir/Support" -name '*.swift' | LC_ALL=C sort
 }
 
 # Everything is one module, so an `import VelocyPack` (or `import Raft`, `import Storage`) in a
@@ -105,7 +106,7 @@ filter_linker_noise() {
 needs_build() {
     local binary="$build_dir/$1"
     [[ ! -x "$binary" ]] && return 0
-    [[ -n "$(find "${library_dirs[@]}" "${pure_paths[@]}" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
+    [[ -n "$(find "${library_dirs[@]}" "${pure_paths[@]}" "$fuzz_dir/Support" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
         -newer "$binary" \( -name '*.swift' -o -name run.sh \) -print -quit)" ]]
 }
 

@@ -40,25 +40,6 @@ func violated(_ message: String, _ input: [UInt8]) -> Never {
     fatalError("FuzzHTTPDecoder property violated: \(message)\n  input (\(input.count) bytes): \(shown)")
 }
 
-/// SplitMix64: piece sizes that follow from the input.
-struct SplitMix {
-    var state: UInt64
-
-    init(seed bytes: [UInt8]) {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        state = hash
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
-
 enum HTTPDecoderFuzz {
     static let smallLimits = HTTPLimits(targetByteCountMax: 64, headerCountMax: 4, headerByteCountMax: 128, bodyByteCountMax: 256)
 
