@@ -35,6 +35,11 @@ let package = Package(
         .systemLibrary(
             name: "CSnappy", path: "Sources/CSnappy", pkgConfig: "snappy",
             providers: [.apt(["libsnappy-dev"])]),
+        // Debian's HTTP/1.1 parser (libhttp-parser-dev ships no pkg-config file; the module map
+        // links it by name).
+        .systemLibrary(
+            name: "CHTTPParser", path: "Sources/CHTTPParser",
+            providers: [.apt(["libhttp-parser-dev"])]),
 
         // Pure layer: VelocyPack values, builder, parser, dumper, validator, hashing, Codable.
         .target(name: "VelocyPack", swiftSettings: strictSwift),
@@ -61,9 +66,10 @@ let package = Package(
         .target(name: "ArangoAPI", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
         // The seam to the operating system and the C libraries the impure layers build on:
-        // libuv, Snappy, file I/O (`FileIO`), CRC32C, locks (`Locked`, `Monitor`), clocks.
+        // libuv, Snappy, the HTTP/1.1 parser, file I/O (`FileIO`), CRC32C, locks (`Locked`,
+        // `Monitor`), clocks.
         .target(
-            name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy", .product(name: "Logging", package: "swift-log")],
+            name: "TesseraPlatform", dependencies: ["CLibUV", "CSnappy", "CHTTPParser", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift),
 
         // Pure layer: the agency's configuration tree as a Raft state machine (transactions,

@@ -7,9 +7,9 @@
 #                                      one target for longer (600 s), corpus kept between runs
 #   Fuzz/run.sh repro                  run the saved crash-* inputs with every waiver off
 #
-# Each binary is one target file compiled together with Sources/VelocyPack/**/*.swift,
-# Sources/BinaryFormat, Sources/Replication, Sources/VelocyStream, Sources/ArangoAPI,
-# Sources/AgencyStore, Sources/Query, Sources/Raft and Sources/ClusterLogic (found now, so new
+# Each binary is one target file compiled together with Fuzz/Support/*.swift (what targets share),
+# Sources/VelocyPack/**/*.swift, Sources/BinaryFormat, Sources/Replication, Sources/VelocyStream,
+# Sources/ArangoAPI, Sources/AgencyStore, Sources/Query, Sources/Raft and Sources/ClusterLogic (found now, so new
 # library files are included), the pure Storage files listed in storage_pure_files, the pure
 # Auth files in auth_pure_files (token decoding; the rest of Auth needs swift-crypto, which the
 # fuzz build leaves out) and the pure AgentStorage files in agent_storage_pure_files, as one
@@ -33,6 +33,9 @@ storage_pure_files=(LogRecord DocumentLocation Checkpoint StorageError Replicate
 # The pure files of other modules compiled in, as paths: CRC32C from the platform seam (the
 # rest of it is libuv and system calls).
 pure_paths=("$root/Sources/TesseraPlatform/CRC32C.swift")
+# The HTTP/1.1 decoder of the platform seam: Swift over Debian's http_parser (libhttp-parser-dev),
+# found through its module map in Sources/CHTTPParser and linked with -lhttp_parser.
+pure_paths+=("$root/Sources/TesseraPlatform/HTTPParser.swift")
 for name in "${storage_pure_files[@]}"; do pure_paths+=("$root/Sources/Storage/$name.swift"); done
 # The pure files of Sources/Auth (token decoding and claim checks); the rest of Auth needs
 # swift-crypto, which the fuzz build leaves out (FuzzJWT passes its own signature check).
@@ -67,6 +70,7 @@ targets() {
 library_sources() {
     find "${library_dirs[0]}" -name '*.swift' | LC_ALL=C sort
     find "$staged_dir" -name '*.swift' | LC_ALL=C sort
+    find "$fuzz_dir/Support" -name '*.swift' | LC_ALL=C sort
 }
 
 # Everything is one module, so an `import VelocyPack` (or `import Raft`, `import Storage`) in a
@@ -105,7 +109,7 @@ filter_linker_noise() {
 needs_build() {
     local binary="$build_dir/$1"
     [[ ! -x "$binary" ]] && return 0
-    [[ -n "$(find "${library_dirs[@]}" "${pure_paths[@]}" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
+    [[ -n "$(find "${library_dirs[@]}" "${pure_paths[@]}" "$fuzz_dir/Support" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
         -newer "$binary" \( -name '*.swift' -o -name run.sh \) -print -quit)" ]]
 }
 
@@ -120,6 +124,7 @@ build_one() {
         -swift-version 6 -package-name TesseraFuzz \
         -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault \
         -module-name "$target" -module-cache-path "$build_dir/module-cache" \
+        -I "$root/Sources/CHTTPParser" -lhttp_parser \
         "${sources[@]}" "$fuzz_dir/Targets/$target.swift" \
         -o "$build_dir/$target.partial" >"$log.raw" 2>&1 || status=$?
     filter_linker_noise <"$log.raw" >"$log"

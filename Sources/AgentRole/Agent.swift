@@ -3,7 +3,7 @@ import AgencyStore
 import TesseraPlatform
 import Client
 public import Raft
-import Server
+public import Server
 public import Transport
 import VelocyPack
 public import VelocyStream
@@ -336,5 +336,19 @@ final class Peer: @unchecked Sendable {
     func close() {
         connection?.close()
         connection = nil
+    }
+}
+
+extension Agent {
+    /// Adds the agent's Raft figures to `metrics`: the term (ArangoDB's `arangodb_agency_term`),
+    /// the commit index, and whether this agent leads. Read at each scrape, on the loop thread
+    /// (the metrics route answers there).
+    public func registerMetrics(in metrics: Metrics) {
+        metrics.register("agency") { [self] text in
+            guard eventLoop.inLoopThread else { return }  // the core belongs to the loop
+            text.gauge("arangodb_agency_term", "Agency's Raft term", Double(core.term))
+            text.gauge("tessera_agency_commit_index", "Highest Raft log index known committed", Double(core.commitIndex))
+            text.gauge("tessera_agency_leading", "1 while this agent leads the agency", core.role == .leader ? 1 : 0)
+        }
     }
 }

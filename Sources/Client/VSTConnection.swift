@@ -67,43 +67,24 @@ public final class VSTConnection: @unchecked Sendable {
     public static func connect(on eventLoop: EventLoop, to endpoint: Endpoint, options: Options = Options(),
                                completion: @escaping (Result<VSTConnection, ClientError>) -> Void) {
         eventLoop.assertInLoopThread("VSTConnection.connect")
-        var finished = false
-        let timer = LoopTimer(on: eventLoop)
-        var attempt: TCPConnection?
-        func finish(_ result: Result<VSTConnection, ClientError>) {
-            guard !finished else { return }
-            finished = true
-            timer.close()
-            completion(result)
-        }
-        timer.start(after: UInt64(options.connectTimeoutSeconds * 1000)) {
-            attempt?.close()
-            finish(.failure(.connectFailed(endpoint: endpoint.description, reason: "no connection within \(options.connectTimeoutSeconds) s")))
-        }
-        TCPConnection.connect(on: eventLoop, to: endpoint) { result in
-            switch result {
-            case .failure(let error):
-                finish(.failure(.connectFailed(endpoint: endpoint.description, reason: error.description)))
-            case .success(let tcp):
-                guard !finished else { tcp.close(); return }
-                attempt = tcp
-                let connection = VSTConnection(eventLoop: eventLoop, endpoint: endpoint, options: options, tcp: tcp)
-                connection.start()
-                guard let credentials = options.credentials else {
+        ConnectAttempt.start(on: eventLoop, to: endpoint, timeoutSeconds: options.connectTimeoutSeconds,
+                             completion: completion) { tcp, finish in
+            let connection = VSTConnection(eventLoop: eventLoop, endpoint: endpoint, options: options, tcp: tcp)
+            connection.start()
+            guard let credentials = options.credentials else {
+                finish(.success(connection))
+                return
+            }
+            connection.send(message: credentials.encoded(), timeoutSeconds: nil) { answer in
+                switch answer {
+                case .success(let response) where response.status == 200:
                     finish(.success(connection))
-                    return
-                }
-                connection.send(message: credentials.encoded(), timeoutSeconds: nil) { answer in
-                    switch answer {
-                    case .success(let response) where response.status == 200:
-                        finish(.success(connection))
-                    case .success(let response):
-                        connection.close()
-                        finish(.failure(.authenticationFailed(response.error ?? ArangoError(status: response.status, .httpUnauthorized, "refused"))))
-                    case .failure(let error):
-                        connection.close()
-                        finish(.failure(error))
-                    }
+                case .success(let response):
+                    connection.close()
+                    finish(.failure(.authenticationFailed(response.error ?? ArangoError(status: response.status, .httpUnauthorized, "refused"))))
+                case .failure(let error):
+                    connection.close()
+                    finish(.failure(error))
                 }
             }
         }
@@ -256,6 +237,41 @@ public final class VSTConnection: @unchecked Sendable {
         if let next { armTimer(for: next) }
         for (_, request) in expired.sorted(by: { $0.0 < $1.0 }) {
             request.completion(.failure(.timeout(seconds: request.timeoutSeconds)))
+        }
+    }
+}
+
+/// Opening a client connection: TCP, then the protocol's own first steps (`connected`), all
+/// within `timeoutSeconds`; `completion` runs once, on the loop thread. On the timeout the TCP
+/// connection, if any, is closed.
+enum ConnectAttempt {
+    static func start<Connection>(
+        on eventLoop: EventLoop, to endpoint: Endpoint, timeoutSeconds: Double,
+        completion: @escaping (Result<Connection, ClientError>) -> Void,
+        connected: @escaping (TCPConnection, _ finish: @escaping (Result<Connection, ClientError>) -> Void) -> Void
+    ) {
+        var finished = false
+        let timer = LoopTimer(on: eventLoop)
+        var attempt: TCPConnection?
+        let finish: (Result<Connection, ClientError>) -> Void = { result in
+            guard !finished else { return }
+            finished = true
+            timer.close()
+            completion(result)
+        }
+        timer.start(after: UInt64(timeoutSeconds * 1000)) {
+            attempt?.close()
+            finish(.failure(.connectFailed(endpoint: endpoint.description, reason: "no connection within \(timeoutSeconds) s")))
+        }
+        TCPConnection.connect(on: eventLoop, to: endpoint) { result in
+            switch result {
+            case .failure(let error):
+                finish(.failure(.connectFailed(endpoint: endpoint.description, reason: error.description)))
+            case .success(let tcp):
+                guard !finished else { tcp.close(); return }
+                attempt = tcp
+                connected(tcp, finish)
+            }
         }
     }
 }

@@ -36,10 +36,15 @@ public struct ServerRequest: Sendable {
 }
 
 /// A handler's answer: a status, meta entries and an optional VelocyPack body.
+///
+/// A body is VelocyPack and goes out as VelocyPack or JSON, whichever the client asked for,
+/// unless `meta` has a `content-type`: then the body is sent as it is, with that type (the
+/// Prometheus text of `/_admin/metrics/v2`).
 public struct ServerResponse: Sendable {
     public var status: Int
     public var meta: [String: String]
-    /// VelocyPack bytes of one value, or empty for no body.
+    /// VelocyPack bytes of one value, or empty for no body; raw bytes when `meta` names a
+    /// `content-type`.
     public var body: [UInt8]
 
     public init(status: Int = 200, meta: [String: String] = [:], body: [UInt8] = []) {
@@ -52,6 +57,14 @@ public struct ServerResponse: Sendable {
     public init(status: Int = 200, _ builder: Builder) {
         self.init(status: status, body: builder.bytes)
     }
+
+    /// A response whose body is `text`, sent as it is with `contentType`.
+    public init(status: Int = 200, text: String, contentType: String) {
+        self.init(status: status, meta: ["content-type": contentType], body: Array(text.utf8))
+    }
+
+    /// Whether the body is raw bytes of the type `meta` names rather than VelocyPack.
+    public var hasRawBody: Bool { meta["content-type"] != nil }
 
     /// The response for an ArangoDB error.
     public init(_ error: ArangoError) {
@@ -67,14 +80,15 @@ public struct ServerResponse: Sendable {
 ///
 /// `@unchecked Sendable`: used only on the loop thread, by handlers that run there.
 public struct AnswerGate: @unchecked Sendable {
-    let connection: ServerConnection
+    let eventLoop: EventLoop
+    let tcp: TCPConnection
 
     /// Runs `check` at the end of this loop turn, before the answer queued now leaves; when it
     /// returns false the answer (and the connection's other queued output) never leaves.
     public func beforeAnswerLeaves(_ check: @escaping () -> Bool) {
-        let connection = self.connection
-        connection.eventLoop.beforeOutputLeaves {
-            if !check() { connection.tcp.close() }
+        let tcp = self.tcp
+        eventLoop.beforeOutputLeaves {
+            if !check() { tcp.close() }
         }
     }
 }

@@ -1,4 +1,9 @@
 public import ArangoAPI
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 public import VelocyStream
 
 /// How a route answers.
@@ -33,6 +38,8 @@ public enum Reply: Sendable {
 /// method is 405.
 public struct Router: Sendable {
     struct Route: Sendable {
+        /// The pattern as registered (`/_api/document/:collection/:key`), the label of its metrics.
+        let pattern: String
         let segments: [Segment]
         var handlers: [RequestMethod: RouteHandler]
     }
@@ -47,6 +54,15 @@ public struct Router: Sendable {
     /// Routes with parameters by their number of segments: a path is only compared with
     /// patterns of its own length.
     var bySegmentCount: [Int: [Int]] = [:]
+    /// The literal segments of each route as bytes, by route index (empty for routes without
+    /// parameters): matching compares bytes without making a string per segment.
+    var literalBytes: [[Literal]] = []
+
+    /// A literal segment of a pattern: where it stands and its bytes.
+    struct Literal: Sendable {
+        let position: Int
+        let bytes: [UInt8]
+    }
 
     public init() {}
 
@@ -61,7 +77,10 @@ public struct Router: Sendable {
             routes[index].handlers[method] = handler
             return
         }
-        routes.append(Route(segments: segments, handlers: [method: handler]))
+        routes.append(Route(pattern: pattern, segments: segments, handlers: [method: handler]))
+        literalBytes.append(segments.enumerated().compactMap { position, segment in
+            if case .literal(let text) = segment { Literal(position: position, bytes: Array(text.utf8)) } else { nil }
+        })
         if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
             exact[Self.normalized(pattern)] = routes.count - 1
         } else {
@@ -96,33 +115,61 @@ public struct Router: Sendable {
 
     /// Finds the handler for `method` and `path`.
     public func match(_ method: RequestMethod, _ path: String) -> Match {
+        resolve(method, path).match
+    }
+
+    /// Finds the handler for `method` and `path`, and the pattern of the route that matched
+    /// (`nil` when none did).
+    func resolve(_ method: RequestMethod, _ path: String) -> (match: Match, pattern: String?) {
         if let index = exact[Self.normalized(path)] {
-            if let handler = routes[index].handlers[method] { return .handler(handler, pathParameters: [:]) }
-            return .methodNotAllowed
+            if let handler = routes[index].handlers[method] { return (.handler(handler, pathParameters: [:]), routes[index].pattern) }
+            return (.methodNotAllowed, routes[index].pattern)
         }
-        let parts = Self.split(path)
-        guard let candidates = bySegmentCount[parts.count] else { return .notFound }
+        var path = path
+        return path.withUTF8 { bytes in resolveParameterized(method, bytes) }
+    }
+
+    /// Matches `bytes` (a path) against the routes with parameters of its segment count; the
+    /// route with the most literal segments wins.
+    func resolveParameterized(_ method: RequestMethod, _ bytes: UnsafeBufferPointer<UInt8>) -> (match: Match, pattern: String?) {
+        // Segment boundaries as byte ranges; empty segments (`//`, a trailing `/`) are skipped
+        // as `split` would.
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(8)
+        var start = 0
+        for index in 0...bytes.count {
+            if index == bytes.count || bytes[index] == UInt8(ascii: "/") {
+                if index > start { ranges.append(start..<index) }
+                start = index + 1
+            }
+        }
+        guard let candidates = bySegmentCount[ranges.count] else { return (.notFound, nil) }
         var best: (route: Int, literals: Int)?
         for index in candidates {
-            var literals = 0
+            let literals = literalBytes[index]
             var matches = true
-            for (segment, part) in zip(routes[index].segments, parts) {
-                // Byte comparison: String equality would normalize Unicode on every request.
-                if case .literal(let text) = segment {
-                    guard text.utf8.elementsEqual(part.utf8) else { matches = false; break }
-                    literals += 1
+            for literal in literals {
+                let range = ranges[literal.position]
+                guard range.count == literal.bytes.count,
+                      literal.bytes.withUnsafeBufferPointer({ expected in
+                          memcmp(expected.baseAddress!, bytes.baseAddress! + range.lowerBound, range.count) == 0
+                      }) else {
+                    matches = false
+                    break
                 }
             }
-            if matches && (best == nil || literals > best!.literals) { best = (index, literals) }
+            if matches && (best == nil || literals.count > best!.literals) { best = (index, literals.count) }
         }
-        guard let best else { return .notFound }
+        guard let best else { return (.notFound, nil) }
         let route = routes[best.route]
-        guard let handler = route.handlers[method] else { return .methodNotAllowed }
+        guard let handler = route.handlers[method] else { return (.methodNotAllowed, route.pattern) }
         var parameters: [String: String] = [:]
-        for (segment, part) in zip(route.segments, parts) {
-            if case .parameter(let name) = segment { parameters[name] = String(part) }
+        for (position, segment) in route.segments.enumerated() {
+            if case .parameter(let name) = segment {
+                parameters[name] = String(decoding: UnsafeBufferPointer(rebasing: bytes[ranges[position]]), as: UTF8.self)
+            }
         }
-        return .handler(handler, pathParameters: parameters)
+        return (.handler(handler, pathParameters: parameters), route.pattern)
     }
 
     static func split(_ path: String) -> [Substring] {

@@ -1,19 +1,25 @@
 public import Transport
 public import VelocyStream
+public import TesseraPlatform
 
-/// What a ``VSTServer`` listens on and the limits it enforces. Every limit is named here so
+/// What a ``VSTServer`` listens on and the limits it enforces (VelocyStream and HTTP/1.1 share
+/// the port, the timeouts and the connection limit). Every limit is named here so
 /// an operator can find and change it.
 public struct ServerConfiguration: Sendable {
     public var endpoint: Endpoint
     /// VelocyStream limits per connection: chunk, message and header size, partial messages.
     public var limits: VSTLimits = .default
+    /// HTTP/1.1 limits per request: target, header count and size, body size.
+    public var httpLimits: HTTPLimits = .default
+    /// Where requests and connections are counted; `nil` counts nothing.
+    public var metrics: Metrics?
     /// Connections above this many are closed at once when accepted.
     public var connectionCountMax = 1024
     /// A connection with no traffic and nothing in flight for this long is closed.
     public var idleTimeoutSeconds: Double = 300
     /// The preamble, and each message once its first bytes arrived, must arrive in full within
     /// this time, or the connection is closed (a peer that stops mid-chunk holds nothing
-    /// forever).
+    /// forever). An HTTP request (head and body) likewise, answered 408 before the close.
     public var messageTimeoutSeconds: Double = 60
     /// A connection with this many requests being handled is not read from until some finish.
     public var inFlightRequestCountMax = 1024

@@ -12,7 +12,7 @@ import VelocyStream
 ///
 /// `@unchecked Sendable`: confined to the loop thread; async handlers hand their answers back
 /// through ``EventLoop/execute(_:)``.
-final class ServerConnection: @unchecked Sendable {
+final class ServerConnection: ServedConnection, @unchecked Sendable {
     /// Strong: the server drops its reference to the connection when it closes.
     let server: VSTServer
     /// Copies taken once, so the per-request path does not copy the configuration (its
@@ -46,6 +46,11 @@ final class ServerConnection: @unchecked Sendable {
     /// is cut off after ``closeGraceMilliseconds``.
     var closingSince: UInt64?
     static let closeGraceMilliseconds: UInt64 = 10_000
+    /// What the metrics count this connection as: `unknown` until the preamble arrived.
+    var protocolName = "unknown"
+    /// The first bytes of the VelocyStream preamble, common to both versions: a connection
+    /// whose first bytes differ from them is an HTTP client.
+    static let preambleMarker = Array("VST/1.".utf8)
 
     init(server: VSTServer, tcp: TCPConnection, now: UInt64) {
         self.server = server
@@ -62,7 +67,7 @@ final class ServerConnection: @unchecked Sendable {
         tcp.onClose = { [self] _ in
             closed = true
             draining = true
-            server.connectionClosed(self)
+            server.connectionClosed(self, protocol: protocolName)
         }
         tcp.onDrain = { [self] in
             guard pausedForOutput else { return }
@@ -82,9 +87,18 @@ final class ServerConnection: @unchecked Sendable {
             let needed = VSTVersion.preambleByteCount - preamble.count
             preamble.append(contentsOf: rest.prefix(needed))
             rest = rest.dropFirst(needed)
+            if !zip(preamble, Self.preambleMarker).allSatisfy({ $0 == $1 }) {
+                // Not VelocyStream: an HTTP/1.1 client (or garbage, which the HTTP decoder
+                // answers with 400). The connection carries on as HTTP from its first byte.
+                draining = true
+                server.continueAsHTTP(self, firstBytes: preamble + Array(rest))
+                return
+            }
             do throws(VSTError) {
                 guard let detected = try VSTVersion.detect(preamble: preamble) else { return }
                 version = detected
+                protocolName = "vst"
+                configuration.metrics?.connectionChanged(from: "unknown", to: "vst")
                 decoder = VSTDecoder(version: detected, limits: configuration.limits)
                 incompleteSince = nil
             } catch {
@@ -221,143 +235,18 @@ final class ServerConnection: @unchecked Sendable {
             return
         }
         let wantsJSON = header.meta["accept"].map { $0.hasPrefix("application/json") } ?? false
-        if server.isShuttingDown {
-            send(id, ServerResponse(.shuttingDown), json: wantsJSON)
-            return
-        }
-        if configuration.authenticator != nil && user == nil && !configuration.openPaths.contains(header.path) {
-            send(id, ServerResponse(.unauthorized), json: wantsJSON)
-            return
-        }
-        guard configuration.databaseExists(header.database) else {
-            send(id, ServerResponse(.databaseNotFound(header.database)), json: wantsJSON)
-            return
-        }
-        let body: Slice?
-        do throws(ArangoError) {
-            body = try Self.body(of: received, header: header, limits: configuration.limits)
-        } catch {
-            send(id, ServerResponse(error), json: wantsJSON)
-            return
-        }
-        // The loop's cached time: free, and precise enough for spotting slow answers.
-        let started = eventLoop.nowMilliseconds
-        switch router.match(header.method, header.path) {
-        case .notFound:
-            send(id, ServerResponse(.unknownPath(header.path)), json: wantsJSON)
-        case .methodNotAllowed:
-            send(id, ServerResponse(.methodNotAllowed("\(header.method)", header.path)), json: wantsJSON)
-        case let .handler(handler, pathParameters):
-            let request = ServerRequest(header: header, body: body, user: user, pathParameters: pathParameters,
-                                        answerGate: AnswerGate(connection: self))
-            switch handler {
-            case .immediate(let run):
-                let response: ServerResponse
-                do throws(ArangoError) {
-                    response = try run(request)
-                } catch {
-                    response = ServerResponse(error)
-                }
-                send(id, response, json: wantsJSON)
-            case .async(let run):
-                inFlight += 1
-                server.inFlightTotal += 1
-                Task {
-                    let response: ServerResponse
-                    do throws(ArangoError) {
-                        response = try await run(request)
-                    } catch {
-                        response = ServerResponse(error)
-                    }
-                    // The loop only refuses jobs when the process is going down; the answer then
-                    // has nowhere to go.
-                    eventLoop.execute { [self] in
-                        finishLater(id, response, json: wantsJSON, started: started, method: header.method, path: header.path)
-                    }
-                }
-            case .deferrable(let run):
-                let reply: Reply
-                do throws(ArangoError) {
-                    reply = try run(request)
-                } catch {
-                    reply = .now(ServerResponse(error))
-                }
-                switch reply {
-                case .now(let response):
-                    send(id, response, json: wantsJSON)
-                case .offload(let work):
-                    inFlight += 1
-                    server.inFlightTotal += 1
-                    eventLoop.offload(work) { [self] response in
-                        finishLater(id, response, json: wantsJSON, started: started, method: header.method, path: header.path)
-                    }
-                case .later(let start):
-                    inFlight += 1
-                    server.inFlightTotal += 1
-                    // Always queued, even on the loop thread: the caller may be in the middle of
-                    // its own work (an agent applying committed entries), and sending resumes
-                    // this connection, which can run further handlers. The loop only refuses
-                    // jobs when the process is going down.
-                    let eventLoop = self.eventLoop
-                    start { [self] response in
-                        eventLoop.execute { [self] in
-                            finishLater(id, response, json: wantsJSON, started: started, method: header.method, path: header.path)
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Sends the answer of a request that finished after its handler returned (on the loop);
-    /// one that took longer than `slowRequestMilliseconds` is logged.
-    func finishLater(_ id: UInt64, _ response: ServerResponse, json: Bool, started: UInt64, method: RequestMethod, path: String) {
-        inFlight -= 1
-        server.inFlightTotal -= 1
-        let elapsed = eventLoop.nowMilliseconds &- started
-        if elapsed >= configuration.slowRequestMilliseconds {
-            server.log.warning("slow request: \(method) \(path) answered \(response.status) after \(elapsed) ms")
-        }
-        send(id, response, json: json)
-        afterAsyncAnswer()
-        server.requestFinished()
-    }
-
-    /// The request body as VelocyPack: JSON text parsed when `content-type` says JSON,
-    /// otherwise validated VelocyPack (one value, or several concatenated as imports send).
-    static func body(of received: ReceivedMessage, header: RequestHeader, limits: VSTLimits) throws(ArangoError) -> Slice? {
-        let bytes = received.body
-        guard !bytes.isEmpty else { return nil }
         let contentType = header.meta["content-type"] ?? ""
-        if contentType.hasPrefix("application/json") || contentType.hasPrefix("text/") {
-            do throws(VPackError) {
-                var options = JSONParser.Options()
-                options.validateUTF8 = true
-                options.rejectDuplicateKeys = true
-                return try JSONParser.parse(bytes, options: options).slice
-            } catch {
-                throw .badBody("invalid JSON: \(error)")
-            }
+        let bodyIsJSON = contentType.hasPrefix("application/json") || contentType.hasPrefix("text/")
+        let response = server.dispatch(header, body: received.body, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp) { [self] response in
+            inFlight -= 1
+            send(id, response, json: wantsJSON)
+            afterAsyncAnswer()
         }
-        let storage = Array(bytes)
-        var options = Validator.Options.default
-        options.byteCountMax = limits.messageByteCountMax
-        // Bodies become stored documents: strings must be UTF-8 and no object may repeat a
-        // key (which of two equal keys a reader sees would depend on its lookup path).
-        options.validateUTF8 = true
-        options.checkUniqueKeys = true
-        let validator = Validator(options: options)
-        do throws(VPackError) {
-            try storage.withUnsafeBufferPointer { (buffer) throws(VPackError) in
-                var offset = 0
-                while offset < buffer.count {
-                    offset += try validator.validatePrefix(UnsafeBufferPointer(rebasing: buffer[offset...]))
-                }
-            }
-        } catch {
-            throw .badBody("invalid VelocyPack: \(error)")
+        if let response {
+            send(id, response, json: wantsJSON)
+        } else {
+            inFlight += 1
         }
-        return Slice(trustedBytes: storage)
     }
 
     func afterAsyncAnswer() {
@@ -383,7 +272,7 @@ final class ServerConnection: @unchecked Sendable {
         lastActivity = eventLoop.nowMilliseconds
         var meta = response.meta
         var body = response.body
-        if json && !body.isEmpty {
+        if json && !body.isEmpty && !response.hasRawBody {
             let slice = Slice(trustedBytes: body)
             if let text = try? JSONDumper.dump(slice, options: .init(unsupportedTypeBehavior: .null)) {
                 body = text

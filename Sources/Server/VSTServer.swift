@@ -3,8 +3,10 @@ import VelocyStream
 import TesseraPlatform
 import Logging
 
-/// A VelocyStream server on an ``EventLoop``: accepts connections, decodes their messages,
-/// authenticates, routes requests to handlers and sends the answers as they complete.
+/// The request server on an ``EventLoop``: accepts connections, tells VelocyStream from
+/// HTTP/1.1 by their first bytes (``ServerConnection``, ``HTTPServerConnection``), decodes
+/// their requests, authenticates, routes them to handlers through one route table and sends
+/// the answers as they complete.
 ///
 /// Create, start and shut it down on the loop thread (or use ``start(on:configuration:router:)``
 /// from anywhere).
@@ -17,7 +19,7 @@ public final class VSTServer: @unchecked Sendable {
     /// The server's log (slow requests, refused connections).
     let log = ProcessLog.logger("server")
     var listener: TCPListener?
-    var connections: [ObjectIdentifier: ServerConnection] = [:]
+    var connections: [ObjectIdentifier: any ServedConnection] = [:]
     var sweepTimer: LoopTimer?
     var graceTimer: LoopTimer?
     var shutdownWaiters: [() -> Void] = []
@@ -79,19 +81,32 @@ public final class VSTServer: @unchecked Sendable {
 
     func accept(_ tcp: TCPConnection) {
         guard !isShuttingDown, connections.count < configuration.connectionCountMax else {
-            // Nothing can be said before the client's preamble tells the protocol version.
+            // Nothing can be said before the client's first bytes tell the protocol.
             refusedConnectionCount += 1
+            configuration.metrics?.connectionRefused()
             tcp.close()
             return
         }
         acceptedConnectionCount += 1
+        configuration.metrics?.connectionOpened(protocol: "unknown")
         let connection = ServerConnection(server: self, tcp: tcp, now: eventLoop.nowMilliseconds)
         connections[ObjectIdentifier(connection)] = connection
         connection.start()
     }
 
-    func connectionClosed(_ connection: ServerConnection) {
+    /// A connection whose first bytes are not VelocyStream's preamble continues as HTTP/1.1
+    /// with those bytes.
+    func continueAsHTTP(_ sniffer: ServerConnection, firstBytes: [UInt8]) {
+        connections[ObjectIdentifier(sniffer)] = nil
+        configuration.metrics?.connectionChanged(from: "unknown", to: "http")
+        let connection = HTTPServerConnection(server: self, tcp: sniffer.tcp, now: eventLoop.nowMilliseconds)
+        connections[ObjectIdentifier(connection)] = connection
+        connection.start(firstBytes: firstBytes)
+    }
+
+    func connectionClosed(_ connection: any ServedConnection, protocol name: String) {
         connections[ObjectIdentifier(connection)] = nil
+        configuration.metrics?.connectionClosed(protocol: name)
         finishShutdownIfDone()
     }
 
@@ -149,4 +164,13 @@ public final class VSTServer: @unchecked Sendable {
         shutdownWaiters = []
         for waiter in waiters { waiter() }
     }
+}
+
+/// What the server asks of every connection, whatever its protocol.
+protocol ServedConnection: AnyObject {
+    /// Closes a connection whose peer owes bytes for too long, or that has been idle too long.
+    func checkTimeouts(now: UInt64)
+    /// Stops taking requests; closes once the ones in progress are answered.
+    func beginShutdown()
+    func forceClose()
 }

@@ -28,8 +28,20 @@ public enum RequestMethod: Int64, Sendable, CaseIterable, CustomStringConvertibl
 
     /// The method for an HTTP name (any case), or `nil`.
     public init?(name: String) {
-        guard let method = Self.allCases.first(where: { $0.description == name.uppercased() }) else { return nil }
-        self = method
+        // The exact names first: HTTP requests spell them so, and this runs for each of them.
+        switch name {
+        case "GET": self = .get
+        case "POST": self = .post
+        case "PUT": self = .put
+        case "DELETE": self = .delete
+        case "PATCH": self = .patch
+        case "HEAD": self = .head
+        case "OPTIONS": self = .options
+        default:
+            let upper = name.uppercased()
+            guard upper != name, let method = RequestMethod(name: upper) else { return nil }
+            self = method
+        }
     }
 }
 

@@ -103,9 +103,11 @@ struct AgentCommand: AsyncParsableCommand {
         var router = Router()
         AdminHandlers.register(in: &router, version: AdminHandlers.VersionInfo(version: Tessera.version))
         AgentRoutes(agent: agent).register(in: &router)
+        let metrics = Metrics()
+        agent.registerMetrics(in: metrics)
         try await ServeUntilSignal.run(
             role: "agent", on: loop, endpoint: endpoint, detail: "id \(id) of \(members.count), data \(directory.path)",
-            configuration: configuration, router: router,
+            configuration: configuration, router: router, metrics: metrics,
             started: { _ in agent.start() }, stopping: { agent.stop() })
         withExtendedLifetime(directory) {}
         log.info("stopped")

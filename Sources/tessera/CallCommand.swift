@@ -53,16 +53,13 @@ struct CallCommand: AsyncParsableCommand {
         }
         let (plainPath, parameters) = Self.splitQuery(path)
 
-        let client = VSTClient(configuration: client.clientConfiguration())
         let response: ClientResponse
         do {
-            response = try await client.request(requestMethod, plainPath, parameters: parameters, meta: meta, body: requestBody)
+            response = try await send(requestMethod, plainPath, parameters: parameters, meta: meta, body: requestBody)
         } catch {
-            await client.shutdown()
             InputOutput.writeStandardError("tessera call: \(error)")
             throw ExitCode(2)
         }
-        await client.shutdown()
 
         var output: [UInt8] = []
         if include {
@@ -79,6 +76,32 @@ struct CallCommand: AsyncParsableCommand {
         }
         try InputOutput.writeStandardOutput(output)
         if response.status >= 400 { throw ExitCode(1) }
+    }
+
+    /// One request over VelocyStream, or over HTTP/1.1 with `--http` or an `http://` endpoint.
+    func send(_ method: RequestMethod, _ path: String, parameters: [String: [String]], meta: [String: String],
+              body: [UInt8]) async throws(ClientError) -> ClientResponse {
+        if client.usesHTTP {
+            let http = HTTPClient(endpoint: client.parsedEndpoint, credentials: client.credentials, database: client.database)
+            do {
+                let response = try await http.request(method, path, parameters: parameters, meta: meta, body: body,
+                                                      timeoutSeconds: client.timeout)
+                await http.shutdown()
+                return response
+            } catch {
+                await http.shutdown()
+                throw error
+            }
+        }
+        let vst = VSTClient(configuration: client.clientConfiguration())
+        do {
+            let response = try await vst.request(method, path, parameters: parameters, meta: meta, body: body)
+            await vst.shutdown()
+            return response
+        } catch {
+            await vst.shutdown()
+            throw error
+        }
     }
 
     /// `/a?x=1&y=2&y=3` → (`/a`, x: [1], y: [2, 3]); `%XX` and `+` are decoded in values.

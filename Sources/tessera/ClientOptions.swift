@@ -20,8 +20,11 @@ import Darwin
 
 /// The options every client command takes (`call`, `bench`, and those to come).
 struct ClientOptions: ParsableArguments {
-    @Option(help: "The server to talk to.")
+    @Option(help: "The server to talk to: tcp://HOST:PORT (VelocyStream), or http://HOST:PORT for HTTP/1.1.")
     var endpoint: String = "tcp://127.0.0.1:8529"
+
+    @Flag(help: "Speak HTTP/1.1 instead of VelocyStream (the same port serves both).")
+    var http = false
 
     @Option(help: "The database requests name.")
     var database: String = "_system"
@@ -39,13 +42,20 @@ struct ClientOptions: ParsableArguments {
     var secretFile: String?
 
     func validate() throws {
-        guard Endpoint(endpoint) != nil else {
-            throw ValidationError("--endpoint must look like tcp://127.0.0.1:8529, not '\(endpoint)'")
+        guard Endpoint(Self.withoutHTTPScheme(endpoint)) != nil else {
+            throw ValidationError("--endpoint must look like tcp://127.0.0.1:8529 or http://127.0.0.1:8529, not '\(endpoint)'")
         }
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
     }
 
-    var parsedEndpoint: Endpoint { Endpoint(endpoint)! }
+    var parsedEndpoint: Endpoint { Endpoint(Self.withoutHTTPScheme(endpoint))! }
+
+    /// Whether requests go as HTTP/1.1: `--http`, or an endpoint that starts with `http://`.
+    var usesHTTP: Bool { http || endpoint.hasPrefix("http://") }
+
+    static func withoutHTTPScheme(_ text: String) -> String {
+        text.hasPrefix("http://") ? String(text.dropFirst(7)).trimmingTrailingSlash() : text
+    }
 
     var resolvedPassword: String {
         if let password { return password }
@@ -73,4 +83,8 @@ struct ClientOptions: ParsableArguments {
         configuration.requestTimeoutSeconds = timeout
         return configuration
     }
+}
+
+extension String {
+    func trimmingTrailingSlash() -> String { hasSuffix("/") ? String(dropLast()) : self }
 }

@@ -84,7 +84,7 @@ struct DBServerCommand: AsyncParsableCommand {
         try await ServeUntilSignal.run(
             role: "dbserver", on: loop, endpoint: endpoint,
             detail: "id \(server.identity.id), data \(directory.path)",
-            configuration: server.configuration(), router: server.router())
+            configuration: server.configuration(), router: server.router(), metrics: StoreMetrics.metrics(for: server.store))
         startup.cancel()
         await server.stop()
         do { try server.close() } catch {

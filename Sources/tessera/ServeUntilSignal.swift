@@ -21,9 +21,15 @@ enum ServeUntilSignal {
     /// Listens on `endpoint` with `configuration` and `router` until a signal; `started`
     /// runs on the loop thread once listening, `stopping` on the loop thread when the signal
     /// came (before in-flight requests are finished). Returns after the loop has stopped.
+    /// Every role serves `GET /_admin/metrics/v2` from `metrics` (which the role may have
+    /// given collectors of its own).
     static func run(role: String, on loop: EventLoop, endpoint: String, detail: String, configuration: ServerConfiguration,
-                    router: Router, started: @escaping @Sendable (EventLoop) -> Void = { _ in },
+                    router: Router, metrics: Metrics = Metrics(), started: @escaping @Sendable (EventLoop) -> Void = { _ in },
                     stopping: @escaping @Sendable () -> Void = {}) async throws {
+        var configuration = configuration
+        configuration.metrics = metrics
+        var router = router
+        MetricsRoutes.register(in: &router, metrics: metrics)
         let server: VSTServer
         do {
             server = try await VSTServer.start(on: loop, configuration: configuration, router: router)

@@ -89,7 +89,8 @@ struct SingleCommand: AsyncParsableCommand {
         }
         for warning in single.warnings { log.warning("\(warning)") }
         try await ServeUntilSignal.run(role: "single", on: ServeUntilSignal.makeLoop(), endpoint: endpoint, detail: "data \(directory.path)",
-                                       configuration: single.configuration(), router: single.router())
+                                       configuration: single.configuration(), router: single.router(),
+                                       metrics: StoreMetrics.metrics(for: single.store))
         do {
             try single.close()
         } catch {

@@ -26,7 +26,7 @@ struct LayeringTests {
 
     /// Targets that drive the pure cores (I/O, the loop, the disk, processes).
     static let driverTargets: Set<String> = [
-        "TesseraPlatform", "CLibUV", "CSnappy", "Transport", "Server", "Client", "Storage", "AgentStorage",
+        "TesseraPlatform", "CLibUV", "CSnappy", "CHTTPParser", "Transport", "Server", "Client", "Storage", "AgentStorage",
         "Auth", "Documents", "AgentRole", "tessera", "RaftSimulate", "RESTRoutes", "Users", "ClusterMember", "DBServerRole",
         "CoordinatorRole", "SingleServerRole",
     ]

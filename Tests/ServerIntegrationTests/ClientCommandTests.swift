@@ -82,4 +82,37 @@ struct ClientCommandTests {
         #expect(refused.status == 2)
         #expect(refused.errors.contains("authentication failed"))
     }
+
+    @Test func callAndBenchSpeakHTTPWhenAsked() throws {
+        let server = try ServerProcess(environment: ["TESSERA_ROOT_PASSWORD": "s3cret"])
+        defer { server.stop() }
+        let http = "http://127.0.0.1:\(server.port)"
+        let password = ["--password", "s3cret"]
+        // --http and an http:// endpoint are the same; the server saw an HTTP connection.
+        let echo = try runTessera(["call", "POST", "/_admin/echo?x=a%20b", "--body", #"{"k":1}"#, "--http", "--compact",
+                                   "--endpoint", server.endpoint.description] + password)
+        #expect(echo.status == 0, "\(echo.errors)")
+        let echoed = try JSONParser.parse(echo.output).slice
+        #expect(echoed["parameters"]?["x"]?.stringValue == "a b")
+        #expect(echoed["requestBody"]?["k"]?.intValue == 1)
+        #expect(echoed["headers"]?["content-type"]?.stringValue == "application/x-velocypack")
+        let metrics = try runTessera(["call", "GET", "/_admin/metrics/v2", "--endpoint", http] + password)
+        #expect(metrics.status == 0)
+        #expect(metrics.output.contains(#"tessera_connections_accepted_total{protocol=\"http\"}"#), "\(metrics.output.prefix(2000))")
+        // Error answers keep their exit code; a wrong password is a 401 answer over HTTP.
+        let missing = try runTessera(["call", "GET", "/_api/nothing", "--compact", "--endpoint", http] + password)
+        #expect(missing.status == 1)
+        #expect(try JSONParser.parse(missing.output).slice["errorNum"]?.intValue == 404)
+        let refused = try runTessera(["call", "GET", "/_api/version", "--endpoint", http, "--password", "wrong", "--compact"])
+        #expect(refused.status == 1)
+        #expect(try JSONParser.parse(refused.output).slice["code"]?.intValue == 401)
+
+        let bench = try runTessera(["bench", "read", "--http", "--endpoint", server.endpoint.description, "--concurrency", "4",
+                                    "--pipeline", "2", "--documents", "100", "--requests", "2000", "--duration", "20",
+                                    "--warmup", "0", "--json"] + password)
+        #expect(bench.status == 0, "\(bench.errors)")
+        let report = try JSONParser.parse(bench.output).slice
+        #expect(report["requests"]?.intValue == 2000)
+        #expect(report["errors"]?.intValue == 0)
+    }
 }

@@ -99,6 +99,16 @@ struct BenchResult {
     }
 }
 
+/// A client connection the load runs on: VelocyStream, or HTTP/1.1 with `--http`.
+protocol BenchConnection: AnyObject {
+    func send(message: [UInt8], timeoutSeconds: Double?, completion: @escaping VSTConnection.Completion)
+    var isConnected: Bool { get }
+    func close()
+}
+
+extension VSTConnection: BenchConnection {}
+extension HTTPClientConnection: BenchConnection {}
+
 /// Drives a workload from one client loop thread: every connection keeps `pipeline` requests
 /// in flight and sends the next as each answer arrives (closed loop, like redis-benchmark).
 /// Latency is measured from send to answer, in microseconds.
@@ -109,7 +119,7 @@ final class BenchRunner: @unchecked Sendable {
     let client: ClientOptions
     let workload: any BenchWorkload
     let loop = EventLoop()
-    var connections: [VSTConnection] = []
+    var connections: [any BenchConnection] = []
     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var measuring = false
     var stopping = false
@@ -145,22 +155,34 @@ final class BenchRunner: @unchecked Sendable {
     }
 
     func connectAll() {
-        var options = VSTConnection.Options(credentials: client.credentials)
-        options.connectTimeoutSeconds = 10
         var remaining = self.options.concurrency
         var failed = false
-        for _ in 0..<self.options.concurrency {
-            VSTConnection.connect(on: loop, to: client.parsedEndpoint, options: options) { [self] result in
-                remaining -= 1
-                switch result {
-                case .success(let connection): connections.append(connection)
-                case .failure(let error):
-                    if !failed {
-                        failed = true
-                        fail(error)
-                    }
+        let connected: (Result<any BenchConnection, ClientError>) -> Void = { [self] result in
+            remaining -= 1
+            switch result {
+            case .success(let connection): connections.append(connection)
+            case .failure(let error):
+                if !failed {
+                    failed = true
+                    fail(error)
                 }
-                if remaining == 0 && !failed { startLoad() }
+            }
+            if remaining == 0 && !failed { startLoad() }
+        }
+        let credentials = client.credentials
+        for _ in 0..<self.options.concurrency {
+            if client.usesHTTP {
+                var options = HTTPClientConnection.Options(credentials: credentials)
+                options.connectTimeoutSeconds = 10
+                HTTPClientConnection.connect(on: loop, to: client.parsedEndpoint, options: options) { result in
+                    connected(result.map { $0 })
+                }
+            } else {
+                var options = VSTConnection.Options(credentials: credentials)
+                options.connectTimeoutSeconds = 10
+                VSTConnection.connect(on: loop, to: client.parsedEndpoint, options: options) { result in
+                    connected(result.map { $0 })
+                }
             }
         }
     }
@@ -188,7 +210,7 @@ final class BenchRunner: @unchecked Sendable {
         }
     }
 
-    func sendNext(on connection: VSTConnection, index: Int) {
+    func sendNext(on connection: any BenchConnection, index: Int) {
         guard !stopping else { return }
         let message = workload.message(connection: index, sequence: sent)
         sent += 1
