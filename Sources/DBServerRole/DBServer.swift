@@ -85,6 +85,11 @@ public final class DBServer: Sendable {
         return router
     }
 
+    /// Adds the replication's counters to the server's metrics.
+    public func registerMetrics(in metrics: Metrics) {
+        replication.registerMetrics(in: metrics)
+    }
+
     /// Only cluster tokens: DBServers serve coordinators, never clients.
     public func configuration() -> ServerConfiguration {
         var configuration = ServerConfiguration(endpoint: options.endpoint)

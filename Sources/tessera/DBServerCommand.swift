@@ -81,10 +81,12 @@ struct DBServerCommand: AsyncParsableCommand {
                 log.critical("\(error)")
             }
         }
+        let metrics = StoreMetrics.metrics(for: server.store)
+        server.registerMetrics(in: metrics)
         try await ServeUntilSignal.run(
             role: "dbserver", on: loop, endpoint: endpoint,
             detail: "id \(server.identity.id), data \(directory.path)",
-            configuration: server.configuration(), router: server.router(), metrics: StoreMetrics.metrics(for: server.store))
+            configuration: server.configuration(), router: server.router(), metrics: metrics)
         startup.cancel()
         await server.stop()
         do { try server.close() } catch {

@@ -232,6 +232,27 @@ final class ReplicationService: @unchecked Sendable {
         return (value["servers"]?.arrayElements.compactMap(\.stringValue) ?? [], value["syncVersion"]?.uintValue ?? 0)
     }
 
+    /// The replication's counters at `/_admin/metrics/v2` (Tessera's names; ArangoDB has no
+    /// metric for these figures).
+    func registerMetrics(in metrics: Metrics) {
+        let statistics = self.statistics
+        metrics.register("replication") { text in
+            let figures = statistics.withLock { $0 }
+            text.counter("tessera_replication_batches_sent_total", "Replication batches a leader sent to followers", figures.batchesSent)
+            text.counter("tessera_replication_operations_sent_total", "Operations a leader sent to followers", figures.operationsSent)
+            text.counter("tessera_replication_bytes_sent_total", "Bytes of replication batches a leader sent", figures.bytesSent)
+            text.counter("tessera_replication_batches_applied_total", "Replication batches a follower applied", figures.batchesApplied)
+            text.counter("tessera_replication_operations_applied_total", "Operations a follower applied", figures.operationsApplied)
+            text.counter("tessera_replication_followers_dropped_total", "Followers a leader stopped streaming to", figures.followersDropped)
+            text.counter("tessera_replication_joins_total", "Followers a leader added to the in-sync set", figures.joins)
+            text.gauge("tessera_replication_join_milliseconds_max", "Longest time a joining follower held writes up", Double(figures.joinMillisecondsMax))
+            text.counter("tessera_resync_completed_total", "Resyncs this follower completed", figures.resyncsDone)
+            text.counter("tessera_resync_documents_total", "Documents this follower copied by resync", figures.resyncDocuments)
+            text.counter("tessera_resync_bytes_total", "Bytes this follower copied by resync (documents and revision lists)", figures.resyncBytes)
+            text.counter("tessera_resync_bytes_served_total", "Bytes this leader served to resyncing followers", figures.resyncBytesServed)
+        }
+    }
+
     // MARK: Talking to other DBServers
 
     /// An async client for resync requests to `server`.
