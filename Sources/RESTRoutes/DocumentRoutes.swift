@@ -170,6 +170,17 @@ extension DocumentAPI {
             Self.writeOutcome(outcome, collection: collection.idName, into: &builder)
             response = ServerResponse(status: status, meta: etag, body: builder.bytes)
         }
+        if !sync, outcome.sequence > 0, let gate, let replication = collection.replication {
+            // Replicated, not synced: the record goes to the operating system with the turn's
+            // others (one `pwrite`), and the answer waits for the in-sync followers.
+            let sequence = outcome.sequence
+            gate.beforeAnswerLeaves { collection.writtenOut(upTo: sequence) }
+            return .later { respond in
+                replication.replicate(upTo: sequence, durable: false) { failure in
+                    respond(failure.map { ServerResponse($0) } ?? response)
+                }
+            }
+        }
         guard sync || collection.isReplicated, outcome.sequence > 0 else {
             if let gate {
                 let sequence = outcome.sequence

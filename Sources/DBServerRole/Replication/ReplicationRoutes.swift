@@ -25,17 +25,15 @@ enum ReplicationRoutes {
             let batch: ApplyBatch
             do throws(ReplicationError) { batch = try ApplyBatch(decoding: body) } catch { throw error.arangoError }
             let key = ShardKey(database: batch.stream.database, shard: batch.stream.shard)
-            return .later { respond in
-                service.onLoop {
-                    if service.leaders[key] != nil {
-                        return respond(ServerResponse(ReplicationError.leaderRefusesReplication("this server leads \(key.shard)").arangoError))
-                    }
-                    guard let follower = service.followers[key] else {
-                        return respond(ServerResponse(ReplicationError.noSession("this server does not follow \(key.shard) in \(key.database)").arangoError))
-                    }
-                    follower.apply(batch, respond: respond)
-                }
+            // Routes run on the loop that owns the replication state: applied right here.
+            service.loop.assertInLoopThread("replication apply")
+            if service.leaders[key] != nil {
+                throw ReplicationError.leaderRefusesReplication("this server leads \(key.shard)").arangoError
             }
+            guard let follower = service.followers[key] else {
+                throw ReplicationError.noSession("this server does not follow \(key.shard) in \(key.database)").arangoError
+            }
+            return follower.apply(batch, gate: request.answerGate)
         }
         // Follower → leader: begin a resync (tree and sequence under the leader's epoch).
         router.addDeferrable(.post, resyncBeginPath) { request throws(ArangoError) in

@@ -57,9 +57,10 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
 
     // MARK: The stream (loop thread)
 
-    /// Applies a batch from the leader; `respond` gets the answer once the batch is applied
-    /// (and durable when asked).
-    func apply(_ batch: ApplyBatch, respond: @escaping @Sendable (ServerResponse) -> Void) {
+    /// Applies a batch from the leader and answers once it is applied — in the operating
+    /// system (with the other writes of this loop turn, one `pwrite`, before the answer
+    /// leaves) or durable when the batch asks for it.
+    func apply(_ batch: ApplyBatch, gate: AnswerGate?) -> Reply {
         let decision: FollowerReplication.Decision
         do {
             decision = try core.check(batch, planLeader: planLeader)
@@ -67,10 +68,10 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
             if !core.isFollowing, progress.withLock({ $0?.phase }) == ResyncProgress.Phase.following.rawValue {
                 progress.withLock { $0?.phase = ResyncProgress.Phase.waiting.rawValue }
             }
-            return respond(ServerResponse(error.arangoError))
+            return .now(ServerResponse(error.arangoError))
         }
         if case .alreadyApplied(let position) = decision {
-            return respond(ServerResponse(status: 200, body: ApplyAnswer(applied: position).vpack))
+            return .now(ServerResponse(status: 200, body: ApplyAnswer(applied: position).vpack))
         }
         var localSequence: UInt64 = 0
         var bytes = 0
@@ -84,12 +85,8 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
                 // Partly applied: the position did not move, the session ends, a resync repairs.
                 core.end("applying an operation of the stream failed: \(error)")
                 try? collection.engine.writeOut()
-                return respond(ServerResponse(ArangoError(error, collection: shard)))
+                return .now(ServerResponse(ArangoError(error, collection: shard)))
             }
-        }
-        do { try collection.engine.writeOut() } catch {
-            core.end("writing the stream's operations failed: \(error)")
-            return respond(ServerResponse(ArangoError(error, collection: shard)))
         }
         core.applied(through: batch.last)
         service.statistics.withLock {
@@ -98,10 +95,22 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
             $0.bytesApplied += UInt64(bytes)
         }
         let answer = ServerResponse(status: 200, body: ApplyAnswer(applied: batch.last).vpack)
-        guard batch.waitForSync, localSequence > 0 else { return respond(answer) }
-        let name = shard
-        collection.engine.whenDurable(localSequence) { failure in
-            respond(failure.map { ServerResponse(ArangoError($0, collection: name)) } ?? answer)
+        let collection = self.collection, name = shard, written = localSequence
+        guard batch.waitForSync, written > 0 else {
+            if let gate {
+                gate.beforeAnswerLeaves { collection.writtenOut(upTo: written) }
+                return .now(answer)
+            }
+            do { try collection.engine.writeOut() } catch {
+                core.end("writing the stream's operations failed: \(error)")
+                return .now(ServerResponse(ArangoError(error, collection: shard)))
+            }
+            return .now(answer)
+        }
+        return .later { respond in
+            collection.engine.whenDurable(written) { failure in
+                respond(failure.map { ServerResponse(ArangoError($0, collection: name)) } ?? answer)
+            }
         }
     }
 

@@ -32,6 +32,10 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
     let admissionRefusal = Locked<DocumentError?>(nil)
     /// When each follower joined (for the hold measurement): loop milliseconds.
     var joinStarted: [String: UInt64] = [:]
+    /// Batches the core asked for in this loop turn, sent at its end so that every write of
+    /// the turn travels in one batch per follower.
+    var queuedSends: [(follower: String, after: UInt64, waitForSync: Bool)] = []
+    var sendsScheduled = false
 
     var stream: StreamIdentity {
         StreamIdentity(database: database, shard: shard, leader: core.leader, epoch: core.epoch)
@@ -77,7 +81,11 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
         for action in actions {
             switch action {
             case let .send(follower, after, waitForSync):
-                sendBatch(to: follower, after: after, waitForSync: waitForSync)
+                queuedSends.append((follower, after, waitForSync))
+                if !sendsScheduled {
+                    sendsScheduled = true
+                    service.loop.beforeOutputLeaves { [self] in sendQueued() }
+                }
             case .complete(let token):
                 waiting.removeValue(forKey: token)?(nil)
             case let .fail(token, error):
@@ -96,6 +104,15 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
         let refusal = resigned ? ReplicationError.resigned("this server no longer leads \(shard)").arangoError
             : core.admission()?.arangoError
         admissionRefusal.withLock { $0 = refusal }
+    }
+
+    /// Sends the batches queued in this turn (each reads the log up to its end).
+    func sendQueued() {
+        sendsScheduled = false
+        guard !resigned else { return queuedSends.removeAll() }
+        let sends = queuedSends
+        queuedSends.removeAll(keepingCapacity: true)
+        for send in sends { sendBatch(to: send.follower, after: send.after, waitForSync: send.waitForSync) }
     }
 
     func sendBatch(to follower: String, after: UInt64, waitForSync: Bool) {
