@@ -7,6 +7,7 @@ import TesseraProcessSupport
 import Transport
 import TesseraPlatform
 import VelocyPack
+import Replication
 
 extension ClusterProcesses {
     /// Synchronous replication with real processes: `tessera start` with 3 DBServers, a
@@ -110,7 +111,68 @@ extension ClusterProcesses {
             return documents
         }
 
-        @Test("rf 3, writeConcern 2: a killed follower is dropped and writes go on; restarted it resyncs incrementally; two down refuse writes with 1004; a wiped follower resyncs fully; every copy equal")
+        /// A DBServer's API with a cluster token (what another DBServer presents).
+        static func serverAPI(_ endpoint: Endpoint, secret: [UInt8]) -> API {
+            var configuration = VSTClient.Configuration(
+                endpoint: endpoint, credentials: .jwt(token: ClusterAuthenticator.token(serverID: "test", secret: secret, now: Date().timeIntervalSince1970)))
+            configuration.poolSize = 1
+            return API(client: VSTClient(configuration: configuration))
+        }
+
+        @Test("replication messages with a wrong epoch, shard or sender, a gap, bad bytes or too many operations are refused and change nothing")
+        func hostileReplicationMessages() async throws {
+            let cluster = try LocalCluster()
+            defer { cluster.stop() }
+            let api = cluster.api(0)
+            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 2}"#)
+            let (shard, servers) = try await Self.planServers(api)
+            #expect(try await Self.waitInSync(api, shard: shard, servers[1]))
+            try await api.expect(202, .post, "/_api/document/rep", #"[{"_key": "a"}, {"_key": "b"}]"#)
+            let members = try Self.dbservers(cluster)
+            let secret = try ClusterSecret.load(path: cluster.directory + "/cluster/secret").secret.bytes
+            let followerMember = try #require(members[servers[1]]), leaderMember = try #require(members[servers[0]])
+            let followerEndpoint = try #require(Endpoint(followerMember.arguments[2]))
+            let leaderEndpoint = try #require(Endpoint(leaderMember.arguments[2]))
+            let followerAPI = Self.serverAPI(followerEndpoint, secret: secret)
+            let leaderAPI = Self.serverAPI(leaderEndpoint, secret: secret)
+            // The follower's session: its epoch and position.
+            let status = try await followerAPI.expect(200, .get, "/_api/tessera/replication/status")
+            let session = try #require(status["shards"]?.arrayElements.first { $0["shard"]?.stringValue == shard })
+            let epoch = try #require(session["epoch"]?.uintValue)
+            let position = try #require(session["position"]?.uintValue)
+            func batch(leader: String = servers[0], epoch: UInt64 = epoch, shard: String = shard, previous: UInt64 = position,
+                       count: Int = 1) -> [UInt8] {
+                let operations = (0..<count).map { index in
+                    ReplicatedOperation(kind: .removal, sequence: previous + 1 + UInt64(index), revision: 1, key: Array("a".utf8))
+                }
+                return ApplyBatch(stream: StreamIdentity(database: "_system", shard: shard, leader: leader, epoch: epoch),
+                                  previous: previous, waitForSync: false, operations: operations).vpack
+            }
+            func refused(_ api: API, _ body: [UInt8], status: Int, number: Int, _ what: String) async throws {
+                let response = try await api.client.request(.post, "/_api/tessera/replication/apply", body: body)
+                #expect(response.status == status && response.error?.number.rawValue == number, "\(what): \(response.json)")
+            }
+            try await refused(followerAPI, batch(epoch: epoch - 1), status: 406, number: 1490, "an older epoch")
+            try await refused(followerAPI, batch(leader: servers[1]), status: 406, number: 1490, "a sender Plan does not name")
+            try await refused(followerAPI, batch(shard: "s999999"), status: 406, number: 1490, "a shard it does not follow")
+            try await refused(leaderAPI, batch(), status: 406, number: 1489, "replication sent to the leader")
+            try await refused(followerAPI, batch(count: 10_001), status: 400, number: 10, "too many operations")
+            try await refused(followerAPI, Array(batch().dropLast(3)), status: 400, number: 600, "truncated bytes")
+            // Nothing of that reached the data: both documents are there on the follower.
+            let count = try await followerAPI.expect(200, .get, "/_api/collection/\(shard)/count")
+            #expect(count["count"]?.intValue == 2)
+            // A gap ends the follower's session (it resyncs and rejoins) and applies nothing.
+            try await refused(followerAPI, batch(previous: position + 5), status: 406, number: 1490, "a gap")
+            let after = try await followerAPI.expect(200, .get, "/_api/collection/\(shard)/count")
+            #expect(after["count"]?.intValue == 2)
+            try await api.expect(202, .post, "/_api/document/rep", #"{"_key": "c"}"#)
+            #expect(try await Self.waitInSync(api, shard: shard, servers[1]), "the follower rejoins after the gap")
+            let copies = try await Self.copy(of: shard, at: followerEndpoint, secret: secret)
+            #expect(Set(copies.keys) == ["a", "b", "c"])
+            for client in [api.client, followerAPI.client, leaderAPI.client] { await client.shutdown() }
+        }
+
+        @Test("rf 3, writeConcern 2: a killed follower is dropped and writes go on; restarted it resyncs incrementally; a paused one is dropped after the timeout and rejoins when woken; two down refuse writes with 1004; a wiped follower resyncs fully; every copy equal")
         func followerLossAndResync() async throws {
             let cluster = try LocalCluster()
             defer { cluster.stop() }
@@ -156,6 +218,23 @@ extension ClusterProcesses {
             let shardBytes = UInt64(3000 + writers.count) * 250
             print("replication: incremental resync copied \(copied) bytes (\(resync["documentsCopied"]?.uintValue ?? 0) documents) of a ~\(shardBytes)-byte shard")
             #expect(copied < shardBytes / 4, "an incremental resync moves far fewer bytes than the shard holds: \(resync.json)")
+
+            // 2b. A follower paused with SIGSTOP: writes stall at most the follower timeout
+            // (5 s), go on once it is dropped; woken, it resyncs and rejoins.
+            let pausedMember = try #require(members[other])
+            let paused = Writers()
+            paused.start([cluster.api(0), cluster.api(1)], prefix: "p", count: 2)
+            try await Task.sleep(for: .milliseconds(300))
+            kill(pausedMember.pid, SIGSTOP)
+            try await Task.sleep(for: .milliseconds(6_500))
+            let afterDrop = paused.count
+            try await Task.sleep(for: .milliseconds(1_000))
+            #expect(paused.count > afterDrop + 10, "writes go on after the paused follower is dropped (\(afterDrop) → \(paused.count))")
+            #expect(!(try await Self.replication(api, shard: shard).inSync.contains(other)), "the paused follower left the in-sync set")
+            kill(pausedMember.pid, SIGCONT)
+            await paused.stop()
+            #expect(try await Self.waitInSync(api, shard: shard, other), "the woken follower resyncs and rejoins")
+            writers.acknowledged.withLock { $0 += paused.acknowledged.withLock { $0 } }
 
             // 3. Both followers down: with writeConcern 2 writes get 1004; reads still work.
             kill(followerMember.pid, SIGKILL)
