@@ -158,7 +158,7 @@ let package = Package(
 
         // The DBServer role: holds shards, runs Maintenance against Plan, reports to Current.
         .target(
-            name: "DBServerRole", dependencies: ["ClusterMember", "RESTRoutes", "ClusterLogic", "Documents", "Storage", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
+            name: "DBServerRole", dependencies: ["ClusterMember", "RESTRoutes", "ClusterLogic", "Documents", "Storage", "Replication", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The coordinator role: routes documents to shards, gathers queries, keeps databases,

@@ -212,8 +212,9 @@ for path in paths:
                 elif field == "stream":  # FuzzVSTDecoder: control byte 0 (1.1) or 1 (1.0), then the stream
                     data = bytes([vector["version"] == "1.0"]) + bytes.fromhex(vector["stream"])
                 elif field == "message+hex":  # FuzzReplicationMessage: the mode byte that picks the decoder
-                    decoders = ["ApplyBatch", "ApplyAnswer", "ResyncBegin", "ResyncSnapshot", "RangeFetch", "RangeDocuments", "StreamStart"]
-                    data = bytes([decoders.index(vector["message"])]) + bytes.fromhex(vector["hex"])
+                    decoders = {"ApplyBatch": 0, "ApplyAnswer": 1, "ResyncBegin": 2, "ResyncSnapshot": 3, "RangeFetch": 4,
+                                "RangeDocuments": 5, "StreamStart": 6, "RevisionList": 0x10, "DocumentFetch": 0x11}
+                    data = bytes([decoders[vector["message"]]]) + bytes.fromhex(vector["hex"])
                 elif field == "hex+body":
                     data = bytes.fromhex(vector["hex"]) + bytes.fromhex(vector.get("body", ""))
                 else:

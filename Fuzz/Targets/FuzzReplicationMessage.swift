@@ -1,10 +1,12 @@
 // libFuzzer target: the decoders of the replication messages between DBServers
 // (`Sources/Replication/ReplicationMessages.swift`): `ApplyBatch`, `ApplyAnswer`,
-// `ResyncBegin`, `ResyncSnapshot`, `RangeFetch`, `RangeDocuments`, `StreamStart`. A follower
+// `ResyncBegin`, `ResyncSnapshot`, `RangeFetch`, `RangeDocuments`, `StreamStart`, and with
+// mode bit 4 `RevisionList` (even) or `DocumentFetch` (odd). A follower
 // decodes what a leader sent and the other way round; either may be a stale or broken peer.
 //
 // Input: a mode byte, then VelocyPack bytes, validated strictly first as the server does
-// with a request body. Mode bits 0–2 (mod 7) choose the decoder, in the order above; bit 3
+// with a request body. Without bit 4, mode bits 0–2 choose the decoder in the order above (7
+// is `StreamStart` too); bit 3
 // decodes under small `ReplicationLimits` (so the limits are reached), else the defaults.
 //
 // Properties beyond "does not crash":
@@ -46,6 +48,7 @@ enum ReplicationMessageFuzz {
         limits.documentByteCountMax = 64
         limits.keyByteCountMax = 8
         limits.rangeCountMax = 3
+        limits.revisionCountMax = 3
         return limits
     }()
 
@@ -53,7 +56,7 @@ enum ReplicationMessageFuzz {
         guard let mode = input.first else { return }
         guard let slice = try? Slice(validating: Array(input.dropFirst()), options: .strict) else { return }
         let limits = mode & 8 != 0 ? smallLimits : .default
-        switch Int(mode & 7) % 7 {
+        switch Int(mode & 7) + (mode & 0x10 != 0 ? 8 : 0) {
         case 0:
             guard let batch = decoded(input, { () throws(ReplicationError) in try ApplyBatch(decoding: slice, limits: limits) }) else { return }
             checkBatch(batch, limits, input)
@@ -77,6 +80,18 @@ enum ReplicationMessageFuzz {
             guard let page = decoded(input, { () throws(ReplicationError) in try RangeDocuments(decoding: slice, limits: limits) }) else { return }
             checkDocuments(page, limits, input)
             roundTrip(page, \.vpack, input) { (slice) throws(ReplicationError) in try RangeDocuments(decoding: slice, limits: limits) }
+        case 8, 10, 12, 14:
+            guard let list = decoded(input, { () throws(ReplicationError) in try RevisionList(decoding: slice, limits: limits) }) else { return }
+            if list.revisions.count > limits.revisionCountMax { violated("a revision list over the limit was accepted", input) }
+            if zip(list.revisions, list.revisions.dropFirst()).contains(where: { $0 >= $1 }) { violated("revisions not increasing", input) }
+            roundTrip(list, \.vpack, input) { (slice) throws(ReplicationError) in try RevisionList(decoding: slice, limits: limits) }
+        case 9, 11, 13, 15:
+            guard let fetch = decoded(input, { () throws(ReplicationError) in try DocumentFetch(decoding: slice, limits: limits) }) else { return }
+            checkStream(fetch.stream, input)
+            if fetch.revisions.isEmpty || fetch.revisions.count > limits.revisionCountMax { violated("document fetch count out of bounds", input) }
+            if zip(fetch.revisions, fetch.revisions.dropFirst()).contains(where: { $0 >= $1 }) { violated("revisions not increasing", input) }
+            if !(1...(64 << 20)).contains(fetch.byteLimit) { violated("byteLimit out of bounds", input) }
+            roundTrip(fetch, \.vpack, input) { (slice) throws(ReplicationError) in try DocumentFetch(decoding: slice, limits: limits) }
         default:
             guard let start = decoded(input, { () throws(ReplicationError) in try StreamStart(decoding: slice) }) else { return }
             checkStream(start.stream, input)

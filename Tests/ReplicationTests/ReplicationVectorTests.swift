@@ -21,7 +21,7 @@ struct ReplicationVectorTests {
     enum Message: String, CaseIterable {
         case applyBatch = "ApplyBatch", applyAnswer = "ApplyAnswer", resyncBegin = "ResyncBegin"
         case resyncSnapshot = "ResyncSnapshot", rangeFetch = "RangeFetch", rangeDocuments = "RangeDocuments"
-        case streamStart = "StreamStart"
+        case streamStart = "StreamStart", revisionList = "RevisionList", documentFetch = "DocumentFetch"
 
         /// Decodes `slice` and encodes the message again.
         func reencode(_ slice: Slice, limits: ReplicationLimits = .default) throws(ReplicationError) -> [UInt8] {
@@ -33,6 +33,8 @@ struct ReplicationVectorTests {
             case .rangeFetch: try RangeFetch(decoding: slice, limits: limits).vpack
             case .rangeDocuments: try RangeDocuments(decoding: slice, limits: limits).vpack
             case .streamStart: try StreamStart(decoding: slice).vpack
+            case .revisionList: try RevisionList(decoding: slice, limits: limits).vpack
+            case .documentFetch: try DocumentFetch(decoding: slice, limits: limits).vpack
             }
         }
     }
@@ -85,6 +87,7 @@ struct ReplicationVectorTests {
             case "documentByteCountMax": limits.documentByteCountMax = value
             case "keyByteCountMax": limits.keyByteCountMax = value
             case "rangeCountMax": limits.rangeCountMax = value
+            case "revisionCountMax": limits.revisionCountMax = value
             default: Issue.record("\(vector.location): unknown limit \(member.key.stringValue ?? "?")")
             }
         }

@@ -158,6 +158,14 @@ extension ClusterProcesses {
             try await refused(leaderAPI, batch(), status: 406, number: 1489, "replication sent to the leader")
             try await refused(followerAPI, batch(count: 10_001), status: 400, number: 10, "too many operations")
             try await refused(followerAPI, Array(batch().dropLast(3)), status: 400, number: 600, "truncated bytes")
+            // A client write sent to the follower directly is refused; the leader takes it.
+            let direct = try await followerAPI.call(.post, "/_api/document/\(shard)", #"{"_key": "direct"}"#)
+            #expect(direct.status == 406 && direct.error?.number.rawValue == 1490, "a follower refuses client writes: \(direct.json)")
+            // Reads go to the leader; a dirty read may come from the follower and says so.
+            let clean = try await api.expect(200, .get, "/_api/document/rep/a")
+            #expect(clean.meta["x-arango-potential-dirty-read"] == nil)
+            let dirty = try await api.expect(200, .get, "/_api/document/rep/a", meta: ["x-arango-allow-dirty-read": "true"])
+            #expect(dirty.meta["x-arango-potential-dirty-read"] == "true")
             // Nothing of that reached the data: both documents are there on the follower.
             let count = try await followerAPI.expect(200, .get, "/_api/collection/\(shard)/count")
             #expect(count["count"]?.intValue == 2)
