@@ -247,7 +247,7 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Replication", "Client", "Server", "AgentRole", "ClusterMember", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Replication", "DBServerRole", "Documents", "Client", "Server", "AgentRole", "ClusterMember", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).

@@ -231,7 +231,8 @@ enum ReplicationRoutes {
         return .success(RangeDocuments(documents: documents, resumeAfter: nil))
     }
 
-    /// The current documents of the ranges after `fetch.after`, up to the byte limit.
+    /// The current documents of the ranges after `fetch.after`, up to the byte limit, with
+    /// `resumeAfter` set when more remain.
     static func rangeDocuments(_ collection: DocumentCollection, _ fetch: RangeFetch) -> Result<RangeDocuments, ArangoError> {
         var documents: [ReplicatedOperation] = []
         var bytes = 0
@@ -242,7 +243,7 @@ enum ReplicationRoutes {
             let records: [LogRecord]
             do {
                 records = try collection.engine.storedRecords(revisionsIn: low...range.upperBound, limit: 10_000,
-                                                              byteLimit: fetch.byteLimit - bytes)
+                                                              byteLimit: max(1, fetch.byteLimit - bytes))
             } catch {
                 return .failure(ArangoError(error, collection: collection.name))
             }
@@ -250,8 +251,13 @@ enum ReplicationRoutes {
                 documents.append(ReplicatedOperation(record: record))
                 bytes += record.payload.count + record.key.count
             }
-            let exhausted = records.count < 10_000 && bytes < fetch.byteLimit
-            if !exhausted, let last = documents.last {
+            // The engine stops at the record count or the byte limit; whether this range holds
+            // more is asked of its index.
+            if let last = records.last, last.revision < range.upperBound,
+               !collection.engine.revisions(in: (last.revision + 1)...range.upperBound, limit: 1).isEmpty {
+                return .success(RangeDocuments(documents: documents, resumeAfter: last.revision))
+            }
+            if bytes >= fetch.byteLimit, let last = documents.last {
                 return .success(RangeDocuments(documents: documents, resumeAfter: last.revision))
             }
         }

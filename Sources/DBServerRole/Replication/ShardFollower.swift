@@ -251,6 +251,11 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
     /// the local ones, fetches only the documents whose revisions are missing here (as stored),
     /// and removes the local documents whose revisions the leader does not have.
     func copy(_ ranges: [ClosedRange<UInt64>], stream: StreamIdentity, client: VSTClient) async throws(ArangoError) {
+        // Nothing here in these ranges (an empty or wiped copy): every document is missing, so
+        // the documents come by range, without revision lists or lookups one by one.
+        if ranges.allSatisfy({ collection.engine.revisions(in: $0, limit: 1).isEmpty }) {
+            return try await copyWhole(ranges, stream: stream, client: client)
+        }
         // 1. The leader's revisions in the ranges (8 bytes each).
         var leaderRevisions: [UInt64] = []
         var after: UInt64? = nil
@@ -336,6 +341,42 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
             $0?.rangesDone += done
             $0?.documentsRemoved += UInt64(removed)
         }
+    }
+
+    /// Copies every document of `ranges` (this copy holds none there), page by page.
+    func copyWhole(_ ranges: [ClosedRange<UInt64>], stream: StreamIdentity, client: VSTClient) async throws(ArangoError) {
+        var after: UInt64? = nil
+        repeat {
+            let fetch = RangeFetch(stream: stream, ranges: ranges, after: after, byteLimit: service.fetchByteLimit)
+            let pageBody = try await ReplicationService.post(client, ReplicationRoutes.resyncRangesPath, database: database, body: fetch.vpack)
+            let page: RangeDocuments
+            do throws(ReplicationError) { page = try RangeDocuments(decoding: pageBody) } catch { throw error.arangoError }
+            var bytes = 0
+            for document in page.documents {
+                guard ranges.contains(where: { $0.contains(document.revision) }) else {
+                    throw ArangoError(status: 500, .internalError, "the leader sent revision \(document.revision) outside the asked ranges")
+                }
+                do {
+                    try collection.engine.applyReplicated(LogRecord(operation: document), options: WriteOptions(defersFileWrite: true))
+                } catch {
+                    throw ArangoError(error, collection: shard)
+                }
+                bytes += document.byteCount
+            }
+            do { try collection.engine.writeOut() } catch { throw ArangoError(error, collection: shard) }
+            let count = page.documents.count
+            progress.withLock {
+                $0?.documentsCopied += UInt64(count)
+                $0?.bytesCopied += UInt64(bytes)
+            }
+            service.statistics.withLock {
+                $0.resyncDocuments += UInt64(count)
+                $0.resyncBytes += UInt64(bytes)
+            }
+            after = page.resumeAfter
+        } while after != nil
+        let done = ranges.count
+        progress.withLock { $0?.rangesDone += done }
     }
 
     func status() -> ShardReplicationStatus {
