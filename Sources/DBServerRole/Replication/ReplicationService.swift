@@ -34,7 +34,7 @@ final class ReplicationService: @unchecked Sendable {
         /// short enough that a dead follower stalls writes for seconds, not ArangoDB's 15
         /// minutes (`Protocol/Replication.md`, "Timeouts").
         var followerTimeoutMilliseconds: UInt64 = 5_000
-        var batchesInFlightMax = 2
+        var batchesInFlightMax = 8
         /// The most operations and payload bytes one batch carries.
         var batchOperationCountMax = 2_000
         var batchByteCountMax = 1 << 20
