@@ -60,40 +60,18 @@ enum ReplicationRoutes {
                 }
             }
         }
-        // Follower → leader: documents in revision ranges, as stored.
+        // Follower → leader: documents (or their revisions) in revision ranges, as stored.
         router.addDeferrable(.post, resyncRangesPath) { request throws(ArangoError) in
             let body = try request.requireBody()
             let fetch: RangeFetch
             do throws(ReplicationError) { fetch = try RangeFetch(decoding: body) } catch { throw error.arangoError }
-            return .later { respond in
-                service.onLoop {
-                    let collection: DocumentCollection
-                    do throws(ArangoError) {
-                        let leader = try Self.leader(service, fetch.stream.database, fetch.stream.shard)
-                        guard leader.core.epoch == fetch.stream.epoch else {
-                            throw ReplicationError.notTheLeader("epoch \(fetch.stream.epoch) is not this leadership's \(leader.core.epoch)").arangoError
-                        }
-                        collection = leader.collection
-                    } catch {
-                        return respond(ServerResponse(error))
-                    }
-                    if fetch.revisionsOnly {
-                        let list = Self.revisionList(collection, fetch)
-                        service.statistics.withLock { $0.resyncBytesServed += UInt64(list.revisions.count * 8) }
-                        return respond(ServerResponse(status: 200, body: list.vpack))
-                    }
-                    // Reading documents may touch the disk: off the loop.
-                    service.loop.offload({ Self.rangeDocuments(collection, fetch) }) { result in
-                        switch result {
-                        case .success(let documents):
-                            let bytes = documents.documents.reduce(0) { $0 + $1.byteCount }
-                            service.statistics.withLock { $0.resyncBytesServed += UInt64(bytes) }
-                            respond(ServerResponse(status: 200, body: documents.vpack))
-                        case .failure(let error):
-                            respond(ServerResponse(error))
-                        }
-                    }
+            return Self.serveCopy(service, fetch.stream) { collection, respond in
+                if fetch.revisionsOnly {
+                    let list = Self.revisionList(collection, fetch)
+                    service.statistics.withLock { $0.resyncBytesServed += UInt64(list.revisions.count * 8) }
+                    return respond(ServerResponse(status: 200, body: list.vpack))
                 }
+                Self.offloaded(service, respond) { Self.rangeDocuments(collection, fetch) }
             }
         }
         // Follower → leader: documents by revision, as stored.
@@ -101,29 +79,8 @@ enum ReplicationRoutes {
             let body = try request.requireBody()
             let fetch: DocumentFetch
             do throws(ReplicationError) { fetch = try DocumentFetch(decoding: body) } catch { throw error.arangoError }
-            return .later { respond in
-                service.onLoop {
-                    let collection: DocumentCollection
-                    do throws(ArangoError) {
-                        let leader = try Self.leader(service, fetch.stream.database, fetch.stream.shard)
-                        guard leader.core.epoch == fetch.stream.epoch else {
-                            throw ReplicationError.notTheLeader("epoch \(fetch.stream.epoch) is not this leadership's \(leader.core.epoch)").arangoError
-                        }
-                        collection = leader.collection
-                    } catch {
-                        return respond(ServerResponse(error))
-                    }
-                    service.loop.offload({ Self.documents(collection, fetch) }) { result in
-                        switch result {
-                        case .success(let documents):
-                            let bytes = documents.documents.reduce(0) { $0 + $1.byteCount }
-                            service.statistics.withLock { $0.resyncBytesServed += UInt64(bytes) }
-                            respond(ServerResponse(status: 200, body: documents.vpack))
-                        case .failure(let error):
-                            respond(ServerResponse(error))
-                        }
-                    }
-                }
+            return Self.serveCopy(service, fetch.stream) { collection, respond in
+                Self.offloaded(service, respond) { Self.documents(collection, fetch) }
             }
         }
         // Follower → leader: stream from here on.
@@ -178,6 +135,40 @@ enum ReplicationRoutes {
                         totals.encode(into: &builder)
                     })
                 }
+            }
+        }
+    }
+
+    /// Answers a resync copy request on the loop: with the shard's collection when this server
+    /// leads it under the request's epoch, else with the refusal.
+    static func serveCopy(_ service: ReplicationService, _ stream: StreamIdentity,
+                          _ serve: @escaping @Sendable (DocumentCollection, @escaping @Sendable (ServerResponse) -> Void) -> Void) -> Reply {
+        .later { respond in
+            service.onLoop {
+                do throws(ArangoError) {
+                    let leader = try Self.leader(service, stream.database, stream.shard)
+                    guard leader.core.epoch == stream.epoch else {
+                        throw ReplicationError.notTheLeader("epoch \(stream.epoch) is not this leadership's \(leader.core.epoch)").arangoError
+                    }
+                    serve(leader.collection, respond)
+                } catch {
+                    respond(ServerResponse(error))
+                }
+            }
+        }
+    }
+
+    /// Reads documents off the loop (they may come from the disk) and answers with them.
+    static func offloaded(_ service: ReplicationService, _ respond: @escaping @Sendable (ServerResponse) -> Void,
+                          _ read: @escaping @Sendable () -> Result<RangeDocuments, ArangoError>) {
+        service.loop.offload(read) { result in
+            switch result {
+            case .success(let documents):
+                let bytes = documents.documents.reduce(0) { $0 + $1.byteCount }
+                service.statistics.withLock { $0.resyncBytesServed += UInt64(bytes) }
+                respond(ServerResponse(status: 200, body: documents.vpack))
+            case .failure(let error):
+                respond(ServerResponse(error))
             }
         }
     }

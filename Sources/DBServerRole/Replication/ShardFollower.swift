@@ -299,28 +299,7 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
                 let pageBody = try await ReplicationService.post(client, ReplicationRoutes.resyncDocumentsPath, database: database, body: fetch.vpack)
                 let page: RangeDocuments
                 do throws(ReplicationError) { page = try RangeDocuments(decoding: pageBody) } catch { throw error.arangoError }
-                var bytes = 0
-                for document in page.documents {
-                    guard asked.contains(document.revision) else {
-                        throw ArangoError(status: 500, .internalError, "the leader sent revision \(document.revision), which was not asked for")
-                    }
-                    do {
-                        try collection.engine.applyReplicated(LogRecord(operation: document), options: WriteOptions(defersFileWrite: true))
-                    } catch {
-                        throw ArangoError(error, collection: shard)
-                    }
-                    bytes += document.byteCount
-                }
-                do { try collection.engine.writeOut() } catch { throw ArangoError(error, collection: shard) }
-                let count = page.documents.count
-                progress.withLock {
-                    $0?.documentsCopied += UInt64(count)
-                    $0?.bytesCopied += UInt64(bytes)
-                }
-                service.statistics.withLock {
-                    $0.resyncDocuments += UInt64(count)
-                    $0.resyncBytes += UInt64(bytes)
-                }
+                try store(page.documents) { asked.contains($0) ? nil : "which was not asked for" }
                 guard let resume = page.resumeAfter else { break }
                 remaining = remaining.drop { $0 <= resume }
             }
@@ -351,32 +330,38 @@ final class ShardFollower: WriteReplication, @unchecked Sendable {
             let pageBody = try await ReplicationService.post(client, ReplicationRoutes.resyncRangesPath, database: database, body: fetch.vpack)
             let page: RangeDocuments
             do throws(ReplicationError) { page = try RangeDocuments(decoding: pageBody) } catch { throw error.arangoError }
-            var bytes = 0
-            for document in page.documents {
-                guard ranges.contains(where: { $0.contains(document.revision) }) else {
-                    throw ArangoError(status: 500, .internalError, "the leader sent revision \(document.revision) outside the asked ranges")
-                }
-                do {
-                    try collection.engine.applyReplicated(LogRecord(operation: document), options: WriteOptions(defersFileWrite: true))
-                } catch {
-                    throw ArangoError(error, collection: shard)
-                }
-                bytes += document.byteCount
-            }
-            do { try collection.engine.writeOut() } catch { throw ArangoError(error, collection: shard) }
-            let count = page.documents.count
-            progress.withLock {
-                $0?.documentsCopied += UInt64(count)
-                $0?.bytesCopied += UInt64(bytes)
-            }
-            service.statistics.withLock {
-                $0.resyncDocuments += UInt64(count)
-                $0.resyncBytes += UInt64(bytes)
-            }
+            try store(page.documents) { revision in ranges.contains { $0.contains(revision) } ? nil : "outside the asked ranges" }
             after = page.resumeAfter
         } while after != nil
         let done = ranges.count
         progress.withLock { $0?.rangesDone += done }
+    }
+
+    /// Stores a page of the leader's documents (as stored, under their revisions) and counts
+    /// them; `unexpected` names why a revision should not have come (nil: it may).
+    func store(_ documents: [ReplicatedOperation], unexpected: (UInt64) -> String?) throws(ArangoError) {
+        var bytes = 0
+        for document in documents {
+            if let reason = unexpected(document.revision) {
+                throw ArangoError(status: 500, .internalError, "the leader sent revision \(document.revision), \(reason)")
+            }
+            do {
+                try collection.engine.applyReplicated(LogRecord(operation: document), options: WriteOptions(defersFileWrite: true))
+            } catch {
+                throw ArangoError(error, collection: shard)
+            }
+            bytes += document.byteCount
+        }
+        do { try collection.engine.writeOut() } catch { throw ArangoError(error, collection: shard) }
+        let count = documents.count
+        progress.withLock {
+            $0?.documentsCopied += UInt64(count)
+            $0?.bytesCopied += UInt64(bytes)
+        }
+        service.statistics.withLock {
+            $0.resyncDocuments += UInt64(count)
+            $0.resyncBytes += UInt64(bytes)
+        }
     }
 
     func status() -> ShardReplicationStatus {
