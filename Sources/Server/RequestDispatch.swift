@@ -144,6 +144,7 @@ enum RequestBody {
                 var options = JSONParser.Options()
                 options.validateUTF8 = true
                 options.rejectDuplicateKeys = true
+                options.nestingLimit = limits.bodyNestingMax
                 return try JSONParser.parse(bytes, options: options).slice
             } catch {
                 throw .badBody("invalid JSON: \(error)")
@@ -152,6 +153,7 @@ enum RequestBody {
         let storage = Array(bytes)
         var options = Validator.Options.default
         options.byteCountMax = limits.messageByteCountMax
+        options.nestingLimit = limits.bodyNestingMax
         // Bodies become stored documents: strings must be UTF-8 and no object may repeat a
         // key (which of two equal keys a reader sees would depend on its lookup path).
         options.validateUTF8 = true

@@ -40,6 +40,8 @@ public final class SingleServer: Sendable {
         public var connectionCountMax = 1024
         public var idleTimeoutSeconds: Double = 300
         public var messageTimeoutSeconds: Double = 60
+        /// The deepest nesting accepted in request bodies (at most the default, 256).
+        public var bodyNestingMax = VSTLimits.bodyNestingMaxDefault
 
         public init(endpoint: Endpoint, dataDirectory: String, rootPassword: String?, version: String) {
             self.endpoint = endpoint
@@ -102,6 +104,7 @@ public final class SingleServer: Sendable {
         configuration.connectionCountMax = options.connectionCountMax
         configuration.idleTimeoutSeconds = options.idleTimeoutSeconds
         configuration.messageTimeoutSeconds = options.messageTimeoutSeconds
+        configuration.limits.bodyNestingMax = options.bodyNestingMax
         configuration.authenticator = options.authentication ? users : nil
         let store = self.store
         configuration.databaseExists = { store.databaseExists($0) }

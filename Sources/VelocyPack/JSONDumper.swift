@@ -79,16 +79,53 @@ public struct JSONDumper {
 
     /// Appends the JSON text of a value to `output`.
     public static func dump(_ slice: Slice, into output: inout [UInt8], options: Options = .default) throws(VPackError) {
-        var dumper = JSONDumper(output: output, options: options)
-        output = []  // hand the buffer over uniquely
-        defer { output = dumper.output }
+        var dumper = JSONDumper(capacity: slice.byteSize * 2 + 16, options: options)
+        defer { dumper.output.release() }
         try slice.storage.withUnsafeBufferPointer { (buffer) throws(VPackError) in
             try dumper.value(buffer.baseAddress!, at: slice.offset, level: 0)
         }
+        output.append(contentsOf: dumper.output.written)
     }
 
-    var output: [UInt8]
+    /// Dumps a value in pieces, for output too large to hold at once: `write` gets the text
+    /// in order, a piece whenever at least `chunkByteCount` bytes are ready between two
+    /// members of an array or object, and the rest at the end. The pieces are valid only
+    /// during the call.
+    public static func dump(
+        _ slice: Slice, options: Options = .default, chunkByteCount: Int,
+        write: (UnsafeBufferPointer<UInt8>) -> Void
+    ) throws(VPackError) {
+        try withoutActuallyEscaping(write) { (write) throws(VPackError) in
+            var dumper = JSONDumper(capacity: chunkByteCount + 4096, options: options)
+            defer { dumper.output.release() }
+            dumper.chunkByteCount = chunkByteCount
+            dumper.flush = write
+            try slice.storage.withUnsafeBufferPointer { (buffer) throws(VPackError) in
+                try dumper.value(buffer.baseAddress!, at: slice.offset, level: 0)
+            }
+            write(dumper.output.written)
+        }
+    }
+
+    /// The text written so far (not yet handed to the caller).
+    var output: OutputBuffer
     let options: Options
+    /// When `output` reaches this many bytes between members, ``flush`` takes them.
+    var chunkByteCount = Int.max
+    var flush: ((UnsafeBufferPointer<UInt8>) -> Void)? = nil
+
+    init(capacity: Int, options: Options) {
+        output = OutputBuffer(capacity: capacity)
+        self.options = options
+    }
+
+    @inline(__always)
+    mutating func flushIfFull() {
+        if output.count >= chunkByteCount, let flush {
+            flush(output.written)
+            output.removeAll()
+        }
+    }
 
     // MARK: Values
 
@@ -148,7 +185,7 @@ public struct JSONDumper {
     mutating func newline(_ level: Int) {
         guard let indent = options.indent else { return }
         output.append(0x0a)
-        output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * level))
+        output.append(UInt8(ascii: " "), repeated: indent * level)
     }
 
     mutating func array(_ base: UnsafePointer<UInt8>, at offset: Int, level: Int) throws(VPackError) {
@@ -163,6 +200,7 @@ public struct JSONDumper {
             newline(level + 1)
             try value(base, at: offset + position, level: level + 1)
             position += Raw.byteSize(pointer + position)
+            flushIfFull()
         }
         newline(level)
         output.append(UInt8(ascii: "]"))
@@ -195,6 +233,7 @@ public struct JSONDumper {
                 position = keyOffset + keySize
                 position += Raw.byteSize(pointer + position)
             }
+            flushIfFull()
         }
         newline(level)
         output.append(UInt8(ascii: "}"))
@@ -208,18 +247,24 @@ public struct JSONDumper {
     }
 
     mutating func appendASCII(_ text: String) {
-        output.append(contentsOf: text.utf8)
+        output.append(utf8: text)
     }
 
-    /// Two decimal digits for each of 0...99, for writing integers two digits at a time.
-    static let digitPairs: [UInt8] = (0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] }
+    /// Two decimal digits for each of 0...99, for writing integers two digits at a time. A
+    /// static string: its bytes are constant data, read without a lazy-initialization check.
+    static var digitPairs: StaticString { """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """ }
 
     mutating func appendUInt(_ value: UInt64) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, enough for 20 digits
         withUnsafeMutableBytes(of: &digits) { scratch in
             var end = 24
             var rest = value
-            Self.digitPairs.withUnsafeBufferPointer { pairs in
+            do {
+                let pairs = Self.digitPairs.utf8Start
                 while rest >= 100 {
                     let pair = Int(rest % 100)
                     rest /= 100
@@ -273,8 +318,9 @@ public struct JSONDumper {
 
     // MARK: Strings
 
-    /// Whether a byte needs escaping, for each byte value (controls, `"` and `\`).
-    static let escapeTable: [Bool] = (0..<256).map { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c }
+    /// Whether a byte needs escaping: controls, `"` and `\`.
+    @inline(__always)
+    static func needsEscape(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x22 || byte == 0x5c }
 
     mutating func appendString(_ bytes: UnsafeBufferPointer<UInt8>) {
         output.append(UInt8(ascii: "\""))
@@ -307,7 +353,7 @@ public struct JSONDumper {
             }
             guard position < count else { break }
             let byte = start[position]
-            let needsEscape = Self.escapeTable[Int(byte)] || (slash && byte == 0x2f) || (extraMask != 0 && byte >= 0x80)
+            let needsEscape = Self.needsEscape(byte) || (slash && byte == 0x2f) || (extraMask != 0 && byte >= 0x80)
             if !needsEscape {
                 position += 1
                 continue
@@ -378,18 +424,14 @@ public struct JSONDumper {
 enum ShortestDouble {
     /// Appends the text of `value` (finite) to `output`.
     struct Sink: TextOutputStream {
-        var output: [UInt8]
-        mutating func write(_ string: String) {
-            var string = string
-            string.withUTF8 { output.append(contentsOf: $0) }
-        }
+        var output: OutputBuffer
+        mutating func write(_ string: String) { output.append(utf8: string) }
     }
 
     /// Appends the shortest decimal text that reads back as `value` (finite): plain digits
     /// like `0.1` or `123.25`, or an exponent form like `1e+21` or `5e-324`.
-    static func append(_ value: Double, to output: inout [UInt8]) {
+    static func append(_ value: Double, to output: inout OutputBuffer) {
         var sink = Sink(output: output)
-        output = []  // hand the buffer over uniquely
         value.write(to: &sink)
         output = sink.output
     }

@@ -284,6 +284,14 @@ public struct JSONParser {
     /// Parses a string at the cursor (on its opening quote) and appends it as VelocyPack.
     mutating func parseString(isKey: Bool = false) throws(VPackError) {
         cursor += 1
+        // Most strings are one plain run up to the closing quote: their length is known before
+        // anything is written, so the header goes out in its final form at once.
+        let plainEnd = scanPlain(cursor)
+        if plainEnd < end && plainEnd.pointee == UInt8(ascii: "\"") && !(isKey && builder.options.translateSystemKeys) {
+            builder.appendString(UnsafeBufferPointer(start: cursor, count: plainEnd - cursor))
+            cursor = plainEnd + 1
+            return
+        }
         let headPosition = builder.bytes.count
         builder.bytes.append(0x40)
         while true {
@@ -327,10 +335,14 @@ public struct JSONParser {
             builder.bytes[headPosition] = 0x40 + UInt8(length)
         } else {
             // VelocyPack: strings over 126 bytes use the long form `bf` + 8-byte length.
+            // Room for the length is made by moving the string up in place.
             builder.bytes[headPosition] = 0xbf
-            var lengthBytes = [UInt8](repeating: 0, count: 8)
-            for i in 0..<8 { lengthBytes[i] = UInt8(truncatingIfNeeded: UInt64(length) >> (8 * UInt64(i))) }
-            builder.bytes.insert(contentsOf: lengthBytes, at: headPosition + 1)
+            builder.appendLittleEndian(0, width: 8)
+            builder.bytes.withUnsafeMutableBufferPointer { buffer in
+                let text = buffer.baseAddress! + headPosition + 1
+                _ = memmove(text + 8, text, length)
+            }
+            builder.writeLittleEndian(UInt64(length), at: headPosition + 1, width: 8)
         }
     }
 

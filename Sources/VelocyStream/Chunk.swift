@@ -115,9 +115,17 @@ public struct VSTLimits: Sendable, Equatable {
     /// The most data held for all partly received messages of one connection together, so
     /// that many partial messages cannot add up to many times the message limit.
     public var partialByteCountMax: Int
+    /// The deepest nesting of arrays and objects accepted in a request body (VelocyPack or
+    /// JSON). Bodies are decoded and later walked by recursive code on the loop thread and on
+    /// the task pool's small stacks, so this can be lowered (`--body-nesting-max`) but not
+    /// raised past ``bodyNestingMaxDefault``. The offline `tessera vpack` tools have their
+    /// own, much higher limit (`--max-depth`).
+    public var bodyNestingMax = VSTLimits.bodyNestingMaxDefault
+    /// 256 levels: the VelocyPack parser's and validator's default limit.
+    public static let bodyNestingMaxDefault = 256
 
     /// 1 MiB chunks, 128 MiB messages, 64 partial messages, 64 KiB headers, 256 MiB of
-    /// partial data.
+    /// partial data, bodies nested at most 256 levels.
     public static let `default` = VSTLimits(
         chunkByteCountMax: 1 << 20, messageByteCountMax: 128 << 20,
         partialMessageCountMax: 64, headerByteCountMax: 64 << 10, partialByteCountMax: 256 << 20)

@@ -17,7 +17,18 @@ enum InputOutput {
         let reader = try FileReader(path)
         defer { reader.close() }
         var bytes: [UInt8] = []
-        if let size = reader.regularFileByteCount { bytes.reserveCapacity(size + 1) }
+        if let size = reader.regularFileByteCount {
+            // A regular file is read straight into the array's storage, without zero-filling
+            // it first; one byte more than its size shows whether it grew meanwhile.
+            bytes = try [UInt8](unsafeUninitializedCapacity: size + 1) { buffer, initializedCount in
+                while initializedCount < buffer.count {
+                    let got = try reader.read(into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[initializedCount...])))
+                    if got == 0 { return }
+                    initializedCount += got
+                }
+            }
+            if bytes.count <= size { return bytes }
+        }
         while try reader.read(appendingTo: &bytes, upTo: 1 << 20) > 0 {}
         return bytes
     }
@@ -47,6 +58,18 @@ enum InputOutput {
             var stats = stat()
             let isRegular = fstat(descriptor, &stats) == 0 && (stats.st_mode & S_IFMT) == S_IFREG
             regularFileByteCount = isRegular ? Int(stats.st_size) : nil
+        }
+
+        /// Reads up to `buffer.count` bytes into `buffer`; returns how many (0 at the end of input).
+        func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            while true {
+                let got = systemRead(descriptor, buffer.baseAddress!, buffer.count)
+                if got < 0 && errno == EINTR { continue }
+                guard got >= 0 else {
+                    throw Failure(description: "cannot read \(name): \(String(cString: strerror(errno)))")
+                }
+                return got
+            }
         }
 
         /// Appends up to `count` bytes to `bytes`; returns how many (0 at the end of input).
@@ -80,10 +103,19 @@ enum InputOutput {
         try? writeAll(Array((line + "\n").utf8), to: STDERR_FILENO)
     }
 
+    /// Writes all bytes to standard output.
+    static func writeStandardOutput(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+        try writeAll(bytes, to: STDOUT_FILENO)
+    }
+
     static func writeAll(_ bytes: [UInt8], to descriptor: Int32) throws {
+        try bytes.withUnsafeBufferPointer { try writeAll($0, to: descriptor) }
+    }
+
+    static func writeAll(_ bytes: UnsafeBufferPointer<UInt8>, to descriptor: Int32) throws {
         var written = 0
         while written < bytes.count {
-            let result = bytes.withUnsafeBufferPointer { write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            let result = write(descriptor, bytes.baseAddress! + written, bytes.count - written)
             if result < 0 {
                 if errno == EINTR { continue }
                 throw Failure(description: "cannot write: \(String(cString: strerror(errno)))")

@@ -8,6 +8,7 @@ import DBServerRole
 import CoordinatorRole
 import SingleServerRole
 import Server
+import VelocyStream
 import Transport
 
 #if canImport(Glibc)
@@ -51,6 +52,9 @@ struct SingleCommand: AsyncParsableCommand {
     @Option(help: "The most client connections open at once.")
     var maxConnections: Int = 1024
 
+    @Option(help: "The deepest nesting of arrays and objects accepted in request bodies (1...256).")
+    var bodyNestingMax: Int = VSTLimits.bodyNestingMaxDefault
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -60,6 +64,9 @@ struct SingleCommand: AsyncParsableCommand {
         guard messageTimeout > 0 else { throw ValidationError("--message-timeout must be positive") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard (1...VSTLimits.bodyNestingMaxDefault).contains(bodyNestingMax) else {
+            throw ValidationError("--body-nesting-max must be in 1...\(VSTLimits.bodyNestingMaxDefault)")
+        }
     }
 
     func run() async throws {
@@ -79,6 +86,7 @@ struct SingleCommand: AsyncParsableCommand {
         options.idleTimeoutSeconds = idleTimeout
         options.connectionCountMax = maxConnections
         options.messageTimeoutSeconds = messageTimeout
+        options.bodyNestingMax = bodyNestingMax
 
         let single: SingleServer
         do {

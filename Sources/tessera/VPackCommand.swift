@@ -16,12 +16,35 @@ struct VPackCommand: ParsableCommand {
 
         @Flag(help: "Read (validate, decode) or write (encode) VelocyPack as hex text instead of raw bytes.")
         var hex = false
+
+        @Option(help: ArgumentHelp(
+            "The deepest nesting of arrays and objects accepted.",
+            discussion: "Offline files are trusted as far as their depth goes: the default converts anything the reference tools convert. The server's limit for request bodies is separate (tessera single --body-nesting-max, at most 256)."))
+        var maxDepth = VPackCommand.maxDepthDefault
+
+        func validate() throws {
+            guard (1...VPackCommand.maxDepthMax).contains(maxDepth) else {
+                throw ValidationError("--max-depth must be in 1...\(VPackCommand.maxDepthMax)")
+            }
+        }
     }
 
-    /// Turns any failure into one line on standard error and exit code 1.
-    static func run(_ body: () throws -> Void) throws {
+    /// The offline tools' default nesting limit: deeper than the reference tools reach on
+    /// their 8 MiB stack (on alternating objects and arrays `vpack-to-json` crashes between
+    /// 30 000 and 60 000 levels, `json-to-vpack` between 60 000 and 100 000).
+    static let maxDepthDefault = 100_000
+    /// The largest `--max-depth`: its stack reservation (``DeepStackThread``) stays about
+    /// 3 GiB of address space in release builds.
+    static let maxDepthMax = 1_000_000
+
+    /// Bytes of JSON gathered before each `write` while decoding.
+    static let outputChunkByteCount = 1 << 20
+
+    /// Runs `body` on a thread with a stack for `depth` levels of nesting and turns any failure
+    /// into one line on standard error and exit code 1.
+    static func run(depth: Int, _ body: @escaping () throws -> Void) throws {
         do {
-            try body()
+            try DeepStackThread.run(depth: depth, body)
         } catch let error as VPackError {
             InputOutput.writeStandardError("error: \(error)")
             throw ExitCode(1)
@@ -38,6 +61,8 @@ struct VPackCommand: ParsableCommand {
     static func readVelocyPack(_ common: Common, _ options: Validator.Options) throws -> Slice {
         var bytes = try InputOutput.readAll(common.file)
         if common.hex { bytes = try Hex.decode(bytes) }
+        var options = options
+        options.nestingLimit = common.maxDepth
         return try Slice(validating: bytes, options: options)
     }
 
@@ -60,13 +85,13 @@ struct VPackCommand: ParsableCommand {
         var lines = false
 
         func run() throws {
-            try VPackCommand.run {
+            try VPackCommand.run(depth: common.maxDepth) { [common, validateUtf8, rejectDuplicateKeys, compact, lines] in
                 let json = try InputOutput.readAll(common.file)
                 let options = JSONParser.Options(
-                    validateUTF8: validateUtf8, rejectDuplicateKeys: rejectDuplicateKeys,
+                    validateUTF8: validateUtf8, nestingLimit: common.maxDepth, rejectDuplicateKeys: rejectDuplicateKeys,
                     builder: .init(buildUnindexedArrays: compact, buildUnindexedObjects: compact))
                 if lines {
-                    try encodeLines(json, options)
+                    try Self.encodeLines(json, options)
                     return
                 }
                 let builder = try JSONParser.parse(json, options: options)
@@ -91,16 +116,31 @@ struct VPackCommand: ParsableCommand {
         @Option(help: "For values JSON cannot express: fail, null or string.")
         var unsupported: UnsupportedChoice = .fail
 
+        @Flag(help: "Also refuse strings that are not valid UTF-8 (as the reference vpack-to-json does).")
+        var validateUtf8 = false
+
+        @Flag(help: "Also refuse objects that repeat a key (as the reference vpack-to-json does).")
+        var uniqueKeys = false
+
         func run() throws {
-            try VPackCommand.run {
-                let slice = try VPackCommand.readVelocyPack(common, .default)
+            var validation = Validator.Options.default
+            validation.validateUTF8 = validateUtf8
+            validation.checkUniqueKeys = uniqueKeys
+            try VPackCommand.run(depth: common.maxDepth) { [common, unsupported, pretty, validation] in
+                let slice = try VPackCommand.readVelocyPack(common, validation)
                 var options = JSONDumper.Options()
                 options.unsupportedTypeBehavior = unsupported.behavior
                 options.nonFiniteDoubleBehavior = unsupported.behavior
                 options.indent = pretty ? 2 : nil
-                var output = try JSONDumper.dump(slice, options: options)
-                output.append(0x0a)
-                try InputOutput.writeStandardOutput(output)
+                // Written in chunks of about a megabyte as the dump goes, not held whole.
+                var failure: (any Error)?
+                try JSONDumper.dump(slice, options: options, chunkByteCount: VPackCommand.outputChunkByteCount) { chunk in
+                    if failure == nil {
+                        do { try InputOutput.writeStandardOutput(chunk) } catch { failure = error }
+                    }
+                }
+                if let failure { throw failure }
+                try InputOutput.writeStandardOutput([0x0a])
             }
         }
     }
@@ -126,7 +166,7 @@ struct VPackCommand: ParsableCommand {
         var strict = false
 
         func run() throws {
-            try VPackCommand.run {
+            try VPackCommand.run(depth: common.maxDepth) { [common, strict] in
                 _ = try VPackCommand.readVelocyPack(common, strict ? .strict : .default)
             }
         }
@@ -135,7 +175,7 @@ struct VPackCommand: ParsableCommand {
 
 extension VPackCommand.Encode {
     /// JSON lines in, hex lines out: the form used for bulk comparison with other encoders.
-    func encodeLines(_ json: [UInt8], _ options: JSONParser.Options) throws {
+    static func encodeLines(_ json: [UInt8], _ options: JSONParser.Options) throws {
         var output: [UInt8] = []
         var builder = Builder(options: options.builder)
         for line in json.split(separator: 0x0a, omittingEmptySubsequences: false).dropLast(json.last == 0x0a ? 1 : 0) {

@@ -112,6 +112,56 @@ struct VPackCommandTests {
         #expect(try Tessera.run(["vpack", "decode", vpack.path]).text == #"{"born":1815,"name":"Ada"}"# + "\n")
     }
 
+    /// `{"a":[{"a":[ … 0 … ]}]}` nested `depth` levels (objects and arrays alternating).
+    static func nested(depth: Int) -> String {
+        var text = ""
+        for level in 0..<depth { text += level % 2 == 0 ? #"{"a":"# : "[" }
+        text += "0"
+        for level in (0..<depth).reversed() { text += level % 2 == 0 ? "}" : "]" }
+        return text
+    }
+
+    /// The offline tools convert files nested deeper than the server's limit for network
+    /// input: a real 403-level file, and one at the default `--max-depth`, which also checks
+    /// that the stack reserved per level suffices (the debug build's frames are the largest).
+    @Test(arguments: [403, 100_000])
+    func deepNestingRoundTrips(_ depth: Int) throws {
+        let json = Self.nested(depth: depth)
+        let encoded = try Tessera.run(["vpack", "encode"], text: json)
+        #expect(encoded.status == 0, "\(encoded.standardError)")
+        #expect(try Tessera.run(["vpack", "validate"], input: encoded.standardOutput).status == 0)
+        let decoded = try Tessera.run(["vpack", "decode"], input: encoded.standardOutput)
+        #expect(decoded.status == 0, "\(decoded.standardError)")
+        // Compared without printing: a failure message holding the whole file is no help.
+        let same = decoded.text == json + "\n"
+        #expect(same, "decoded text differs (\(decoded.standardOutput.count) bytes, expected \(json.utf8.count + 1))")
+    }
+
+    @Test func decodeChecksUTF8AndUniqueKeysWhenAsked() throws {
+        #expect(try Tessera.run(["vpack", "decode", "--hex"], text: "42c328").status == 0)
+        let badUTF8 = try Tessera.run(["vpack", "decode", "--hex", "--validate-utf8"], text: "42c328")
+        #expect(badUTF8.status == 1)
+        #expect(badUTF8.standardError.hasPrefix("error: invalidUTF8"))
+        let repeated = try Tessera.run(["vpack", "encode"], text: #"{"a":1,"a":2}"#)
+        #expect(try Tessera.run(["vpack", "decode"], input: repeated.standardOutput).status == 0)
+        let refused = try Tessera.run(["vpack", "decode", "--unique-keys"], input: repeated.standardOutput)
+        #expect(refused.status == 1)
+        #expect(refused.standardError.hasPrefix("error: duplicateKey"))
+    }
+
+    @Test func maxDepthRefusesDeeperInput() throws {
+        let json = Self.nested(depth: 403)
+        let refused = try Tessera.run(["vpack", "encode", "--max-depth", "402"], text: json)
+        #expect(refused.status == 1)
+        #expect(refused.standardError.hasPrefix("error: nestingTooDeep"))
+        let encoded = try Tessera.run(["vpack", "encode", "--max-depth", "403"], text: json)
+        #expect(encoded.status == 0)
+        let decodeRefused = try Tessera.run(["vpack", "decode", "--max-depth", "402"], input: encoded.standardOutput)
+        #expect(decodeRefused.status == 1)
+        #expect(decodeRefused.standardError.hasPrefix("error: nestingTooDeep"))
+        #expect(try Tessera.run(["vpack", "validate", "--max-depth", "0"], input: encoded.standardOutput).status != 0)
+    }
+
     @Test func versionNamesTheLinkedLibUV() throws {
         let outcome = try Tessera.run(["--version"])
         #expect(outcome.status == 0)

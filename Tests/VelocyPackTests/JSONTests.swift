@@ -52,6 +52,19 @@ struct JSONParserTests {
         }
     }
 
+    /// Strings with escapes take the slow path, which learns the length only at the closing
+    /// quote: the long form must appear exactly from 127 decoded bytes, whatever the raw length.
+    @Test(arguments: [120, 126, 127, 128, 300])
+    func escapedStringsChangeToTheLongFormAfter126DecodedBytes(_ length: Int) throws {
+        // "\n" is 2 raw bytes for 1 decoded; "\u00e4" is 6 raw bytes for 2 decoded.
+        let plain = "\\n" + String(repeating: "x", count: length - 3) + "\\u00e4"
+        let expected = "\n" + String(repeating: "x", count: length - 3) + "ä"
+        let slice = try vpack("[\"" + plain + "\", 1]")
+        #expect(slice[0]?.stringValue == expected)
+        #expect(slice[0]?.head == (length <= 126 ? 0x40 + UInt8(length) : 0xbf))
+        #expect(slice[1]?.uintValue == 1)
+    }
+
     @Test func byteOrderMarkAndWhitespaceAreSkipped() throws {
         #expect(hex(try JSONParser.parse([0xef, 0xbb, 0xbf] + Array(" \t\r\n[ 1 , 2 ]\n ".utf8)).slice) == "02043132")
     }
@@ -94,6 +107,22 @@ struct JSONParserTests {
 
 @Suite("JSON dumper")
 struct JSONDumperTests {
+    /// Dumping in pieces gives the same text as one dump, however small the pieces.
+    @Test(arguments: [1, 7, 64, 1 << 20])
+    func dumpingInPiecesGivesTheSameText(_ chunkByteCount: Int) throws {
+        let text = #"{"a":[1,2.5,"x\ny",{"b":null,"c":[true,false,[]]}],"d":"\#(String(repeating: "é", count: 200))","e":{}}"#
+        let slice = try vpack(text)
+        for pretty in [false, true] {
+            let options = JSONDumper.Options(indent: pretty ? 2 : nil)
+            var pieces: [[UInt8]] = []
+            try JSONDumper.dump(slice, options: options, chunkByteCount: chunkByteCount) { pieces.append(Array($0)) }
+            #expect(pieces.joined().elementsEqual(try JSONDumper.dump(slice, options: options)))
+            // Between members a piece is handed over once the chunk size is reached.
+            #expect(pieces.count > (chunkByteCount == 1 ? 10 : 0))
+            #expect(pieces.dropLast().allSatisfy { $0.count >= chunkByteCount })
+        }
+    }
+
     @Test func objectsComeOutSortedOrInStoredOrder() throws {
         let slice = try vpack(#"{"b":1,"a":2,"c":3}"#)
         #expect(try json(slice) == #"{"a":2,"b":1,"c":3}"#)

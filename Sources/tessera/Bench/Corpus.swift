@@ -11,7 +11,14 @@ struct Corpus {
         case numbers
         /// Documents of long Unicode strings with escapes (about 9 MB).
         case strings
+        /// Documents nested ``Corpus/deepDepth`` levels, past the server's limit for network
+        /// input, as real files sometimes are (about 6 MB).
+        case deep
     }
+
+    /// How deep the `deep` shape nests: the depth of a real file the reference tools convert
+    /// and `tessera vpack` once refused.
+    static let deepDepth = 403
 
     let shape: Shape
     /// The JSON text of each document.
@@ -61,6 +68,12 @@ struct Corpus {
                 Self.stringDocument(&random, &text)
                 documents.append(text.take())
             }
+        case .deep:
+            let count = max(1, Int(750 * scale))
+            for _ in 0..<count {
+                Self.deepValue(level: 0, &random, &text)
+                documents.append(text.take())
+            }
         }
         self.documents = documents
     }
@@ -103,6 +116,26 @@ struct Corpus {
                 if m > 0 { text.raw(",") }
                 nestedValue(depth: depth + 1, &random, &text)
             }
+            text.raw("]")
+        }
+    }
+
+    /// One level of a `deep` document: an object `{"level":…,"name":…,"next":…}` or an array
+    /// `[number, next]`, alternating, down to ``deepDepth`` levels.
+    static func deepValue(level: Int, _ random: inout Generator, _ text: inout JSONText) {
+        if level == deepDepth - 1 {
+            text.raw("{\"level\":\(level),\"name\":")
+            text.string(words[Int(random.next() % 16)])
+            text.raw("}")
+        } else if level % 2 == 0 {
+            text.raw("{\"level\":\(level),\"name\":")
+            text.string(words[Int(random.next() % 16)])
+            text.raw(",\"next\":")
+            deepValue(level: level + 1, &random, &text)
+            text.raw("}")
+        } else {
+            text.raw("[\(random.next() % 100_000),")
+            deepValue(level: level + 1, &random, &text)
             text.raw("]")
         }
     }
