@@ -81,6 +81,13 @@ let package = Package(
         // health classification (`Protocol/Cluster.md`).
         .target(name: "ClusterLogic", dependencies: ["ArangoAPI", "VelocyPack"], swiftSettings: strictSwift),
 
+        // Pure layer: the agency's supervision: server health from heartbeats and the jobs
+        // that repair failures (FailedServer, FailedLeader, FailedFollower, AddFollower,
+        // RemoveFollower), run by the agency leader's node core.
+        .target(
+            name: "Supervision", dependencies: ["AgencyCore", "AgencyStore", "ClusterLogic", "Raft", "VelocyPack"],
+            swiftSettings: strictSwift),
+
         // Pure layer: Raft consensus as a state machine (messages and ticks in, actions out) and
         // the VelocyPack encoding of its messages.
         .target(name: "Raft", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
@@ -201,7 +208,7 @@ let package = Package(
             name: "tessera",
             dependencies: [
                 "VelocyPack", "VelocyStream", "ArangoAPI", "TesseraPlatform", "Transport", "Server", "Client", "AgentRole", "ClusterMember", "RESTRoutes", "Users", "DBServerRole", "CoordinatorRole", "SingleServerRole", "Storage", "CSnappy",
-                "Auth", "AgentStorage", "Raft",
+                "Auth", "AgentStorage", "Raft", "Supervision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -266,6 +273,9 @@ let package = Package(
         // The agency node core's claims, and the agency simulator over a fixed list of seeds.
         .testTarget(
             name: "AgencyCoreTests", dependencies: ["RaftSimulation", "AgencyCore", "AgencySimulation", "AgencyStore", "Raft", "VelocyPack"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "SupervisionTests", dependencies: ["Supervision", "AgencyCore", "AgencyStore", "ClusterLogic", "Raft", "VelocyPack"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "RaftSimulation", "VelocyPack"],

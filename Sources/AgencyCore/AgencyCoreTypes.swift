@@ -78,6 +78,13 @@ public protocol AgencySupervision: Sendable {
     /// - Returns: write envelopes (VelocyPack arrays of transactions that pass
     ///   `AgencyEnvelope(validating:as: .write)`) to propose, in order.
     mutating func step(store: AgencyStore, term: Term, nowMilliseconds: Int64) -> [[UInt8]]
+
+    /// What the steps since the last call decided and why, for the driver's log.
+    mutating func takeNotes() -> [String]
+}
+
+extension AgencySupervision {
+    public mutating func takeNotes() -> [String] { [] }
 }
 
 /// Supervision that does nothing (the agency has none yet).

@@ -152,12 +152,18 @@ extension AgencyNodeCore {
         _ = node.propose(AgencyLogEntry.expiryPayload(timeMilliseconds: now, paths: expired))
     }
 
-    /// The supervision slot: the leader proposes what supervision decides (nothing today).
+    /// The supervision slot: the leader proposes what supervision decides, once the entries
+    /// of its previous round have applied (or leadership moved on).
     mutating func supervise(now: Int64) {
         guard node.role == .leader else { return }
+        if let awaited = supervisionAwaits, awaited.term == node.term, node.appliedIndex < awaited.index { return }
+        supervisionAwaits = nil
         let envelopes = supervision.step(store: store, term: node.term, nowMilliseconds: now)
+        supervisionNotes += supervision.takeNotes()
         for envelope in envelopes {
-            _ = node.propose(AgencyLogEntry.payload(timeMilliseconds: now, envelope: Slice(trustedBytes: envelope)))
+            if case let .accepted(index, term) = node.propose(AgencyLogEntry.payload(timeMilliseconds: now, envelope: Slice(trustedBytes: envelope))) {
+                supervisionAwaits = (index, term)
+            }
         }
     }
 

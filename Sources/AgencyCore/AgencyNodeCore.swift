@@ -78,6 +78,12 @@ public struct AgencyNodeCore: Sendable {
     public internal(set) var wallMilliseconds: Int64 = 0
     /// The supervision slot, stepped on the leader every tick.
     public var supervision: any AgencySupervision
+    /// The last entry supervision proposed and the term it was proposed in: supervision is not
+    /// stepped again until that entry has applied, so every round decides from a store that
+    /// holds the previous round's decisions (or from a new leader's store).
+    var supervisionAwaits: (index: LogIndex, term: Term)?
+    /// What supervision decided, for the driver's log (``takeSupervisionNotes()``).
+    var supervisionNotes: [String] = []
 
     /// Proposed entries waiting to be applied, by index (iterated in index order).
     var pendingWrites: [LogIndex: PendingWrite] = [:]
@@ -128,6 +134,12 @@ public struct AgencyNodeCore: Sendable {
     public var isAwaitingPersistence: Bool { readyAwaitingPersistence != nil }
     /// How many requests wait for an answer (writes, reads, polls).
     public var pendingRequestCount: Int { pendingWrites.count + pendingReads.count + readsWaitingForApply.count + polls.count }
+
+    /// Supervision's notes since the last call: what it decided and why.
+    public mutating func takeSupervisionNotes() -> [String] {
+        defer { supervisionNotes = [] }
+        return supervisionNotes
+    }
 
     // MARK: Inputs
 

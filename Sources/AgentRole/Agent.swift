@@ -1,4 +1,4 @@
-import AgencyCore
+public import AgencyCore
 import AgencyStore
 import TesseraPlatform
 import Client
@@ -43,6 +43,8 @@ public final class Agent: @unchecked Sendable {
         public var requestTimeoutMilliseconds: UInt64 = 20_000
         /// The cluster token this agent presents to its peers.
         public var peerCredentials: Authentication?
+        /// Supervision (health checks and failover jobs), run while this agent leads.
+        public var supervision: any AgencySupervision = NoSupervision()
 
         public init(id: NodeID, members: [Member]) {
             self.id = id
@@ -61,6 +63,7 @@ public final class Agent: @unchecked Sendable {
     /// Connections to observers' endpoints, by endpoint.
     var callbacks: [String: Peer] = [:]
     let log = ProcessLog.logger("agent")
+    let supervisionLog = ProcessLog.logger("supervision")
     /// What the log last said about Raft: a change of role, term or leader is logged once.
     var loggedRaftState: (role: RaftRole, term: Term, leader: NodeID?)?
     /// Who waits for the answer to each request handed to the core.
@@ -85,7 +88,8 @@ public final class Agent: @unchecked Sendable {
         coreOptions.tickMilliseconds = options.tickMilliseconds
         coreOptions.snapshotEveryEntries = options.snapshotEveryEntries
         coreOptions.requestTimeoutMilliseconds = options.requestTimeoutMilliseconds
-        core = AgencyNodeCore(configuration: configuration, restoring: durable, options: coreOptions)
+        core = AgencyNodeCore(configuration: configuration, restoring: durable, options: coreOptions,
+                              supervision: options.supervision)
         for member in options.members where member.id != options.id {
             peers[member.id] = Peer(endpoint: member.endpoint, agent: self)
         }
@@ -117,6 +121,7 @@ public final class Agent: @unchecked Sendable {
     func tick() {
         guard !stopped, core.failure == nil else { return }
         core.tick(wallMilliseconds: Self.wallMilliseconds())
+        for note in core.takeSupervisionNotes() { supervisionLog.notice("\(note)") }
         drive()
     }
 

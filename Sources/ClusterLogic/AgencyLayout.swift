@@ -40,9 +40,26 @@ public enum AgencyLayout {
 
     public static let target = prefix + "/Target"
     public static let targetMapUniqueToShortID = target + "/MapUniqueToShortID"
+    /// Supervision's jobs, by life-cycle stage: `Target/ToDo/<id>` → `Target/Pending/<id>` →
+    /// `Target/Finished/<id>` or `Target/Failed/<id>` (`Protocol/Cluster.md`, "Supervision").
+    public static let targetToDo = target + "/ToDo"
+    public static let targetPending = target + "/Pending"
+    public static let targetFinished = target + "/Finished"
+    public static let targetFailed = target + "/Failed"
+    /// `Target/FailedServers/<id>`: servers a FailedServer job handles (present while it runs).
+    public static let targetFailedServers = target + "/FailedServers"
+    /// Servers that get no new shards (cleaned out; set by later jobs).
+    public static let targetCleanedServers = target + "/CleanedServers"
+    public static let targetToBeCleanedServers = target + "/ToBeCleanedServers"
 
     public static let supervision = prefix + "/Supervision"
     public static let supervisionHealth = supervision + "/Health"
+    /// `Supervision/Shards/<shard>` = job id: the shard is locked by a running job.
+    public static let supervisionShards = supervision + "/Shards"
+    /// `Supervision/DBServers/<id>` = job id: the server is locked by a running job.
+    public static let supervisionDBServers = supervision + "/DBServers"
+    /// `Current/ServersKnown/<id>`: per server, `rebootId`.
+    public static let currentServersKnown = current + "/ServersKnown"
 
     public static let sync = prefix + "/Sync"
     /// Incremented with every change of a user (ArangoDB's key for "reload the users").
@@ -107,6 +124,18 @@ public enum AgencyLayout {
 
     /// `Supervision/Health/<id>`: supervision's health record of a server.
     public static func supervisionHealth(_ id: String) -> String { join(supervisionHealth, id) }
+
+    /// `Target/<stage>/<job id>` for a stage path such as ``targetToDo``.
+    public static func job(_ id: String, in stage: String) -> String { join(stage, id) }
+
+    /// `Target/FailedServers/<id>`.
+    public static func targetFailedServer(_ id: String) -> String { join(targetFailedServers, id) }
+
+    /// `Supervision/Shards/<shard>`: the job that locks the shard.
+    public static func supervisionShardLock(_ shard: String) -> String { join(supervisionShards, shard) }
+
+    /// `Supervision/DBServers/<id>`: the job that locks the server.
+    public static func supervisionServerLock(_ id: String) -> String { join(supervisionDBServers, id) }
 
     /// `Users/<name>`: a user's record.
     public static func user(_ name: String) -> String { join(users, name) }

@@ -1,29 +1,31 @@
-import VelocyPack
+package import VelocyPack
 
 /// One write transaction as `Protocol/Agency.md` §3 has it: `[operations, preconditions, clientId]`.
-struct AgencyWrite {
-    enum Operation {
+package struct AgencyWrite {
+    package enum Operation {
         case set([UInt8])
         case delete
         case increment(step: Int)
     }
 
-    enum Condition {
+    package enum Condition {
         case oldEmpty(Bool)
         case old([UInt8])
     }
 
-    var operations: [(path: String, operation: Operation)] = []
-    var preconditions: [(path: String, condition: Condition)] = []
-    var clientId: String?
+    package var operations: [(path: String, operation: Operation)] = []
+    package var preconditions: [(path: String, condition: Condition)] = []
+    package var clientId: String?
 
-    mutating func set(_ path: String, _ value: [UInt8]) { operations.append((path, .set(value))) }
-    mutating func set(_ path: String, _ body: (inout Builder) -> Void) { set(path, vpackBytes(body)) }
-    mutating func delete(_ path: String) { operations.append((path, .delete)) }
-    mutating func increment(_ path: String, step: Int = 1) { operations.append((path, .increment(step: step))) }
-    mutating func require(_ path: String, _ condition: Condition) { preconditions.append((path, condition)) }
+    package init(clientId: String? = nil) { self.clientId = clientId }
 
-    func encode(into builder: inout Builder) {
+    package mutating func set(_ path: String, _ value: [UInt8]) { operations.append((path, .set(value))) }
+    package mutating func set(_ path: String, _ body: (inout Builder) -> Void) { set(path, vpackBytes(body)) }
+    package mutating func delete(_ path: String) { operations.append((path, .delete)) }
+    package mutating func increment(_ path: String, step: Int = 1) { operations.append((path, .increment(step: step))) }
+    package mutating func require(_ path: String, _ condition: Condition) { preconditions.append((path, condition)) }
+
+    package func encode(into builder: inout Builder) {
         builder.openArray()
         builder.openObject()
         for (path, operation) in operations {
@@ -65,13 +67,13 @@ struct AgencyWrite {
 }
 
 /// An element of a request envelope: a write transaction or a read query.
-enum AgencyElement {
+package enum AgencyElement {
     case write(AgencyWrite)
     case read([String])
 }
 
 /// The body of a `write` or `transact` request: an array of elements.
-func agencyEnvelope(_ elements: [AgencyElement]) -> [UInt8] {
+package func agencyEnvelope(_ elements: [AgencyElement]) -> [UInt8] {
     vpackBytes { builder in
         builder.openArray()
         for element in elements {
@@ -103,7 +105,7 @@ public enum AgencyTransactions {
     /// Sections are set one by one rather than `/arango` as a whole so nothing else under
     /// `/arango` is wiped. Servers wait for `/arango/InitDone` before they register, so the
     /// sections are still empty when this applies.
-    public static func initializeLayout(clusterId: String, heartbeatIntervalMilliseconds: Int = 1000,
+    public static func initializeLayout(clusterId: String, heartbeatIntervalMilliseconds: Int = 250,
                                         clientId: String? = nil) -> [UInt8] {
         var write = AgencyWrite(clientId: clientId)
         write.set(AgencyLayout.cluster) { $0.add(clusterId) }

@@ -1,4 +1,4 @@
-import VelocyPack
+package import VelocyPack
 
 /// Typed reads of an object's fields for the decoders of agency data. Whatever another
 /// process wrote, a wrong type or a missing field is a ``ClusterError/Code/agencyDataInvalid``
@@ -81,21 +81,21 @@ struct AgencyFieldReader {
 
 extension Builder {
     /// Writes an array of strings.
-    mutating func add(strings: [String]) {
+    package mutating func add(strings: [String]) {
         openArray()
         for string in strings { add(string) }
         closeTrusted()
     }
 
     /// Writes `key` and an array of strings.
-    mutating func add(key: String, strings: [String]) {
+    package mutating func add(key: String, strings: [String]) {
         add(key: key)
         add(strings: strings)
     }
 }
 
 /// The bytes of one VelocyPack value written by `body`.
-func vpackBytes(_ body: (inout Builder) -> Void) -> [UInt8] {
+package func vpackBytes(_ body: (inout Builder) -> Void) -> [UInt8] {
     var builder = Builder()
     body(&builder)
     precondition(builder.isClosed, "vpackBytes: the body left a compound open")

@@ -32,6 +32,11 @@ public enum ClusterMembership {
         }
     }
 
+    /// How often DBServers and coordinators heartbeat by default. Supervision's thresholds
+    /// (`HealthThresholds.tesseraDefault`: BAD after 750 ms, FAILED after 1 250 ms) count
+    /// missed beats of this interval.
+    public static let heartbeatIntervalMilliseconds = 250
+
     /// A task that writes a heartbeat every `milliseconds` until cancelled. A missed beat is
     /// simply the next one's to make; the first miss and the recovery are logged (supervision
     /// judges a server by these beats, so an operator must see when they stop).

@@ -32,7 +32,7 @@ public final class Coordinator: Sendable {
         /// Root's password: set at start when given (and different); `nil` keeps the stored
         /// one (empty when the cluster's first coordinator had none).
         public var rootPassword: String?
-        public var heartbeatMilliseconds = 1000
+        public var heartbeatMilliseconds = ClusterMembership.heartbeatIntervalMilliseconds
         /// How long collection creation waits for every shard to appear in Current.
         public var creationTimeoutSeconds = 60.0
         /// The loop the client server runs on. Connections to DBServers live on it too, so a

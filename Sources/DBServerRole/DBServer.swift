@@ -27,7 +27,7 @@ public final class DBServer: Sendable {
         public var agencyEndpoints: [Endpoint]
         public var secret: [UInt8]
         public var version: String
-        public var heartbeatMilliseconds = 1000
+        public var heartbeatMilliseconds = ClusterMembership.heartbeatIntervalMilliseconds
         /// The loop the server's requests run on; the replication streams run on it too.
         /// `nil` gives replication its own loop.
         public var eventLoop: EventLoop?

@@ -3,6 +3,8 @@ import ArgumentParser
 import Auth
 import Raft
 import AgentRole
+import ClusterLogic
+import Supervision
 import ClusterMember
 import RESTRoutes
 import Users
@@ -43,6 +45,15 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Applied entries between snapshots of the store (log compaction).")
     var snapshotEvery: UInt64 = 10_000
 
+    @Option(help: "Supervision: milliseconds without a new heartbeat before a server is BAD.")
+    var supervisionOkThreshold: Int64 = HealthThresholds.tesseraDefault.okMilliseconds
+
+    @Option(help: "Supervision: milliseconds without a new heartbeat before a server is FAILED and its shards fail over.")
+    var supervisionGracePeriod: Int64 = HealthThresholds.tesseraDefault.gracePeriodMilliseconds
+
+    @Option(help: "Supervision: milliseconds between rounds that found nothing to do.")
+    var supervisionFrequency: Int64 = SupervisionOptions().frequencyMilliseconds
+
     var members: [Agent.Member] {
         agencyEndpoints.split(separator: ",").enumerated().compactMap { index, text in
             Endpoint(String(text)).map { Agent.Member(id: NodeID(UInt64(index + 1)), endpoint: $0) }
@@ -64,6 +75,12 @@ struct AgentCommand: AsyncParsableCommand {
         }
         guard own.port != 0 else { throw ValidationError("an agent needs a fixed port: the others must know it") }
         guard snapshotEvery >= 1 else { throw ValidationError("--snapshot-every must be at least 1") }
+        guard supervisionOkThreshold >= 100, supervisionGracePeriod >= supervisionOkThreshold else {
+            throw ValidationError("--supervision-ok-threshold must be at least 100 ms and at most --supervision-grace-period")
+        }
+        guard (10...60_000).contains(supervisionFrequency) else {
+            throw ValidationError("--supervision-frequency must be between 10 and 60000 ms")
+        }
     }
 
     func run() async throws {
@@ -85,6 +102,10 @@ struct AgentCommand: AsyncParsableCommand {
         }
         var options = Agent.Options(id: NodeID(id), members: members)
         options.snapshotEveryEntries = snapshotEvery
+        var supervision = SupervisionOptions()
+        supervision.thresholds = HealthThresholds(okMilliseconds: supervisionOkThreshold, gracePeriodMilliseconds: supervisionGracePeriod)
+        supervision.frequencyMilliseconds = supervisionFrequency
+        options.supervision = ClusterSupervision(options: supervision)
         options.peerCredentials = .jwt(token: ClusterAuthenticator.token(serverID: "AGNT-\(id)", secret: secret, now: WallClock.seconds()))
         var configuration = ServerConfiguration(endpoint: Endpoint(endpoint)!)
         configuration.authenticator = ClusterAuthenticator(secret: secret, now: { WallClock.seconds() })
