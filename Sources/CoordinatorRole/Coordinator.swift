@@ -91,7 +91,7 @@ public final class Coordinator: Sendable {
         try await ClusterMembership.register(identity, role: .coordinator, endpoint: endpoint, version: options.version, agency: agency)
         cache.start()
         let heartbeat = ClusterMembership.heartbeats(identity, every: options.heartbeatMilliseconds, agency: agency)
-        tasks.withLock { $0 = [heartbeat] }
+        tasks.withLock { $0 = [heartbeat, watchRebootIds()] }
         let deadline = MonotonicClock.seconds() + 30
         while cache.value(at: AgencyLayout.plan) == nil, MonotonicClock.seconds() < deadline {
             try? await Task.sleep(for: .milliseconds(100))

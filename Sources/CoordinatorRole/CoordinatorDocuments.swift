@@ -46,36 +46,11 @@ extension Coordinator {
 
     /// Forwards a request to one shard with the caller's parameters and preconditions;
     /// `completion` gets the shard's answer (or the error of an unreachable shard), on the
-    /// loop thread when called there.
+    /// loop thread when called there. A leader that died or resigned is replaced by the next
+    /// one Plan names, as `CoordinatorFailover.swift` describes.
     func forward(_ request: ServerRequest, to shard: String, of collection: PlanCollection, key: String?,
                  body: [UInt8], completion: @escaping @Sendable (ServerResponse) -> Void) {
-        var path = "/_api/document/\(shard)"
-        if let key { path += "/" + key }
-        var meta: [String: String] = [:]
-        for name in ["if-match", "if-none-match"] { if let value = request.header.meta[name] { meta[name] = value } }
-        let client: VSTClient
-        let leader: String
-        let dirty = Self.allowsDirtyRead(request)
-        do throws(ArangoError) {
-            leader = dirty ? try readServer(of: shard, in: collection, database: request.database)
-                : try self.leader(of: shard, in: collection)
-            client = try self.client(for: leader)
-        } catch {
-            completion(ServerResponse(error))
-            return
-        }
-        client.send(request.method, path, parameters: request.header.parameters, meta: meta, body: body,
-                    database: request.database) { result in
-            switch result {
-            case .success(let response):
-                var answerMeta = response.meta.filter { $0.key == "etag" || $0.key == ErrorCodeCounts.headerName }
-                if dirty { answerMeta[Self.dirtyReadAnswerHeader] = "true" }
-                completion(ServerResponse(status: response.status, meta: answerMeta,
-                                          body: response.body.map { Array($0.bytes) } ?? []))
-            case .failure(let error):
-                completion(ServerResponse(Self.unreachable(shard, leader, error)))
-            }
-        }
+        send(shardCall(request, shard: shard, collection: collection, key: key, body: body), retried: false, completion: completion)
     }
 
     /// ArangoDB's request header that lets a read go to a follower, and the answer header

@@ -52,6 +52,10 @@ public final class DBServer: Sendable {
     let cursors = CursorRegistry()
     let replication: ReplicationService
     let tasks = Locked<[Task<Void, Never>]>([])
+    /// This server's reboot id as of its registration (`Current/ServersKnown/<id>/rebootId`).
+    /// Supervision bumps it when it declares the server FAILED; seeing it move tells a server
+    /// that was only paused or cut off that its leaderships are void.
+    let rebootId = Locked<Int64?>(nil)
     /// The last Maintenance fault, for the operator (also logged).
     let lastFault = Locked<String?>(nil)
     let log = ProcessLog.logger("dbserver")
@@ -105,6 +109,10 @@ public final class DBServer: Sendable {
     public func start(listeningOn endpoint: Endpoint) async throws(StartupError) {
         try await waitForInitialization()
         try await ClusterMembership.register(identity, role: .dbServer, endpoint: endpoint, version: options.version, agency: agency)
+        let rebootPath = AgencyLayout.currentRebootId(identity.id)
+        if let answer = try? await agency.read([[rebootPath]]), let first = answer[0] {
+            rebootId.withLock { $0 = AgencyLayout.value(at: rebootPath, inReadAnswer: first)?.intValue }
+        }
         cache.start()
         replication.start()
         let heartbeat = ClusterMembership.heartbeats(identity, every: options.heartbeatMilliseconds, agency: agency)
@@ -160,6 +168,7 @@ public final class DBServer: Sendable {
             note("Plan or Current cannot be read: \(error)")
             return
         }
+        await checkRebootId()
         var failures: [MaintenanceAction] = []
         var indexFailures: [String: [IndexFailure]] = [:]
         for action in MaintenancePlanner.localActions(serverId: identity.id, plan: plan, local: localDatabases()) {
@@ -204,6 +213,20 @@ public final class DBServer: Sendable {
                 log.warning("maintenance: cannot \(action.summary): \(error)")
             }
         }
+    }
+
+    /// When supervision bumped this server's reboot id (it saw the server FAILED — the server
+    /// was down, paused or cut off for longer than the grace period), every leadership this
+    /// process holds is void: resign them all before anything else, and take the new id.
+    func checkRebootId() async {
+        guard let seen = cache.value(at: AgencyLayout.currentRebootId(identity.id))?.intValue else { return }
+        let known = rebootId.withLock { value -> Int64? in
+            defer { if value == nil || seen > value! { value = seen } }
+            return value
+        }
+        guard let known, seen > known else { return }
+        log.warning("supervision declared this server FAILED (reboot id \(known) → \(seen)): resigning every leadership; Plan decides the roles again")
+        await replication.resignAllLeaderships("supervision declared this server failed (reboot id \(seen))")
     }
 
     func note(_ fault: String) {

@@ -223,6 +223,22 @@ final class ReplicationService: @unchecked Sendable {
         }
     }
 
+    /// Supervision declared this server failed (it bumped the reboot id): every leadership
+    /// it held is void. Each leader resigns — its waiting writes fail, nothing more is
+    /// acknowledged under its epoch — and the shard refuses writes until the next
+    /// ``reconcile(plan:current:)`` gives it a role again (a fresh epoch where Plan still
+    /// names this server leader; a follower that resyncs where it moved).
+    func resignAllLeaderships(_ reason: String) async {
+        await onLoopAsync { [self] in
+            for (key, leader) in leaders.sorted(by: { $0.key.shard < $1.key.shard }) {
+                leader.resign(reason)
+                leader.collection.setReplication(StartingReplication())
+                leaders[key] = nil
+                log.warning("replication: resigned leadership of \(key.shard) in \(key.database): \(reason)")
+            }
+        }
+    }
+
     /// Current's in-sync servers and version of a shard, read from the agency (not the
     /// cache); nil when the agency cannot be read.
     func readInSync(database: String, collectionId: String, shard: String) async -> (servers: [String], version: UInt64)? {

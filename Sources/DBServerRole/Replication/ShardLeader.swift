@@ -51,7 +51,10 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
         self.planServers = planServers
         core = LeaderReplication(leader: service.serverId, epoch: epoch, writeConcern: writeConcern,
                                  head: collection.engine.merkleTreeAndSequence().sequence,
-                                 inSyncServers: agencyInSync.first == service.serverId ? agencyInSync : [service.serverId],
+                                 // The agency's list as it is, even when it names the previous
+                                 // leader first (a failover): the first change then replaces it
+                                 // with the right precondition at once.
+                                 inSyncServers: agencyInSync.isEmpty ? [service.serverId] : agencyInSync,
                                  agencyVersion: agencyVersion,
                                  settings: service.leaderSettings)
         collection.engine.enableReplicationTail()
