@@ -113,7 +113,7 @@ let package = Package(
         // observers, snapshots) with clients, faults and checkers, all from one seed. Used by
         // AgencyCoreTests and by `raft-simulate --mode agency`.
         .target(
-            name: "AgencySimulation", dependencies: ["AgencyCore", "AgencyStore", "Raft", "RaftSimulation", "VelocyPack"],
+            name: "AgencySimulation", dependencies: ["AgencyCore", "AgencyStore", "ClusterLogic", "Supervision", "Raft", "RaftSimulation", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // Runs the Raft or the agency simulator over random seeds for as long as asked.

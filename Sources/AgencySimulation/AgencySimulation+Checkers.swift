@@ -83,6 +83,11 @@ extension AgencySimulation {
     /// applied, nothing waiting, the expired TTLs gone; then the stores must be equal and hold
     /// every acknowledged write exactly once.
     func converged() throws -> Bool {
+        // A cluster settles over simulated seconds: looking every 20 ms is plenty.
+        if cluster != nil {
+            guard now >= cluster!.convergenceCheckedAt + 20 else { return false }
+            cluster!.convergenceCheckedAt = now
+        }
         guard clients.allSatisfy({ $0.operation == nil }) else { return false }
         guard let leader = agents.first(where: { $0.core?.role == .leader })?.core else { return false }
         guard leader.node.log.term(at: leader.commitIndex) == leader.term else { return false }
@@ -94,6 +99,7 @@ extension AgencySimulation {
         let margin = Int64(settings.clockSkewMillisecondsMax + 12 * settings.tickMilliseconds)
         guard leader.store.expiredKeys(now: Self.epochMilliseconds + Int64(now) - margin).isEmpty else { return false }
         try checkStores(leader: leader)
+        if cluster != nil, try !clusterConverged(leader: leader) { return false }
         record("converged: leader \(leader.id) in term \(leader.term) at \(leader.commitIndex)")
         return true
     }
@@ -144,6 +150,6 @@ extension AgencySimulation {
                 + "pending \(core.pendingRequestCount)\(core.failure.map { " failed: \($0)" } ?? "")"
         }
         let busy = clients.indices.filter { clients[$0].operation != nil }
-        return nodes.joined(separator: "; ") + "; clients busy: \(busy)"
+        return nodes.joined(separator: "; ") + "; clients busy: \(busy)" + (cluster != nil ? "\n    " + clusterState() : "")
     }
 }

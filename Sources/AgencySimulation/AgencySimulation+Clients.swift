@@ -173,6 +173,7 @@ extension AgencySimulation {
 
     /// An answer reaches its client (if the client still waits for that attempt).
     func receiveAnswer(_ answer: AgencyAnswer, for id: AgencyRequestID) throws {
+        if try clusterAnswer(answer, for: id) { return }
         guard let attempt = attempts.removeValue(forKey: id) else { return }
         let client = attempt.client
         // An applied write counts even when the client already resent it: it is a fact.

@@ -77,6 +77,8 @@ public final class AgencySimulation {
         case partitionStart
         case partitionEnd
         case heal
+        /// The cluster's events (`ClusterSimulation.swift`).
+        case cluster(ClusterEvent)
     }
 
     let settings: AgencySimulationSettings
@@ -115,6 +117,9 @@ public final class AgencySimulation {
     var issuedSwapIDs: [UInt64] = []
     var acknowledgedSwapIDs: Set<UInt64> = []
 
+    /// The cluster of a cluster run (nil for an agency run).
+    var cluster: ClusterState?
+
     /// Wall clock of the simulation's epoch (agents add simulated time and their skew).
     static let epochMilliseconds: Int64 = 1_700_000_000_000
 
@@ -132,6 +137,7 @@ public final class AgencySimulation {
         partitionSide = Array(repeating: 0, count: settings.nodeCount)
         report = AgencySimulationReport(settings: settings)
         clients = (0..<settings.clientCount).map { _ in SimulatedClient() }
+        if let clusterSettings = settings.cluster { cluster = ClusterState(settings: clusterSettings, servers: []) }
     }
 
     /// The events of the run as text (only with `recordsTrace`).
@@ -151,6 +157,7 @@ public final class AgencySimulation {
             queue.schedule(.crash, at: draw(0...(2 * settings.crashIntervalMilliseconds)))
         }
         queue.schedule(.heal, at: settings.faultMilliseconds)
+        if cluster != nil { startCluster() }
         do {
             for index in agents.indices { try drain(index) }
             while let (time, event) = queue.popFirst() {
@@ -175,6 +182,12 @@ public final class AgencySimulation {
             report.failure = self.failure("unexpected error \(error)")
         }
         report.simulatedMilliseconds = now
+        if let stats = cluster?.stats {
+            report.cluster = "\(stats.writes) writes (\(stats.acknowledged) acknowledged, \(stats.refused) refused), \(stats.failovers) failovers, "
+                + "\(stats.resyncs) followers joined, \(stats.drops) dropped, \(stats.staleRefusals) stale batches refused, "
+                + "\(stats.crashes) DBServer crashes, \(stats.pauses) pauses, \(stats.isolations) cuts from the agency, "
+                + "\(cluster!.jobStarts.count) jobs started"
+        }
         report.tornWrites = agents.map(\.disk.tornWriteCount).reduce(0, +)
         report.termMax = agents.compactMap { $0.core?.term }.max() ?? 0
         report.finalIndex = agents.compactMap { $0.core?.commitIndex }.max() ?? 0
@@ -240,11 +253,14 @@ public final class AgencySimulation {
             if faultsActive {
                 queue.schedule(.partitionStart, at: now + draw(1...(2 * settings.partitionIntervalMilliseconds)))
             }
+        case .cluster(let event):
+            try handleCluster(event)
         case .heal:
             faultsActive = false
             healedAt = now
             partitionSide = Array(repeating: 0, count: settings.nodeCount)
             record("faults stop: network healed, every agent up, clients finish")
+            if cluster != nil { healCluster() }
             for index in agents.indices {
                 if agents[index].core?.failure != nil { crash(index, reason: "restart after disk failure") }
                 if !agents[index].isUp {
@@ -287,7 +303,11 @@ public final class AgencySimulation {
         options.tickMilliseconds = UInt64(settings.tickMilliseconds)
         options.snapshotEveryEntries = settings.snapshotEveryEntries
         options.requestTimeoutMilliseconds = settings.requestTimeoutMilliseconds
-        agents[index].core = AgencyNodeCore(configuration: configuration, restoring: durable, options: options)
+        if let supervision = clusterSupervision() {
+            agents[index].core = AgencyNodeCore(configuration: configuration, restoring: durable, options: options, supervision: supervision)
+        } else {
+            agents[index].core = AgencyNodeCore(configuration: configuration, restoring: durable, options: options)
+        }
         agents[index].checkedCommitIndex = 0
         record("start \(members[index]) (incarnation \(agents[index].incarnation)): term \(durable.hardState.term), "
                + "snapshot \(durable.snapshot?.index ?? 0), \(durable.entries.count) entries")

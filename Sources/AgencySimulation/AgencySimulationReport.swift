@@ -13,7 +13,7 @@ public struct AgencySimulationFailure: Error, Sendable, CustomStringConvertible 
 
     /// The shell command that replays this run exactly.
     public var replayCommand: String {
-        "swift run -c release --scratch-path .build-agency raft-simulate --mode agency --seed \(settings.seed)"
+        "swift run -c release --scratch-path .build-agency raft-simulate --mode \(settings.cluster == nil ? "agency" : "cluster") --seed \(settings.seed)"
             + " --nodes \(settings.nodeCount) --fault-milliseconds \(settings.faultMilliseconds) --trace"
     }
 
@@ -58,6 +58,8 @@ public struct AgencySimulationReport: Sendable {
     public var finalIndex: LogIndex = 0
     /// Simulated milliseconds from the end of the faults until the run converged.
     public var convergenceMilliseconds = 0
+    /// What the cluster of a cluster run did (writes, failovers, faults), for the summary.
+    public var cluster: String?
     /// Set when a checker failed.
     public var failure: AgencySimulationFailure?
 
@@ -69,6 +71,6 @@ public struct AgencySimulationReport: Sendable {
             + "\(crashes) crashes (\(crashesBeforeSync) before sync, \(tornWrites) torn, \(diskFailures) disk failures), "
             + "\(partitions) partitions, \(messagesDropped)/\(messagesSent) messages lost, \(snapshotsPersisted) snapshots, "
             + "term \(termMax), index \(finalIndex), converged \(convergenceMilliseconds) ms after faults, "
-            + "trace \(String(traceHash, radix: 16))"
+            + "trace \(String(traceHash, radix: 16))" + (cluster.map { "; cluster: \($0)" } ?? "")
     }
 }

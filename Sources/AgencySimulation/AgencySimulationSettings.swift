@@ -51,10 +51,13 @@ public struct AgencySimulationSettings: Sendable, CustomStringConvertible {
     public var faultMilliseconds: Int
     /// How long after the faults stop everything must have converged.
     public var convergenceMillisecondsMax: Int
+    /// A cluster run (`--mode cluster`): DBServers, shards and supervision on top of the
+    /// agency; nil for an agency run.
+    public var cluster: ClusterSimulationSettings?
 
     /// Draws every setting from `seed`; `nodeCount` pins the agency size (else 3 or 5) and
     /// `faultMilliseconds` the fault phase (else 1.5–4 simulated seconds).
-    public init(seed: UInt64, nodeCount: Int? = nil, faultMilliseconds: Int? = nil) {
+    public init(seed: UInt64, nodeCount: Int? = nil, faultMilliseconds: Int? = nil, cluster: Bool = false) {
         var random = SeededGenerator(seed: seed ^ 0xA6E1_C7A6_E1C7_A6E1)
         func draw(_ range: ClosedRange<Int>) -> Int {
             range.lowerBound + Int(random.next(upperBound: UInt64(range.upperBound - range.lowerBound + 1)))
@@ -96,6 +99,23 @@ public struct AgencySimulationSettings: Sendable, CustomStringConvertible {
         let drawnFaultMilliseconds = draw(1500...4000)
         self.faultMilliseconds = faultMilliseconds ?? drawnFaultMilliseconds
         convergenceMillisecondsMax = 20_000
+        if cluster {
+            let drawn = ClusterSimulationSettings(seed: seed)
+            self.cluster = drawn
+            // Failovers, resyncs and the repair jobs after the faults need longer to settle,
+            // and the faults run long enough for several failovers.
+            convergenceMillisecondsMax = 40_000
+            clientCount = min(clientCount, 2)
+            // Heartbeats make many more entries: snapshots every few dozen entries would
+            // serialize the store hundreds of times per run.
+            snapshotEveryEntries *= 8
+            // A cluster writes a steady stream of heartbeats: an agency that ships one entry
+            // per append (a setting `--mode agency` covers) could never keep up, as a real one
+            // configured so would not.
+            raft.appendEntryCountMax = 64
+            raft.appendByteCountMax = 1 << 20
+            if faultMilliseconds == nil { self.faultMilliseconds = drawnFaultMilliseconds * 3 }
+        }
     }
 
     /// The Raft configuration of member `id` in its `incarnation`.
@@ -117,5 +137,6 @@ public struct AgencySimulationSettings: Sendable, CustomStringConvertible {
             + "crash every ~\(crashIntervalMilliseconds) ms down up to \(downMillisecondsMax), crash before sync \(crashBeforeSyncProbability), "
             + "torn \(tornWriteProbability), disk failure \(diskFailureProbability); \(clientCount) clients (think ≤ \(clientThinkMillisecondsMax) ms, "
             + "timeout \(clientTimeoutMilliseconds) ms); faults for \(faultMilliseconds) ms"
+            + (cluster.map { "; cluster: \($0)" } ?? "")
     }
 }

@@ -7,13 +7,15 @@ import ReplicationSimulation
 /// replays one seed. `--mode raft` (the default) runs bare Raft nodes; `--mode agency` runs
 /// whole agency node cores (Raft, store, TTL, observers, snapshots) with clients;
 /// `--mode replication` runs one shard's synchronous replication (leader and follower cores,
-/// the agency's in-sync list, resync) under crashes, pauses, loss and stale leaders. Every run
+/// the agency's in-sync list, resync) under crashes, pauses, loss and stale leaders;
+/// `--mode cluster` runs the agency with supervision, DBServers that lead and follow shards,
+/// and clients writing documents, under DBServer crashes, pauses and cuts as well. Every run
 /// prints its settings first; a failure prints the command that replays it and exits with
 /// status 1.
 @main
 struct RaftSimulate: ParsableCommand {
     enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case raft, agency, replication
+        case raft, agency, replication, cluster
     }
 
     static let configuration = CommandConfiguration(
@@ -77,6 +79,7 @@ struct RaftSimulate: ParsableCommand {
         case .raft: runRaft(seed: seed, printsSettings: printsSettings)
         case .agency: runAgency(seed: seed, printsSettings: printsSettings)
         case .replication: runReplication(seed: seed, printsSettings: printsSettings)
+        case .cluster: runAgency(seed: seed, printsSettings: printsSettings, cluster: true)
         }
     }
 
@@ -101,10 +104,10 @@ struct RaftSimulate: ParsableCommand {
         return true
     }
 
-    func runAgency(seed: UInt64, printsSettings: Bool) -> Bool {
-        let settings = AgencySimulationSettings(seed: seed, nodeCount: nodes, faultMilliseconds: faultMilliseconds)
+    func runAgency(seed: UInt64, printsSettings: Bool, cluster: Bool = false) -> Bool {
+        let settings = AgencySimulationSettings(seed: seed, nodeCount: nodes, faultMilliseconds: faultMilliseconds, cluster: cluster)
         // The settings line costs little next to a run; printed first so a trap leaves the seed.
-        if printsSettings || trace { print("run \(settings)") } else { print("run agency seed \(seed)") }
+        if printsSettings || trace { print("run \(settings)") } else { print("run \(cluster ? "cluster" : "agency") seed \(seed)") }
         let simulation = AgencySimulation(settings: settings, recordsTrace: trace)
         let report = simulation.run()
         if trace { simulation.trace.forEach { print($0) } }
