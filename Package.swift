@@ -272,7 +272,7 @@ let package = Package(
             swiftSettings: strictSwift),
         // The agency node core's claims, and the agency simulator over a fixed list of seeds.
         .testTarget(
-            name: "AgencyCoreTests", dependencies: ["RaftSimulation", "AgencyCore", "AgencySimulation", "AgencyStore", "Raft", "VelocyPack"],
+            name: "AgencyCoreTests", dependencies: ["RaftSimulation", "AgencyCore", "AgencySimulation", "AgencyStore", "Raft", "VelocyPack", "Supervision"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "SupervisionTests", dependencies: ["Supervision", "AgencyCore", "AgencyStore", "ClusterLogic", "Raft", "VelocyPack"],

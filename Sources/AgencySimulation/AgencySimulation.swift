@@ -156,8 +156,13 @@ public final class AgencySimulation {
         if settings.crashIntervalMilliseconds > 0 {
             queue.schedule(.crash, at: draw(0...(2 * settings.crashIntervalMilliseconds)))
         }
-        queue.schedule(.heal, at: settings.faultMilliseconds)
-        if cluster != nil { startCluster() }
+        if cluster != nil {
+            // The fault window starts once the cluster stands (bootstrap can take a while
+            // when the agency is already under faults).
+            startCluster()
+        } else {
+            queue.schedule(.heal, at: settings.faultMilliseconds)
+        }
         do {
             for index in agents.indices { try drain(index) }
             while let (time, event) = queue.popFirst() {

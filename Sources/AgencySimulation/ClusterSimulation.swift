@@ -202,8 +202,7 @@ extension AgencySimulation {
             queue.schedule(.cluster(.maintenance(index)), at: draw(1...settings.maintenanceMilliseconds))
             queue.schedule(.cluster(.replicationTick(index)), at: draw(1...50))
         }
-        queue.schedule(.cluster(.fault), at: 2_000 + draw(0...settings.faultIntervalMilliseconds))
-        queue.schedule(.cluster(.clientWrite), at: 500)
+
         queue.schedule(.cluster(.jobCheck), at: 100)
     }
 
@@ -421,8 +420,12 @@ extension AgencySimulation {
                                             writeConcern: settings.writeConcern, shards: shards)
             agencyRequest(.bootstrap(step: 2), .write(AgencyTransactions.createCollection(collection, database: "_system")))
         default:
+            guard !cluster!.bootstrapped else { return }
             cluster!.bootstrapped = true
-            record("cluster bootstrapped")
+            record("cluster bootstrapped: faults on DBServers for \(self.settings.faultMilliseconds) ms from now")
+            queue.schedule(.heal, at: now + self.settings.faultMilliseconds)
+            queue.schedule(.cluster(.fault), at: now + 1_000 + draw(0...settings.faultIntervalMilliseconds))
+            queue.schedule(.cluster(.clientWrite), at: now + 300)
         }
     }
 
@@ -710,7 +713,11 @@ extension AgencySimulation {
         data.documents[key] = value
         cluster!.servers[server].data[shard] = data
         let targets = Set(streamed.keys)
-        leader.waiting.append(PendingWrite(key: key, sequence: data.sequence, waitingFor: targets, copies: 1))
+        if clusterSettings.sabotage == .acknowledgeWithoutFollowers {
+            leader.waiting.append(PendingWrite(key: key, sequence: data.sequence, waitingFor: [], copies: clusterSettings.writeConcern))
+        } else {
+            leader.waiting.append(PendingWrite(key: key, sequence: data.sequence, waitingFor: targets, copies: 1))
+        }
         for follower in targets.sorted() {
             leader.links[follower]!.unacked.append((data.sequence, now))
             guard let index = cluster!.servers.firstIndex(where: { $0.id == follower }) else { continue }

@@ -24,6 +24,13 @@ public struct ClusterSimulationSettings: Sendable, CustomStringConvertible {
     public var dropProbability: Double
     /// Mean gap between two client writes.
     public var writeIntervalMilliseconds: Int
+    /// A deliberate bug, to show that the checkers catch it (tests only).
+    public var sabotage: Sabotage?
+
+    public enum Sabotage: Sendable, CaseIterable {
+        /// Leaders acknowledge a write as soon as they applied it, without their followers.
+        case acknowledgeWithoutFollowers
+    }
 
     public init(seed: UInt64) {
         var random = SeededGenerator(seed: seed ^ 0xC105_7E55_1A70_0001)

@@ -1,4 +1,6 @@
 import AgencySimulation
+import Dispatch
+import Synchronization
 import ArgumentParser
 import RaftSimulation
 import ReplicationSimulation
@@ -45,6 +47,12 @@ struct RaftSimulate: ParsableCommand {
     @Option(help: "Simulated milliseconds of faults; drawn from the seed when absent.")
     var faultMilliseconds: Int?
 
+    @Option(help: "Stop after this many seeds (the run also stops at --seconds).")
+    var seeds: Int?
+
+    @Option(help: "Run seeds on this many threads at once (each run is single-threaded and independent).")
+    var workers: Int = 1
+
     @Flag(help: "Print every event of the run (with --seed).")
     var trace = false
 
@@ -59,17 +67,27 @@ struct RaftSimulate: ParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let deadline = start + .seconds(seconds)
-        var generator = SystemRandomNumberGenerator()
-        var runs = 0
-        while clock.now < deadline {
-            let seed = generator.next() as UInt64
-            guard runOne(seed: seed, printsSettings: verbose) else { throw ExitCode(1) }
-            runs += 1
+        let budget = seeds ?? .max
+        // Seeds are drawn under a lock and counted there; a failing seed stops every worker.
+        let state = Mutex((runs: 0, failed: false, generator: SystemRandomNumberGenerator()))
+        let command = self
+        DispatchQueue.concurrentPerform(iterations: max(1, workers)) { _ in
+            while clock.now < deadline {
+                let next: UInt64? = state.withLock { state in
+                    guard !state.failed, state.runs < budget else { return nil }
+                    state.runs += 1
+                    return state.generator.next()
+                }
+                guard let seed = next else { return }
+                if !command.runOne(seed: seed, printsSettings: command.verbose) { state.withLock { $0.failed = true } }
+            }
         }
+        let (runs, failed) = state.withLock { ($0.runs, $0.failed) }
+        if failed { throw ExitCode(1) }
         let elapsed = clock.now - start
         let seconds = max(0.001, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
         let perSecond = Double(runs) / seconds
-        print("raft-simulate --mode \(mode.rawValue): \(runs) seeds passed in \(elapsed) "
+        print("raft-simulate --mode \(mode.rawValue): \(runs) seeds passed in \(elapsed) on \(max(1, workers)) workers "
               + "(\((perSecond * 10).rounded() / 10) seeds/s, \(Int(perSecond * 600)) per 10 minutes)")
     }
 
