@@ -96,8 +96,17 @@ extension Coordinator {
                 builder.add(key: "Endpoint", entry["endpoint"]?.stringValue ?? "")
                 builder.add(key: "Version", entry["versionString"]?.stringValue ?? "")
                 builder.add(key: "Status", record?.status.rawValue ?? "UNKNOWN")
-                if let record { builder.add(key: "LastHeartbeatAcked", isoTime(milliseconds: record.lastAckedMilliseconds)) }
-                if let sent = beat?["time"]?.intValue { builder.add(key: "LastHeartbeatSent", isoTime(milliseconds: sent)) }
+                let sent = beat?["time"]?.intValue
+                if let record {
+                    // Supervision rewrites its record only when the verdict changes, so for a
+                    // BAD or FAILED server it holds when the last heartbeat was seen; a GOOD
+                    // server has been seen since then, within the GOOD threshold of its last
+                    // beat: report that beat's time when it is later.
+                    var acked = record.lastAckedMilliseconds
+                    if record.status == .good, let sent { acked = max(acked, sent) }
+                    builder.add(key: "LastHeartbeatAcked", isoTime(milliseconds: acked))
+                }
+                if let sent { builder.add(key: "LastHeartbeatSent", isoTime(milliseconds: sent)) }
                 if let status = beat?["status"]?.stringValue { builder.add(key: "LastHeartbeatStatus", status) }
                 // What removeServer would accept (ArangoDB's flag): FAILED, and for a
                 // DBServer no planned shard on it any more.

@@ -174,9 +174,13 @@ struct ClusterJobsCommand: AsyncParsableCommand {
         func text(_ key: String) -> String { job[key]?.stringValue ?? "" }
         let target = job["shard"]?.stringValue.map { shard in job["database"]?.stringValue.map { "\($0)/\(shard)" } ?? shard } ?? text("server")
         var movement = ""
-        if job["fromServer"] != nil || job["toServer"] != nil {
-            movement = (job["fromServer"]?.stringValue ?? "?") + " → " + (job["toServer"]?.stringValue ?? "?")
-        } else if let added = job["newFollowers"], added.isArray {
+        switch (job["fromServer"]?.stringValue, job["toServer"]?.stringValue) {
+        case let (from?, to?): movement = from + " → " + to
+        case let (from?, nil): movement = "− " + from
+        case let (nil, to?): movement = "→ " + to
+        case (nil, nil): break
+        }
+        if movement.isEmpty, let added = job["newFollowers"], added.isArray {
             movement = "+ " + added.arrayElements.compactMap(\.stringValue).joined(separator: ",")
         }
         return [entry["id"]?.stringValue ?? "?", entry["status"]?.stringValue ?? "?", text("type"), target, movement,
