@@ -96,7 +96,8 @@ public enum ServerRemoval: Sendable, Equatable {
     /// A DBServer some planned shards still list (leader or follower), by
     /// `<database>/<collection id>/<shard>`, sorted.
     case stillResponsible(shards: [String])
-    /// A supervision job locks the DBServer (it is still moving the server's shards away).
+    /// A supervision job locks the DBServer, or a FailedServer job for it waits to start (it
+    /// is still moving the server's shards away).
     case lockedByJob(String)
     /// Ready: send this body to `/_api/agency/write`.
     case ready(role: ServerRole, envelope: [UInt8])
@@ -110,7 +111,8 @@ extension AgencyTransactions {
     public static func serverRemovalReadPaths(_ serverId: String) -> [String] {
         [AgencyLayout.planVersion, AgencyLayout.planCollections, AgencyLayout.planServer(serverId, role: .dbServer),
          AgencyLayout.planServer(serverId, role: .coordinator), AgencyLayout.currentServerRegistered(serverId),
-         AgencyLayout.currentDatabases, AgencyLayout.supervisionHealth(serverId), AgencyLayout.supervisionServerLock(serverId)]
+         AgencyLayout.currentDatabases, AgencyLayout.supervisionHealth(serverId), AgencyLayout.supervisionServerLock(serverId),
+         AgencyLayout.targetToDo, AgencyLayout.targetPending]
     }
 
     /// Decides whether `serverId` may be removed, from the answer to a read of
@@ -120,7 +122,7 @@ extension AgencyTransactions {
     ///
     /// The rules are ArangoDB's: only a server supervision has declared FAILED goes, and a
     /// DBServer only once no planned shard lists it any more (as leader, follower, or as a
-    /// resigned leader `_<id>`) and no job holds it.
+    /// resigned leader `_<id>`), no job locks it and no job for it waits in ToDo or Pending.
     public static func serverRemoval(serverId: String, readAnswer: Slice, clientId: String? = nil) -> ServerRemoval {
         func value(_ path: String) -> Slice? { AgencyLayout.value(at: path, inReadAnswer: readAnswer) }
         let registration = value(AgencyLayout.currentServerRegistered(serverId))
@@ -143,6 +145,14 @@ extension AgencyTransactions {
         guard shards.isEmpty else { return .stillResponsible(shards: shards) }
         if let lock = value(AgencyLayout.supervisionServerLock(serverId)) {
             return .lockedByJob(lock.stringValue ?? "?")
+        }
+        // A FailedServer job created but not yet started holds no lock; removed under it, the
+        // server would make it fail for a reason that is not one.
+        for stage in [AgencyLayout.targetToDo, AgencyLayout.targetPending] {
+            guard let jobs = value(stage), jobs.isObject else { continue }
+            for member in jobs.objectMembers where member.value["server"]?.stringValue == serverId {
+                return .lockedByJob(member.key.keyName ?? "?")
+            }
         }
         // Without a Plan version there is no cluster layout to remove the server from.
         guard let version = value(AgencyLayout.planVersion) else { return .unknownServer }

@@ -130,4 +130,20 @@ import VelocyPack
         #expect(cluster.health("PRMR-c") == "FAILED")
         #expect(Self.decide("PRMR-c", in: cluster) == .stillResponsible(shards: ["_system/100/s101"]))
     }
+
+    @Test func aFailedServerJobThatHasNotStartedHoldsTheServer() {
+        var cluster = SupervisedCluster(dbServers: servers)
+        let all = servers + ["CRDN-1"]
+        cluster.run(for: 500, alive: all)
+        cluster.run(for: 2_000, alive: all.filter { $0 != "PRMR-c" })
+        #expect(cluster.health("PRMR-c") == "FAILED")
+        #expect(Self.envelope(Self.decide("PRMR-c", in: cluster)) != nil)
+        // A FailedServer job as supervision creates it, before a round starts it.
+        var job = SupervisionJob(type: .failedServer, jobId: "999", timeCreated: "2026-12-06T00:00:00Z")
+        job.server = "PRMR-c"
+        var write = AgencyWrite()
+        write.set(AgencyLayout.job("999", in: AgencyLayout.targetToDo), job.vpack)
+        #expect(cluster.apply(agencyEnvelope([.write(write)])).allWritesApplied)
+        #expect(Self.decide("PRMR-c", in: cluster) == .lockedByJob("999"))
+    }
 }
