@@ -123,8 +123,10 @@ extension ClusterProcesses {
             let endpoint = ["--endpoint", cluster.coordinators[0].description, "--password", cluster.rootPassword]
             let table = try LauncherTests.tessera(["cluster", "health"] + endpoint, in: cluster.directory)
             #expect(table.status == 0, "\(table.output)")
-            #expect(table.output.contains("Agent") && table.output.contains("(leader)") && table.output.contains("DBServer0001")
-                    && !table.output.contains(coordinator2), "\(table.output)")
+            let lines = table.output.split(separator: "\n")
+            #expect(lines.filter { $0.hasPrefix("Agent ") }.count == 3 && lines.filter { $0.hasPrefix("DBServer ") }.count == 2
+                    && lines.filter { $0.hasPrefix("Coordinator ") }.count == 1 && table.output.contains("(leader)")
+                    && !table.output.contains(coordinator2) && !table.output.contains(dbserver3), "\(table.output)")
             let list = try LauncherTests.tessera(["cluster", "jobs"] + endpoint, in: cluster.directory)
             #expect(list.status == 0 && list.output.contains("failedServer") && list.output.contains(id), "\(list.output)")
             let one = try LauncherTests.tessera(["cluster", "jobs", "--id", id, "--json"] + endpoint, in: cluster.directory)
