@@ -171,7 +171,7 @@ let package = Package(
         // The coordinator role: routes documents to shards, gathers queries, keeps databases,
         // collections, indexes and users in the agency.
         .target(
-            name: "CoordinatorRole", dependencies: ["ClusterMember", "RESTRoutes", "Users", "ClusterLogic", "Documents", "Query", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
+            name: "CoordinatorRole", dependencies: ["ClusterMember", "RESTRoutes", "Users", "ClusterLogic", "Supervision", "Documents", "Query", "Auth", "Client", "Server", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
 
         // The single server: the document REST API and users over one local store.

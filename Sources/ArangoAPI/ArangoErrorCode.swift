@@ -28,6 +28,8 @@ public enum ArangoErrorCode: Int, Sendable, CaseIterable, CustomStringConvertibl
     case httpNotFound = 404
     case httpMethodNotAllowed = 405
     case httpRequestTimeout = 408
+    /// A precondition of the request does not hold (`removeServer` of a server that is not FAILED).
+    case httpPreconditionFailed = 412
     case httpServerError = 500
     case httpServiceUnavailable = 503
 
@@ -124,6 +126,7 @@ extension ArangoErrorCode {
         case .httpNotFound: "ERROR_HTTP_NOT_FOUND"
         case .httpMethodNotAllowed: "ERROR_HTTP_METHOD_NOT_ALLOWED"
         case .httpRequestTimeout: "ERROR_HTTP_REQUEST_TIMEOUT"
+        case .httpPreconditionFailed: "ERROR_HTTP_PRECONDITION_FAILED"
         case .httpServerError: "ERROR_HTTP_SERVER_ERROR"
         case .httpServiceUnavailable: "ERROR_HTTP_SERVICE_UNAVAILABLE"
         case .corruptedJSON: "ERROR_HTTP_CORRUPTED_JSON"
@@ -206,7 +209,7 @@ extension ArangoErrorCode {
              .clusterNotLeader, .clusterShardLeaderResigned:
             503
         case .httpBadParameter, .httpUnauthorized, .httpNotFound, .httpMethodNotAllowed,
-             .httpRequestTimeout, .httpServerError, .httpServiceUnavailable:
+             .httpRequestTimeout, .httpPreconditionFailed, .httpServerError, .httpServiceUnavailable:
             rawValue
         }
     }
@@ -228,6 +231,7 @@ extension ArangoErrorCode {
         case .httpNotFound: "not found"
         case .httpMethodNotAllowed: "method not supported"
         case .httpRequestTimeout: "request timeout"
+        case .httpPreconditionFailed: "precondition failed"
         case .httpServerError: "internal server error"
         case .httpServiceUnavailable: "service unavailable"
         case .corruptedJSON: "invalid JSON object"

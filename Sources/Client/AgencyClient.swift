@@ -166,6 +166,15 @@ public final class AgencyClient: Sendable {
         return body
     }
 
+    /// `/_api/agency/config` of the agent at `endpoint` only (no redirects, no retries),
+    /// answered within `timeoutSeconds`: how a health check learns each agent's id, role,
+    /// term and leader.
+    public func config(at endpoint: Endpoint, timeoutSeconds: Double) async throws(ClientError) -> Slice {
+        let response = try await client(for: endpoint).request(.get, "/_api/agency/config", timeoutSeconds: timeoutSeconds)
+        guard let body = try response.checked().body else { throw .protocolViolation("agency config without a body") }
+        return body
+    }
+
     /// The leader's endpoint once known.
     public var knownLeader: Endpoint? { leader.withLock { $0 } }
 

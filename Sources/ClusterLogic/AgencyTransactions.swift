@@ -478,6 +478,50 @@ public enum AgencyTransactions {
         return agencyEnvelope([.write(write)])
     }
 
+    /// `write`: removes a server that is gone for good (`POST /_admin/cluster/removeServer`,
+    /// ArangoDB's "remove a failed server"): every trace of it in one transaction —
+    ///
+    /// - `Plan/DBServers/<id>` or `Plan/Coordinators/<id>`, with a `Plan/Version` increment;
+    /// - `Current/ServersRegistered/<id>`, `Current/ServersKnown/<id>`, and a DBServer's
+    ///   database reports `Current/Databases/<db>/<id>` for each of `databaseReports` (left
+    ///   behind they would keep a dropped database's Current node from ever being cleared),
+    ///   with a `Current/Version` increment;
+    /// - `Supervision/Health/<id>`, `Sync/ServerStates/<id>`, `Target/MapUniqueToShortID/<id>`
+    ///   and `Target/FailedServers/<id>`.
+    ///
+    /// Preconditions: supervision still holds the server FAILED (`Supervision/Health/<id>/Status`
+    /// `old: "FAILED"`), so a server that heartbeats again in the meantime is kept. For a
+    /// DBServer also: no job locks it (`Supervision/DBServers/<id>` `oldEmpty: true`: a
+    /// FailedServer job still moving its shards away), and Plan is still at `planVersion`, the
+    /// version at which the caller found that no planned shard lists the server (see
+    /// ``serverRemoval(serverId:readAnswer:clientId:)``); any Plan change in between fails the
+    /// write, and the caller checks again.
+    ///
+    /// - Precondition: `serverId` and every database name pass ``AgencyLayout/validateName(_:)``;
+    ///   a DBServer's removal needs `planVersion`.
+    public static func removeServer(_ serverId: String, role: ServerRole, planVersion: [UInt8]?, databaseReports: [String] = [],
+                                    clientId: String? = nil) -> [UInt8] {
+        precondition(role == .coordinator || planVersion != nil,
+                     "AgencyTransactions.removeServer: removing DBServer \(serverId) needs the Plan version it was checked at")
+        var write = AgencyWrite(clientId: clientId)
+        write.delete(AgencyLayout.planServer(serverId, role: role))
+        write.increment(AgencyLayout.planVersion)
+        write.delete(AgencyLayout.currentServerRegistered(serverId))
+        write.delete(AgencyLayout.join(AgencyLayout.currentServersKnown, serverId))
+        for database in databaseReports { write.delete(AgencyLayout.currentDatabase(database, server: serverId)) }
+        write.increment(AgencyLayout.currentVersion)
+        write.delete(AgencyLayout.supervisionHealth(serverId))
+        write.delete(AgencyLayout.syncServerState(serverId))
+        write.delete(AgencyLayout.targetShortName(serverId))
+        write.delete(AgencyLayout.targetFailedServer(serverId))
+        write.require(AgencyLayout.supervisionHealth(serverId) + "/Status", .old(vpackBytes { $0.add(ServerHealth.failed.rawValue) }))
+        if role == .dbServer, let planVersion {
+            write.require(AgencyLayout.supervisionServerLock(serverId), .oldEmpty(true))
+            write.require(AgencyLayout.planVersion, .old(planVersion))
+        }
+        return agencyEnvelope([.write(write)])
+    }
+
     /// `transact`: reserves `count` cluster-unique ids (collection and shard ids, key
     /// generator batches) by incrementing `Sync/LatestID` by `count` and reading it back in
     /// the same log entry. Pass the answer to ``reservedIds(fromAnswer:count:)``.

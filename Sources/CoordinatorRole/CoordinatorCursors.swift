@@ -125,34 +125,7 @@ extension Coordinator {
         let coordinator = self
         router.add(.get, "/_admin/server/id") { _ in answer(200) { $0.add(key: "id", coordinator.identity.id) } }
         router.add(.get, "/_admin/server/role") { _ in answer(200) { $0.add(key: "role", "COORDINATOR") } }
-        router.add(.get, "/_admin/cluster/health") { request throws(ArangoError) in
-            try coordinator.users.require(.readOnly, request)
-            let registered = coordinator.cache.value(at: "/arango/Current/ServersRegistered")
-            let states = coordinator.cache.value(at: "/arango/Sync/ServerStates")
-            let now = WallClock.milliseconds()
-            return answer(200) { builder in
-                builder.add(key: "Health")
-                builder.openObject()
-                for member in registered?.objectMembers ?? Slice(trustedBytes: [0x0a]).objectMembers {
-                    guard let id = member.key.keyName else { continue }
-                    let beat = states?[id]?["time"]?.intValue
-                    builder.add(key: id)
-                    builder.openObject()
-                    builder.add(key: "Role", id.hasPrefix("PRMR-") ? "DBServer" : "Coordinator")
-                    builder.add(key: "ShortName", member.value["shortName"]?.stringValue ?? "")
-                    builder.add(key: "Endpoint", member.value["endpoint"]?.stringValue ?? "")
-                    if let beat {
-                        builder.add(key: "LastHeartbeatAcked", beat)
-                        // Heartbeat clocks are the servers' own; on one machine they agree.
-                        builder.add(key: "Status", now - beat < 5_000 ? "GOOD" : now - beat < 15_000 ? "BAD" : "FAILED")
-                    } else {
-                        builder.add(key: "Status", "UNKNOWN")
-                    }
-                    builder.closeTrusted()
-                }
-                builder.closeTrusted()
-            }
-        }
+        // `/_admin/cluster/health` and the other administration routes: CoordinatorClusterAdmin.swift.
         router.addAsync(.get, "/_admin/cluster/shardDistribution") { request throws(ArangoError) in
             try coordinator.users.require(.readOnly, request)
             let plan = try coordinator.plan()

@@ -30,6 +30,7 @@ extension Coordinator {
         registerDocuments(in: &router)
         registerCursors(in: &router)
         registerClusterAPI(in: &router)
+        registerClusterAdmin(in: &router)
         UserRoutes(users: users).register(in: &router)
         return router
     }

@@ -38,6 +38,7 @@ let documentedErrors: [DocumentedError] = [
     DocumentedError(.httpNotFound, 404, "ERROR_HTTP_NOT_FOUND", 404, "not found"),
     DocumentedError(.httpMethodNotAllowed, 405, "ERROR_HTTP_METHOD_NOT_ALLOWED", 405, "method not supported"),
     DocumentedError(.httpRequestTimeout, 408, "ERROR_HTTP_REQUEST_TIMEOUT", 408, "request timeout"),
+    DocumentedError(.httpPreconditionFailed, 412, "ERROR_HTTP_PRECONDITION_FAILED", 412, "precondition failed"),
     DocumentedError(.httpServerError, 500, "ERROR_HTTP_SERVER_ERROR", 500, "internal server error"),
     DocumentedError(.httpServiceUnavailable, 503, "ERROR_HTTP_SERVICE_UNAVAILABLE", 503, "service unavailable"),
     DocumentedError(.corruptedJSON, 600, "ERROR_HTTP_CORRUPTED_JSON", 400, "invalid JSON object"),

@@ -4,19 +4,23 @@ import Foundation
 /// `tessera cluster plan|launch|shutdown|relaunch|health|cleanup`: the two-phase form of
 /// `tessera start` (ArangoDB's planner and kickstarter): write a plan, then act on it. The
 /// processes of `launch` keep running after the command ends; their pids are kept in the plan.
+/// `health` and `jobs` also ask a running cluster's coordinator (`ClusterAdminCommands.swift`).
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Plan a cluster, then launch, check, stop or clean it up.",
+        commandName: "cluster", abstract: "Plan a cluster, then launch, check, stop or clean it up; show its health and jobs.",
         subcommands: [ClusterPlanCommand.self, ClusterLaunchCommand.self, ClusterRelaunchCommand.self,
-                      ClusterShutdownCommand.self, ClusterHealthCommand.self, ClusterCleanupCommand.self])
+                      ClusterShutdownCommand.self, ClusterHealthCommand.self, ClusterJobsCommand.self, ClusterCleanupCommand.self])
 }
 
 struct PlanFileOption: ParsableArguments {
     @Option(help: "The cluster plan (JSON, as `tessera cluster plan` writes it).")
     var plan: String
 
-    func load() throws -> LaunchPlan {
-        do { return try LaunchPlan.load(plan) } catch {
+    func load() throws -> LaunchPlan { try Self.load(plan) }
+
+    /// The plan in the file at `path`; exits 2 when it cannot be read.
+    static func load(_ path: String) throws -> LaunchPlan {
+        do { return try LaunchPlan.load(path) } catch {
             InputOutput.writeStandardError("tessera cluster: \(error)")
             throw ExitCode(2)
         }
@@ -84,19 +88,6 @@ struct ClusterShutdownCommand: ParsableCommand {
         var launcher = ClusterLauncher(plan: try file.load(), rootPassword: nil, planPath: file.plan)
         launcher.shutdown()
         print("tessera cluster: stopped")
-    }
-}
-
-struct ClusterHealthCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "health", abstract: "Show whether each process runs and answers; exit 1 when one does not.")
-    @OptionGroup var file: PlanFileOption
-    func run() async throws {
-        let launcher = ClusterLauncher(plan: try file.load(), rootPassword: nil, planPath: file.plan)
-        let rows = await launcher.health()
-        for row in rows {
-            print("\(row.member.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(row.member.endpoint)  \(row.healthy ? "GOOD" : "BAD ")  \(row.detail)")
-        }
-        if rows.contains(where: { !$0.healthy }) { throw ExitCode(1) }
     }
 }
 
