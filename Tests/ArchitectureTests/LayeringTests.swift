@@ -21,7 +21,8 @@ struct LayeringTests {
         "RaftSimulation": ["Raft", "VelocyPack"],
         "ReplicationSimulation": ["Replication", "RaftSimulation", "Raft"],
         "AgencyCore": ["Raft", "AgencyStore", "VelocyPack"],
-        "AgencySimulation": ["AgencyCore", "AgencyStore", "Raft", "RaftSimulation", "VelocyPack"],
+        "Supervision": ["AgencyCore", "AgencyStore", "ClusterLogic", "Raft", "VelocyPack"],
+        "AgencySimulation": ["AgencyCore", "AgencyStore", "ClusterLogic", "Supervision", "Raft", "RaftSimulation", "VelocyPack"],
     ]
 
     /// Targets that drive the pure cores (I/O, the loop, the disk, processes).

@@ -8,7 +8,7 @@ struct AgencyTransactionTests {
         var agency = try TestAgency.initialized()
         #expect(agency.json(AgencyLayout.planVersion) == "1")
         #expect(agency.json(AgencyLayout.initDone) == "true")
-        #expect(agency.json(AgencyLayout.syncHeartbeatIntervalMs) == "1000")
+        #expect(agency.json(AgencyLayout.syncHeartbeatIntervalMs) == "250")
         let plan = try agency.plan()
         #expect(plan.databases["_system"] == PlanDatabase(id: "1", name: "_system"))
         #expect(try agency.write(AgencyTransactions.initializeLayout(clusterId: "cluster-2")) == [0])
