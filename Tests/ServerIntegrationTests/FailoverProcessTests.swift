@@ -115,5 +115,139 @@ extension ClusterProcesses {
             try await Self.checkExact(api, "rep", acknowledged: writers.acknowledged.withLock { $0 })
             await api.client.shutdown()
         }
+
+        /// The endpoint of the agent that leads the agency, from the coordinator's health answer.
+        static func agencyLeader(_ api: API) async throws -> String? {
+            let health = try await api.expect(200, .get, "/_admin/cluster/health")
+            for member in health["Health"]?.objectMembers.map({ $0 }) ?? [] where member.value["Role"]?.stringValue == "Agent" {
+                if member.value["Leading"]?.boolValue == true { return member.value["Endpoint"]?.stringValue }
+            }
+            return nil
+        }
+
+        @Test("SIGSTOP of a shard leader beyond the grace period: the follower takes over; woken, the old leader takes no write as leader and follows")
+        func leaderPaused() async throws {
+            let cluster = try LocalCluster()
+            defer { cluster.stop() }
+            let api = cluster.api(0)
+            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 2, "numberOfShards": 1}"#)
+            #expect(try await Self.waitReplicated(api, "rep", copies: 2))
+            let (shard, servers) = try #require(try await Self.plan(api, "rep").first)
+            let members = try ReplicationProcessTests.dbservers(cluster)
+            let leader = try #require(members[servers[0]])
+            let secret = try ClusterSecret.load(path: cluster.directory + "/cluster/secret").secret.bytes
+            let oldLeader = ReplicationProcessTests.serverAPI(try #require(Endpoint(leader.arguments[2])), secret: secret)
+            // Connected before the pause, so the request below waits in the socket.
+            try await oldLeader.expect(200, .get, "/_api/version")
+
+            let writers = Writers()
+            writers.start([cluster.api(0), cluster.api(1)], prefix: "p")
+            try await Task.sleep(for: .milliseconds(800))
+            kill(leader.pid, SIGSTOP)
+            var moved = false
+            for _ in 0..<100 where !moved {
+                try await Task.sleep(for: .milliseconds(100))
+                moved = try await Self.plan(api, "rep")[shard]?.first == servers[1]
+            }
+            #expect(moved, "Plan names the follower after the grace period")
+            let atMove = writers.count
+            try await Task.sleep(for: .milliseconds(1_000))
+            #expect(writers.count > atMove + 10, "writes go on through the new leader (\(atMove) → \(writers.count))")
+
+            // A write sent straight to the paused old leader, read by it the moment it wakes
+            // (before it has seen the new Plan): it must not be acknowledged.
+            let direct = Task { try await oldLeader.call(.post, "/_api/document/\(shard)", #"{"_key": "stale-write"}"#) }
+            try await Task.sleep(for: .milliseconds(200))
+            kill(leader.pid, SIGCONT)
+            let answer = try await direct.value
+            #expect(!(200..<300).contains(answer.status), "the woken old leader acknowledged a write: \(answer.status) \(answer.json)")
+            try await Task.sleep(for: .milliseconds(1_000))
+            await writers.stop()
+            try await api.expectError(404, 1202, .get, "/_api/document/rep/stale-write")
+            #expect(try await Self.waitReplicated(api, "rep", copies: 2), "the shard is back to two in-sync copies")
+            let final = try #require(try await Self.plan(api, "rep")[shard])
+            #expect(final.first == servers[1], "leadership stays with the promoted follower: \(final)")
+            try await Self.checkExact(api, "rep", acknowledged: writers.acknowledged.withLock { $0 })
+            await oldLeader.client.shutdown()
+            await api.client.shutdown()
+        }
+
+        @Test("the agency leader killed in the middle of a DBServer failover: the next agency leader finishes it")
+        func agencyLeaderKilledDuringFailover() async throws {
+            let cluster = try LocalCluster()
+            defer { cluster.stop() }
+            let api = cluster.api(0)
+            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 2, "numberOfShards": 1}"#)
+            #expect(try await Self.waitReplicated(api, "rep", copies: 2))
+            let (shard, servers) = try #require(try await Self.plan(api, "rep").first)
+            let leader = try #require(try ReplicationProcessTests.dbservers(cluster)[servers[0]])
+            let agencyEndpoint = try #require(try await Self.agencyLeader(api))
+            let agent = try #require(try (1...3).map { try cluster.member("agent\($0)") }.first { $0.arguments[2] == agencyEndpoint })
+
+            let writers = Writers()
+            writers.start([cluster.api(0), cluster.api(1)], prefix: "g")
+            try await Task.sleep(for: .milliseconds(800))
+            let killed = Date()
+            kill(leader.pid, SIGKILL)
+            // Inside the grace period: supervision has not decided yet when its agent dies.
+            try await Task.sleep(for: .milliseconds(700))
+            kill(agent.pid, SIGKILL)
+            var movedAfter: Double?
+            for _ in 0..<300 where movedAfter == nil {
+                try await Task.sleep(for: .milliseconds(100))
+                if (try? await Self.plan(api, "rep"))?[shard]?.first == servers[1] { movedAfter = Date().timeIntervalSince(killed) }
+            }
+            print("failover with the agency leader killed: Plan moved \(movedAfter.map { String(format: "%.2f", $0) } ?? "never") s after kill -9 of the shard leader")
+            #expect(movedAfter != nil, "the failover completes under the next agency leader")
+            let atMove = writers.count
+            try await Task.sleep(for: .milliseconds(1_500))
+            #expect(writers.count > atMove + 10, "writes resume")
+            await writers.stop()
+            try await Self.checkExact(api, "rep", acknowledged: writers.acknowledged.withLock { $0 })
+            let finished = try cluster.agencyRead("/arango/Target/Finished")
+            #expect(finished.components(separatedBy: "\"failedLeader\"").count == 2, "one FailedLeader job, run once: \(finished)")
+            await api.client.shutdown()
+        }
+
+        @Test("kill -9 rotated over every DBServer twice, each restarted after its failover: writes keep going, every shard back to two copies, nothing lost")
+        func rotatedKills() async throws {
+            let cluster = try LocalCluster()
+            defer { cluster.stop() }
+            let api = cluster.api(0)
+            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 2, "numberOfShards": 3}"#)
+            #expect(try await Self.waitReplicated(api, "rep", copies: 2))
+            var members = try ReplicationProcessTests.dbservers(cluster)
+            var restarted: [String: ServerProcess] = [:]
+            defer { for process in restarted.values { process.stop() } }
+            let writers = Writers()
+            writers.start([cluster.api(0), cluster.api(1)], prefix: "r")
+            for round in 1...2 {
+                for id in members.keys.sorted() {
+                    var member = members[id]!
+                    kill(member.pid, SIGKILL)
+                    while kill(member.pid, 0) == 0 { usleep(20_000) }
+                    // Every shard it led fails over; writes go on.
+                    var failedOver = false
+                    for _ in 0..<100 where !failedOver {
+                        try await Task.sleep(for: .milliseconds(100))
+                        failedOver = try await Self.plan(api, "rep").values.allSatisfy { $0.first != id }
+                    }
+                    #expect(failedOver, "round \(round): no shard left led by the killed \(id)")
+                    let before = writers.count
+                    try await Task.sleep(for: .milliseconds(500))
+                    #expect(writers.count > before, "round \(round): writes go on after \(id) died")
+                    restarted[id]?.stop()
+                    let process = try ServerProcess(command: member.arguments, dataDirectory: member.arguments[4])
+                    restarted[id] = process
+                    member.pid = process.process.processIdentifier
+                    members[id] = member
+                    #expect(try await Self.waitReplicated(api, "rep", copies: 2), "round \(round): two copies again after \(id) came back")
+                }
+            }
+            await writers.stop()
+            #expect(writers.refusals.withLock { $0 }.isEmpty, "no client saw an error: \(writers.refusals.withLock { $0 })")
+            try await Self.checkExact(api, "rep", acknowledged: writers.acknowledged.withLock { $0 })
+            await api.client.shutdown()
+        }
     }
 }
