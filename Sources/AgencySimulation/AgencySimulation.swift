@@ -207,6 +207,7 @@ public final class AgencySimulation {
             queue.schedule(.tick(.agent(index)), at: now + settings.tickMilliseconds)
             guard agents[index].core != nil else { return }
             agents[index].core!.tick(wallMilliseconds: wallClock(of: index))
+            for note in agents[index].core!.takeSupervisionNotes() { record("\(members[index]) supervision: \(note)") }
             try drain(index)
         case .deliver(let message):
             let index = Int(message.to.rawValue) - 1

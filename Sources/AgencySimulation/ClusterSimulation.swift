@@ -42,7 +42,7 @@ struct ClusterState {
     var jobsEnded: Set<String> = []
     var convergenceCheckedAt = 0
     /// The applied index the job checker last looked at.
-    var jobsCheckedAt: LogIndex = 0
+    var jobsCheckedAt: UInt64 = 0
     /// The last delivery time of each DBServer-to-DBServer link (the links are FIFO, as TCP).
     var linkClock: [String: Int] = [:]
     var stats = ClusterStatistics()
@@ -227,7 +227,8 @@ extension AgencySimulation {
             queue.schedule(.cluster(.maintenance(index)), at: now + settings.maintenanceMilliseconds)
             guard serverActs(index), cluster!.bootstrapped else { return }
             if !cluster!.servers[index].registered {
-                register(index)
+                // One registration at a time (the real server's start waits for it).
+                if !cluster!.requests.values.contains(where: { if case .register(index) = $0 { true } else { false } }) { register(index) }
                 return
             }
             agencyRequest(.view(server: index, issuedAt: now), .read(.read(body: envelope { builder in
@@ -920,10 +921,11 @@ extension AgencySimulation {
     /// Every job starts once, and a job that ended never comes back (checked on the agent
     /// that applied the most).
     func checkJobs() throws {
-        // Only forward: the agent that applied the most may have crashed, leaving one behind.
-        guard let core = agents.compactMap({ $0.core }).max(by: { $0.appliedIndex < $1.appliedIndex }),
-              core.appliedIndex >= cluster!.jobsCheckedAt else { return }
-        cluster!.jobsCheckedAt = core.appliedIndex
+        // Only forward: the agent whose store applied the most may have crashed, leaving one
+        // behind; an agent whose disk failed keeps a store that stopped where the failure hit.
+        guard let core = agents.compactMap({ $0.core }).filter({ $0.failure == nil }).max(by: { $0.store.index < $1.store.index }),
+              core.store.index >= cluster!.jobsCheckedAt else { return }
+        cluster!.jobsCheckedAt = core.store.index
         let store = core.store
         func jobs(_ stage: String) -> [SupervisionJob] {
             guard let list = store.value(at: path(stage)), list.isObject else { return [] }
