@@ -21,7 +21,7 @@ started_pids=()
 cleanup() {
     for pid in "${started_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$work"
+    if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work (KEEP_WORK)"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
