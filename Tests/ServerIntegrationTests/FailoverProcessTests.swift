@@ -112,6 +112,8 @@ extension ClusterProcesses {
             #expect(try await Self.waitReplicated(api, "rep", copies: 2), "the shard is back to two in-sync copies")
             let jobs = try cluster.agencyRead("/arango/Target/Finished")
             #expect(jobs.contains("failedLeader") && jobs.contains("failedServer"), "\(jobs)")
+            // The agents' logs say what supervision decided and why.
+            #expect(cluster.logsMention("FAILED after") && cluster.logsMention("FailedLeader promotes \(servers[1])"))
             try await Self.checkExact(api, "rep", acknowledged: writers.acknowledged.withLock { $0 })
             await api.client.shutdown()
         }
