@@ -15,9 +15,11 @@ import VelocyStream
 ///   the new leader is still claiming its epoch, `1478` replication starting, `1490` this
 ///   copy is a follower, `1496` not the leader) is always sent again;
 /// - a read is always sent again;
-/// - a single-document insert is sent again under its own key: if the first attempt did
-///   apply, the second finds the key taken (1210), reads the stored document, and when it is
-///   the document sent the insert counts as done — answered as the first would have been;
+/// - a single-document insert is sent again under its own key — also when the leader applied
+///   it without acknowledging it (1488, 1491): if the first attempt did apply, the second
+///   finds the key taken (1210), reads the stored document, and when it is the document sent,
+///   replaces it by itself under `If-Match` (an acknowledged write, so the first attempt is now
+///   on every in-sync copy) and answers as the insert would have;
 /// - any other write whose outcome is unknown (the connection broke after it was sent)
 ///   is answered with 503 saying so: replaying an update or remove could apply it twice.
 ///
@@ -105,6 +107,11 @@ extension Coordinator {
                 if Self.refusedBeforeApplying(response), MonotonicClock.seconds() < call.deadline {
                     return self.retry(call, after: server, completion: completion)
                 }
+                // Applied on the leader but not acknowledged (a follower could not be dropped,
+                // or the leader resigned under it): an insert is sent again under its key.
+                if call.rule == .insert, Self.appliedButNotAcknowledged(response), MonotonicClock.seconds() < call.deadline {
+                    return self.retry(call, after: server, completion: completion)
+                }
                 if retried, call.rule == .insert, response.status == 409,
                    response.body.flatMap({ $0["errorNum"]?.intValue }) == Int64(ArangoErrorCode.uniqueConstraintViolated.rawValue) {
                     return self.confirmInsert(call, on: client, conflict: response, completion: completion)
@@ -149,6 +156,14 @@ extension Coordinator {
         }
     }
 
+    /// Whether the DBServer applied the write but did not acknowledge it: its outcome depends
+    /// on copies the leader could not account for (1488), or the leader resigned under it (1491).
+    static func appliedButNotAcknowledged(_ response: ClientResponse) -> Bool {
+        guard response.status >= 500, let number = response.body?["errorNum"]?.intValue else { return false }
+        return number == Int64(ArangoErrorCode.clusterCouldNotDropFollower.rawValue)
+            || number == Int64(ArangoErrorCode.clusterShardLeaderResigned.rawValue)
+    }
+
     /// Sends `call` again after a short wait, to whoever Plan names then.
     func retry(_ call: ShardCall, after server: String, completion: @escaping @Sendable (ServerResponse) -> Void) {
         Task {
@@ -172,30 +187,39 @@ extension Coordinator {
     }
 
     /// A retried insert found its key taken: read the stored document; if it is the one this
-    /// request sent, the first attempt applied and the insert is done.
+    /// request sent, the first attempt applied — but was perhaps never acknowledged, so not yet
+    /// on every in-sync copy. The document is then replaced by itself, under `If-Match` of the
+    /// revision read: an acknowledged write, which the leader answers only once every in-sync
+    /// copy has applied it and everything before it (the stream is in order), the first
+    /// attempt included. The client gets the insert's answer with that revision.
     func confirmInsert(_ call: ShardCall, on client: VSTClient, conflict: ClientResponse,
                        completion: @escaping @Sendable (ServerResponse) -> Void) {
         let sent = Slice(trustedBytes: call.body)
-        guard let key = sent["_key"]?.stringValue else {
-            return completion(ServerResponse(status: conflict.status, body: conflict.body.map { Array($0.bytes) } ?? []))
-        }
+        let refuse: @Sendable () -> Void = { completion(ServerResponse(status: conflict.status, body: conflict.body.map { Array($0.bytes) } ?? [])) }
+        guard let key = sent["_key"]?.stringValue else { return refuse() }
         client.send(.get, "/_api/document/\(call.shard)/\(key)", database: call.database) { result in
             guard case .success(let read) = result, read.status == 200, let stored = read.body,
-                  Self.sameContent(stored, sent) else {
-                return completion(ServerResponse(status: conflict.status, body: conflict.body.map { Array($0.bytes) } ?? []))
+                  let revision = stored["_rev"]?.stringValue, Self.sameContent(stored, sent) else { return refuse() }
+            var parameters = call.parameters
+            parameters["overwriteMode"] = nil
+            parameters["overwrite"] = nil
+            client.send(.put, "/_api/document/\(call.shard)/\(key)", parameters: parameters, meta: ["if-match": revision],
+                        body: call.body, database: call.database) { result in
+                guard case .success(let replaced) = result, (200..<300).contains(replaced.status), let answer = replaced.body else {
+                    return refuse()
+                }
+                var builder = Builder()
+                builder.openObject()
+                builder.add(key: "_id", call.collectionName + "/" + key)
+                builder.add(key: "_key", key)
+                builder.add(key: "_rev", answer["_rev"]?.stringValue ?? revision)
+                if let new = answer["new"] {
+                    builder.add(key: "new")
+                    builder.add(new)
+                }
+                builder.closeTrusted()
+                completion(ServerResponse(status: replaced.status, body: builder.bytes))
             }
-            var builder = Builder()
-            builder.openObject()
-            builder.add(key: "_id", call.collectionName + "/" + key)
-            builder.add(key: "_key", key)
-            builder.add(key: "_rev", stored["_rev"]?.stringValue ?? "")
-            if call.parameters["returnNew"]?.last == "true" {
-                builder.add(key: "new")
-                builder.add(stored)
-            }
-            builder.closeTrusted()
-            let durable = call.parameters["waitForSync"]?.last == "true"
-            completion(ServerResponse(status: durable ? 201 : 202, body: builder.bytes))
         }
     }
 
