@@ -69,6 +69,8 @@ struct SimulatedDBServer {
     var rebootId: Int64?
     var plan: ClusterPlan?
     var current: ClusterCurrent?
+    /// When the read behind `plan` and `current` was sent.
+    var viewIssuedAt = -1
     /// Documents per shard (kept across crashes: the disk).
     var data: [String: ShardData] = [:]
     /// What it does for each shard (lost in a crash).
@@ -301,6 +303,7 @@ extension AgencySimulation {
         cluster!.servers[index].roles = [:]
         cluster!.servers[index].plan = nil
         cluster!.servers[index].current = nil
+        cluster!.servers[index].viewIssuedAt = -1
         cluster!.servers[index].rebootId = nil
         cluster!.stats.crashes += 1
         for (id, request) in cluster!.requests where request.server == index { cluster!.requests[id] = nil }
@@ -449,6 +452,9 @@ extension AgencySimulation {
             throw failure("the agency holds a Plan or Current that does not decode: \(error)")
         }
         let id = Self.dbServerID(server)
+        // The agency cache only moves forward: an answer to an older read changes nothing.
+        guard issuedAt >= cluster!.servers[server].viewIssuedAt else { return }
+        cluster!.servers[server].viewIssuedAt = issuedAt
         cluster!.servers[server].plan = plan
         cluster!.servers[server].current = current
         if (cluster!.routingPlan?.version ?? 0) < plan.version { cluster!.routingPlan = plan }
@@ -851,9 +857,10 @@ extension AgencySimulation {
     func drop(_ server: Int, shard: String, follower: String, _ why: String) {
         guard case .leader(var leader)? = cluster!.servers[server].roles[shard], leader.links[follower] != nil else { return }
         record("\(Self.dbServerID(server)) drops follower \(follower) of \(shard): \(why)")
-        // A copy the agency lists — or may list, when a change adding it is under way or in
-        // doubt — holds its writes until the agency took it off.
-        if leader.inSync.contains(follower) || leader.change?.new.contains(follower) == true {
+        // A copy the agency lists — or may list: a change adding it is under way, or a change
+        // was in doubt and the agency has not been read since — holds its writes until the
+        // agency took it off.
+        if leader.inSync.contains(follower) || leader.change?.new.contains(follower) == true || leader.uncertainSince != nil {
             leader.links[follower]!.dropping = true
         } else {
             leader.links[follower] = nil
