@@ -348,16 +348,28 @@ struct SupervisionRound {
         }
     }
 
+    /// The planned shard a shard job is about, when the job may act on it now: a job whose
+    /// collection is gone ends as done; one whose shard is locked by another job, or that this
+    /// round already changed, waits.
+    mutating func plannedShard(of job: SupervisionJob, _ bytes: [UInt8])
+        -> (database: String, collectionId: String, shard: String, collection: PlanCollection, planned: [String])? {
+        guard let database = job.database, let collectionId = job.collection, let shard = job.shard else { return nil }
+        guard let collection = view.plan.collections[database]?[collectionId], let planned = collection.shards[shard] else {
+            writes.append(ending(job, bytes, from: AgencyLayout.targetToDo) { $0.reason = "the collection is gone" })
+            return nil
+        }
+        if let holder = view.shardLocks[shard] {
+            wait(job, "shard \(shard) is locked by job \(holder)")
+            return nil
+        }
+        guard !touched.contains(shard) else { return nil }
+        return (database, collectionId, shard, collection, planned)
+    }
+
     /// Appends spare GOOD servers to the shard's Plan until it has the factor's live copies;
     /// the new followers resync on their own. ToDo → Finished in one transaction.
     mutating func runAddFollower(_ job: SupervisionJob, _ bytes: [UInt8]) {
-        guard let database = job.database, let collectionId = job.collection, let shard = job.shard else { return }
-        guard let collection = view.plan.collections[database]?[collectionId], let planned = collection.shards[shard] else {
-            writes.append(ending(job, bytes, from: AgencyLayout.targetToDo) { $0.reason = "the collection is gone" })
-            return
-        }
-        if let holder = view.shardLocks[shard] { return wait(job, "shard \(shard) is locked by job \(holder)") }
-        guard !touched.contains(shard) else { return }
+        guard let (database, collectionId, shard, collection, planned) = plannedShard(of: job, bytes) else { return }
         let needed = collection.replicationFactor - planned.filter { status($0) != .failed }.count
         guard needed > 0 else {
             writes.append(ending(job, bytes, from: AgencyLayout.targetToDo) { $0.reason = "the shard has enough copies" })
@@ -383,13 +395,7 @@ struct SupervisionRound {
     /// Removes followers beyond the replication factor — FAILED ones first, then BAD, then
     /// those not in sync, then the last in-sync ones — while at least the factor stay in sync.
     mutating func runRemoveFollower(_ job: SupervisionJob, _ bytes: [UInt8]) {
-        guard let database = job.database, let collectionId = job.collection, let shard = job.shard else { return }
-        guard let collection = view.plan.collections[database]?[collectionId], let planned = collection.shards[shard] else {
-            writes.append(ending(job, bytes, from: AgencyLayout.targetToDo) { $0.reason = "the collection is gone" })
-            return
-        }
-        if let holder = view.shardLocks[shard] { return wait(job, "shard \(shard) is locked by job \(holder)") }
-        guard !touched.contains(shard) else { return }
+        guard let (database, collectionId, shard, collection, planned) = plannedShard(of: job, bytes) else { return }
         let excess = planned.count - collection.replicationFactor
         guard excess > 0 else {
             writes.append(ending(job, bytes, from: AgencyLayout.targetToDo) { $0.reason = "the shard has no excess copy" })

@@ -81,27 +81,7 @@ struct CallCommand: AsyncParsableCommand {
     /// One request over VelocyStream, or over HTTP/1.1 with `--http` or an `http://` endpoint.
     func send(_ method: RequestMethod, _ path: String, parameters: [String: [String]], meta: [String: String],
               body: [UInt8]) async throws(ClientError) -> ClientResponse {
-        if client.usesHTTP {
-            let http = HTTPClient(endpoint: client.parsedEndpoint, credentials: client.credentials, database: client.database)
-            do {
-                let response = try await http.request(method, path, parameters: parameters, meta: meta, body: body,
-                                                      timeoutSeconds: client.timeout)
-                await http.shutdown()
-                return response
-            } catch {
-                await http.shutdown()
-                throw error
-            }
-        }
-        let vst = VSTClient(configuration: client.clientConfiguration())
-        do {
-            let response = try await vst.request(method, path, parameters: parameters, meta: meta, body: body)
-            await vst.shutdown()
-            return response
-        } catch {
-            await vst.shutdown()
-            throw error
-        }
+        try await coordinatorRequest(client, method, path, parameters: parameters, meta: meta, body: body)
     }
 
     /// `/a?x=1&y=2&y=3` → (`/a`, x: [1], y: [2, 3]); `%XX` and `+` are decoded in values.

@@ -76,10 +76,7 @@ extension ClusterProcesses {
         func leaderKilled() async throws {
             let cluster = try LocalCluster()
             defer { cluster.stop() }
-            let api = cluster.api(0)
-            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 2, "numberOfShards": 1}"#)
-            #expect(try await Self.waitReplicated(api, "rep", copies: 2))
-            let (shard, servers) = try #require(try await Self.plan(api, "rep").first)
+            let (api, shard, servers) = try await Self.oneShardCollection(cluster)
             let members = try ReplicationProcessTests.dbservers(cluster)
             let leader = try #require(members[servers[0]])
 
@@ -118,6 +115,16 @@ extension ClusterProcesses {
             await api.client.shutdown()
         }
 
+        /// Collection `rep` with one shard and replicationFactor 2, both copies in sync: the API,
+        /// the shard and its servers (leader first).
+        static func oneShardCollection(_ cluster: LocalCluster) async throws -> (API, String, [String]) {
+            let api = cluster.api(0)
+            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 2, "numberOfShards": 1}"#)
+            #expect(try await Self.waitReplicated(api, "rep", copies: 2))
+            let (shard, servers) = try #require(try await Self.plan(api, "rep").first)
+            return (api, shard, servers)
+        }
+
         /// The endpoint of the agent that leads the agency, from the coordinator's health answer.
         static func agencyLeader(_ api: API) async throws -> String? {
             let health = try await api.expect(200, .get, "/_admin/cluster/health")
@@ -131,10 +138,7 @@ extension ClusterProcesses {
         func leaderPaused() async throws {
             let cluster = try LocalCluster()
             defer { cluster.stop() }
-            let api = cluster.api(0)
-            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 2, "numberOfShards": 1}"#)
-            #expect(try await Self.waitReplicated(api, "rep", copies: 2))
-            let (shard, servers) = try #require(try await Self.plan(api, "rep").first)
+            let (api, shard, servers) = try await Self.oneShardCollection(cluster)
             let members = try ReplicationProcessTests.dbservers(cluster)
             let leader = try #require(members[servers[0]])
             let secret = try ClusterSecret.load(path: cluster.directory + "/cluster/secret").secret.bytes
@@ -178,10 +182,7 @@ extension ClusterProcesses {
         func agencyLeaderKilledDuringFailover() async throws {
             let cluster = try LocalCluster()
             defer { cluster.stop() }
-            let api = cluster.api(0)
-            try await api.expect(200, .post, "/_api/collection", #"{"name": "rep", "replicationFactor": 2, "numberOfShards": 1}"#)
-            #expect(try await Self.waitReplicated(api, "rep", copies: 2))
-            let (shard, servers) = try #require(try await Self.plan(api, "rep").first)
+            let (api, shard, servers) = try await Self.oneShardCollection(cluster)
             let leader = try #require(try ReplicationProcessTests.dbservers(cluster)[servers[0]])
             let agencyEndpoint = try #require(try await Self.agencyLeader(api))
             let agent = try #require(try (1...3).map { try cluster.member("agent\($0)") }.first { $0.arguments[2] == agencyEndpoint })

@@ -3,14 +3,16 @@ import Client
 import VelocyPack
 import VelocyStream
 
-/// One request to a coordinator with the client options (`--endpoint`, `--password`, …), over
+/// One request to a server with the client options (`--endpoint`, `--password`, …), over
 /// VelocyStream or HTTP/1.1 as `tessera call` does.
 func coordinatorRequest(_ client: ClientOptions, _ method: RequestMethod, _ path: String,
-                        parameters: [String: [String]] = [:]) async throws(ClientError) -> ClientResponse {
+                        parameters: [String: [String]] = [:], meta: [String: String] = [:],
+                        body: [UInt8] = []) async throws(ClientError) -> ClientResponse {
     if client.usesHTTP {
         let http = HTTPClient(endpoint: client.parsedEndpoint, credentials: client.credentials, database: client.database)
         do {
-            let response = try await http.request(method, path, parameters: parameters, timeoutSeconds: client.timeout)
+            let response = try await http.request(method, path, parameters: parameters, meta: meta, body: body,
+                                                  timeoutSeconds: client.timeout)
             await http.shutdown()
             return response
         } catch {
@@ -20,7 +22,7 @@ func coordinatorRequest(_ client: ClientOptions, _ method: RequestMethod, _ path
     }
     let vst = VSTClient(configuration: client.clientConfiguration())
     do {
-        let response = try await vst.request(method, path, parameters: parameters)
+        let response = try await vst.request(method, path, parameters: parameters, meta: meta, body: body)
         await vst.shutdown()
         return response
     } catch {
