@@ -64,7 +64,7 @@ public final class Coordinator: Sendable {
     let cursors = CursorRegistry()
     /// The cluster's users (in the agency).
     public let users: ClusterUsers
-    /// The last decoded Plan with the agency index it is of, and routers made from it.
+    /// The last decoded Plan with its `Plan/Version`, and routers made from it.
     let decodedPlan = Locked<(index: UInt64, plan: ClusterPlan, routers: [String: ShardRouter])?>(nil)
 
     static let idBatch: UInt64 = 10_000
@@ -123,9 +123,11 @@ public final class Coordinator: Sendable {
 
     // MARK: Cluster state
 
-    /// Plan as of the cache's index, decoded once per agency change (not per request).
+    /// Plan as the cache holds it, decoded once per `Plan/Version` (every Plan change moves it;
+    /// heartbeats and Current changes, which move the cache's index many times a second, do
+    /// not make the coordinator decode Plan again).
     func plan() throws(ArangoError) -> ClusterPlan {
-        let index = cache.index
+        let index = cache.value(at: AgencyLayout.planVersion)?.uintValue ?? 0
         if let decoded = decodedPlan.withLock({ $0?.index == index ? $0?.plan : nil }) { return decoded }
         guard let slice = cache.value(at: AgencyLayout.plan) else {
             throw ArangoError(status: 503, .clusterLeadershipChallengeOngoing, "the coordinator has no Plan from the agency yet")
