@@ -93,24 +93,21 @@ struct SupervisionView {
         shardLocks = locks(AgencyLayout.supervisionShards)
         serverLocks = locks(AgencyLayout.supervisionDBServers)
         latestId = value(AgencyLayout.syncLatestID)?.uintValue ?? 0
-        // Plan and Current are decoded again only when their version moved.
-        if let planSlice = value(AgencyLayout.plan) {
-            let version = Array(planSlice["Version"]?.bytes ?? [])
-            if let decoded = decodedPlan, decoded.version == version {
-                plan = decoded.plan
-            } else if let decoded = try? ClusterPlan(decoding: planSlice) {
-                plan = decoded
-                decodedPlan = (version, decoded)
-            }
+        // Plan and Current are read and decoded again only when their version moved (every
+        // change of either moves it), so a round costs little when nothing changed.
+        let planVersion = Array(value(AgencyLayout.planVersion)?.bytes ?? [])
+        if let decoded = decodedPlan, decoded.version == planVersion {
+            plan = decoded.plan
+        } else if let planSlice = value(AgencyLayout.plan), let decoded = try? ClusterPlan(decoding: planSlice) {
+            plan = decoded
+            decodedPlan = (planVersion, decoded)
         }
-        if let currentSlice = value(AgencyLayout.current) {
-            let version = Array(currentSlice["Version"]?.bytes ?? [])
-            if let decoded = decodedCurrent, decoded.version == version {
-                current = decoded.current
-            } else if let decoded = try? ClusterCurrent(decoding: currentSlice) {
-                current = decoded
-                decodedCurrent = (version, decoded)
-            }
+        let currentVersion = Array(value(AgencyLayout.currentVersion)?.bytes ?? [])
+        if let decoded = decodedCurrent, decoded.version == currentVersion {
+            current = decoded.current
+        } else if let currentSlice = value(AgencyLayout.current), let decoded = try? ClusterCurrent(decoding: currentSlice) {
+            current = decoded
+            decodedCurrent = (currentVersion, decoded)
         }
     }
 
