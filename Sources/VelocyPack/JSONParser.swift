@@ -74,21 +74,23 @@ public struct JSONParser {
 
     /// Parses JSON text held in a buffer and appends the value(s) to `builder`.
     public static func parse(_ json: UnsafeBufferPointer<UInt8>, into builder: inout Builder, options: Options = .default) throws(VPackError) {
-        let byteCountBefore = builder.bytes.count
+        let byteCountBefore = builder.store.count
         let openCountBefore = builder.stack.count
         let memberCountBefore = builder.memberOffsets.count
         let awaitingBefore = builder.awaitingValue
         var parser = JSONParser(json, builder: builder, options: options)
         builder = Builder(options: options.builder, capacity: 0)  // hand the buffer over uniquely
+        // Owned now: the parser writes without checking again for each value.
+        parser.builder.makeUnique()
         do {
             try parser.parseDocument()
             builder = parser.builder
         } catch {
             // Leave the builder as it was: nothing half-parsed stays behind.
             builder = parser.builder
-            builder.bytes.removeSubrange(byteCountBefore...)
-            builder.stack.removeSubrange(openCountBefore...)
-            builder.memberOffsets.removeSubrange(memberCountBefore...)
+            builder.store.truncate(to: byteCountBefore)
+            builder.stack.truncate(to: openCountBefore)
+            builder.memberOffsets.truncate(to: memberCountBefore)
             builder.awaitingValue = awaitingBefore
             throw error
         }
@@ -165,23 +167,23 @@ public struct JSONParser {
         case UInt8(ascii: "{"): try parseObject()
         case UInt8(ascii: "["): try parseArray()
         case UInt8(ascii: "\""):
-            builder.beginValue()
+            builder.noteValue()
             try parseString()
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            builder.beginValue()
+            builder.noteValue()
             try parseNumber()
         case UInt8(ascii: "t"):
             try expectLiteral("true")
-            builder.beginValue()
-            builder.bytes.append(0x1a)
+            builder.noteValue()
+            builder.store.append(0x1a)
         case UInt8(ascii: "f"):
             try expectLiteral("false")
-            builder.beginValue()
-            builder.bytes.append(0x19)
+            builder.noteValue()
+            builder.store.append(0x19)
         case UInt8(ascii: "n"):
             try expectLiteral("null")
-            builder.beginValue()
-            builder.bytes.append(0x18)
+            builder.noteValue()
+            builder.store.append(0x18)
         default:
             throw error(.unexpectedCharacter, "unexpected '\(Self.show(cursor.pointee))' where a value should start")
         }
@@ -210,7 +212,8 @@ public struct JSONParser {
 
     mutating func parseArray() throws(VPackError) {
         try enter()
-        builder.openArray()
+        builder.noteValue()
+        builder.openCompound(isObject: false, compact: builder.options.buildUnindexedArrays)
         cursor += 1
         skipWhitespace()
         if cursor < end && cursor.pointee == UInt8(ascii: "]") {
@@ -229,13 +232,14 @@ public struct JSONParser {
                 throw error(.unexpectedCharacter, "expected ',' or ']' in array")
             }
         }
-        try builder.close()
+        try builder.closeOwned()
         depth -= 1
     }
 
     mutating func parseObject() throws(VPackError) {
         try enter()
-        builder.openObject()
+        builder.noteValue()
+        builder.openCompound(isObject: true, compact: builder.options.buildUnindexedObjects)
         cursor += 1
         skipWhitespace()
         if cursor < end && cursor.pointee == UInt8(ascii: "}") {
@@ -247,7 +251,7 @@ public struct JSONParser {
                 guard cursor.pointee == UInt8(ascii: "\"") else {
                     throw error(.unexpectedCharacter, "expected a string key")
                 }
-                builder.beginKey()
+                builder.noteKey()
                 try parseString(isKey: true)
                 skipWhitespace()
                 guard cursor < end else { throw error(.unexpectedEnd, "unterminated object") }
@@ -275,7 +279,7 @@ public struct JSONParser {
                 throw VPackError(.duplicateKey, at: position - 1, "object ending here repeats a key")
             }
         }
-        try builder.close()
+        try builder.closeOwned()
         depth -= 1
     }
 
@@ -292,13 +296,13 @@ public struct JSONParser {
             cursor = plainEnd + 1
             return
         }
-        let headPosition = builder.bytes.count
-        builder.bytes.append(0x40)
+        let headPosition = builder.store.count
+        builder.store.append(0x40)
         while true {
             let runStart = cursor
             cursor = scanPlain(cursor)
             if cursor > runStart {
-                builder.bytes.append(contentsOf: UnsafeBufferPointer(start: runStart, count: cursor - runStart))
+                builder.store.append(contentsOf: UnsafeBufferPointer(start: runStart, count: cursor - runStart))
             }
             guard cursor < end else {
                 throw VPackError(.unexpectedEnd, at: position, "unterminated string")
@@ -316,32 +320,30 @@ public struct JSONParser {
                 guard let length = UTF8Check.sequenceLength(cursor, available: end - cursor) else {
                     throw error(.invalidUTF8, "invalid UTF-8 in string")
                 }
-                builder.bytes.append(contentsOf: UnsafeBufferPointer(start: cursor, count: length))
+                builder.store.append(contentsOf: UnsafeBufferPointer(start: cursor, count: length))
                 cursor += length
             }
         }
-        let length = builder.bytes.count - headPosition - 1
+        let length = builder.store.count - headPosition - 1
         if isKey && builder.options.translateSystemKeys && length >= 3 && length <= 5 {
-            let id = builder.bytes.withUnsafeBufferPointer {
+            let id = builder.store.withUnsafeBufferPointer {
                 AttributeTranslation.id(forName: UnsafeBufferPointer(rebasing: $0[(headPosition + 1)...]))
             }
             if let id {
-                builder.bytes.removeSubrange(headPosition...)
+                builder.store.truncate(to: headPosition)
                 builder.appendUInt(id)
                 return
             }
         }
         if length <= 126 {
-            builder.bytes[headPosition] = 0x40 + UInt8(length)
+            builder.store[headPosition] = 0x40 + UInt8(length)
         } else {
             // VelocyPack: strings over 126 bytes use the long form `bf` + 8-byte length.
             // Room for the length is made by moving the string up in place.
-            builder.bytes[headPosition] = 0xbf
+            builder.store[headPosition] = 0xbf
             builder.appendLittleEndian(0, width: 8)
-            builder.bytes.withUnsafeMutableBufferPointer { buffer in
-                let text = buffer.baseAddress! + headPosition + 1
-                _ = memmove(text + 8, text, length)
-            }
+            let text = builder.store.base + headPosition + 1
+            _ = memmove(text + 8, text, length)
             builder.writeLittleEndian(UInt64(length), at: headPosition + 1, width: 8)
         }
     }
@@ -396,7 +398,7 @@ public struct JSONParser {
         default:
             throw error(.invalidEscape, "invalid escape '\\\(Self.show(escaped))'")
         }
-        builder.bytes.append(plain)
+        builder.store.append(plain)
         cursor += 2
     }
 
@@ -445,19 +447,19 @@ public struct JSONParser {
     mutating func appendUTF8(_ scalar: UInt32) {
         switch scalar {
         case 0..<0x80:
-            builder.bytes.append(UInt8(scalar))
+            builder.store.append(UInt8(scalar))
         case 0x80..<0x800:
-            builder.bytes.append(0xc0 | UInt8(scalar >> 6))
-            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+            builder.store.append(0xc0 | UInt8(scalar >> 6))
+            builder.store.append(0x80 | UInt8(scalar & 0x3f))
         case 0x800..<0x10000:
-            builder.bytes.append(0xe0 | UInt8(scalar >> 12))
-            builder.bytes.append(0x80 | UInt8((scalar >> 6) & 0x3f))
-            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+            builder.store.append(0xe0 | UInt8(scalar >> 12))
+            builder.store.append(0x80 | UInt8((scalar >> 6) & 0x3f))
+            builder.store.append(0x80 | UInt8(scalar & 0x3f))
         default:
-            builder.bytes.append(0xf0 | UInt8(scalar >> 18))
-            builder.bytes.append(0x80 | UInt8((scalar >> 12) & 0x3f))
-            builder.bytes.append(0x80 | UInt8((scalar >> 6) & 0x3f))
-            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+            builder.store.append(0xf0 | UInt8(scalar >> 18))
+            builder.store.append(0x80 | UInt8((scalar >> 12) & 0x3f))
+            builder.store.append(0x80 | UInt8((scalar >> 6) & 0x3f))
+            builder.store.append(0x80 | UInt8(scalar & 0x3f))
         }
     }
 }
