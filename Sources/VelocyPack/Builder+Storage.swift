@@ -189,6 +189,14 @@ extension RawStore where Element == UInt8 {
         count += byteCount
     }
 
+    /// Takes the bytes a caller wrote itself into reserved room, up to `position`.
+    @inline(__always)
+    mutating func didWrite(upTo position: UnsafeMutablePointer<UInt8>) {
+        let newCount = position - base
+        precondition(newCount >= count && newCount <= capacity, "written past the reserved room of a builder")
+        count = newCount
+    }
+
     mutating func append(contentsOf bytes: UnsafeRawBufferPointer) {
         append(contentsOf: bytes.bindMemory(to: UInt8.self))
     }

@@ -298,11 +298,19 @@ public struct JSONParser {
         }
         let headPosition = builder.store.count
         builder.store.append(0x40)
+        // The text is written straight into the builder's memory: unescaping never makes a
+        // string longer than its JSON (`\n` is 1 byte for 2, `\uXXXX` at most 3 for 6, a
+        // surrogate pair 4 for 12), so the rest of the input bounds it and one reserve does.
+        builder.store.reserve(end - cursor)
+        var output = builder.store.base + builder.store.count
+        // The first run was scanned above already.
+        var runEnd = plainEnd
         while true {
-            let runStart = cursor
-            cursor = scanPlain(cursor)
-            if cursor > runStart {
-                builder.store.append(contentsOf: UnsafeBufferPointer(start: runStart, count: cursor - runStart))
+            let runCount = runEnd - cursor
+            if runCount > 0 {
+                Self.copy(cursor, to: output, runCount)
+                output += runCount
+                cursor = runEnd
             }
             guard cursor < end else {
                 throw VPackError(.unexpectedEnd, at: position, "unterminated string")
@@ -312,7 +320,7 @@ public struct JSONParser {
                 cursor += 1
                 break
             } else if byte == UInt8(ascii: "\\") {
-                try parseEscape()
+                try parseEscape(into: &output)
             } else if byte < 0x20 {
                 throw error(.controlCharacterInString, "raw control character in string")
             } else {
@@ -320,10 +328,13 @@ public struct JSONParser {
                 guard let length = UTF8Check.sequenceLength(cursor, available: end - cursor) else {
                     throw error(.invalidUTF8, "invalid UTF-8 in string")
                 }
-                builder.store.append(contentsOf: UnsafeBufferPointer(start: cursor, count: length))
+                Self.copy(cursor, to: output, length)
+                output += length
                 cursor += length
             }
+            runEnd = scanPlain(cursor)
         }
+        builder.store.didWrite(upTo: output)
         let length = builder.store.count - headPosition - 1
         if isKey && builder.options.translateSystemKeys && length >= 3 && length <= 5 {
             let id = builder.store.withUnsafeBufferPointer {
@@ -348,12 +359,35 @@ public struct JSONParser {
         }
     }
 
+    /// The high bit of each byte of `word` that is a quote, a backslash, a control byte or
+    /// (with `highMask`) above 0x7f; the lowest flagged byte is exact, higher ones may be
+    /// false (borrows only run towards higher bytes).
+    @inline(__always)
+    static func flags(_ word: UInt64, _ highMask: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5c)
+        let hasQuote = (quote &- ones) & ~quote
+        let hasBackslash = (backslash &- ones) & ~backslash
+        let hasControl = (word &- (ones &* 0x20)) & ~word
+        return ((hasQuote | hasBackslash | hasControl) & highs) | (word & highMask)
+    }
+
     /// Advances over bytes that need no attention: not a quote, backslash or control byte,
     /// and (when validating UTF-8) not above 0x7f. Eight bytes at a time where possible.
     @inline(__always)
     func scanPlain(_ from: UnsafePointer<UInt8>) -> UnsafePointer<UInt8> {
         var pointer = from
         let highMask: UInt64 = options.validateUTF8 ? 0x8080_8080_8080_8080 : 0
+        // Sixteen bytes at a time while none needs attention (long runs of text); the word
+        // loop below finds the exact byte once one does.
+        while end - pointer >= 16 {
+            let first = UnsafeRawPointer(pointer).loadUnaligned(as: UInt64.self)
+            let second = UnsafeRawPointer(pointer).loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            if Self.flags(first, highMask) | Self.flags(second, highMask) != 0 { break }
+            pointer += 16
+        }
         while end - pointer >= 8 {
             let word = UnsafeRawPointer(pointer).loadUnaligned(as: UInt64.self)
             let ones: UInt64 = 0x0101_0101_0101_0101
@@ -379,7 +413,22 @@ public struct JSONParser {
         return pointer
     }
 
-    mutating func parseEscape() throws(VPackError) {
+    /// Copies `count` bytes; short runs without a call to `memmove`.
+    @inline(__always)
+    static func copy(_ source: UnsafePointer<UInt8>, to target: UnsafeMutablePointer<UInt8>, _ count: Int) {
+        if count <= 16 && count >= 8 {
+            let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(target)
+            to.storeBytes(of: from.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self), toByteOffset: count - 8, as: UInt64.self)
+        } else if count < 8 {
+            for i in 0..<count { target[i] = source[i] }
+        } else {
+            target.update(from: source, count: count)
+        }
+    }
+
+    /// Parses the escape at the cursor and writes what it stands for at `output`.
+    mutating func parseEscape(into output: inout UnsafeMutablePointer<UInt8>) throws(VPackError) {
         guard end - cursor >= 2 else { throw error(.unexpectedEnd, "unterminated escape") }
         let escaped = cursor[1]
         let plain: UInt8
@@ -393,12 +442,13 @@ public struct JSONParser {
         case UInt8(ascii: "r"): plain = 0x0d
         case UInt8(ascii: "t"): plain = 0x09
         case UInt8(ascii: "u"):
-            try parseUnicodeEscape()
+            try parseUnicodeEscape(into: &output)
             return
         default:
             throw error(.invalidEscape, "invalid escape '\\\(Self.show(escaped))'")
         }
-        builder.store.append(plain)
+        output.pointee = plain
+        output += 1
         cursor += 2
     }
 
@@ -420,7 +470,7 @@ public struct JSONParser {
         return value
     }
 
-    mutating func parseUnicodeEscape() throws(VPackError) {
+    mutating func parseUnicodeEscape(into output: inout UnsafeMutablePointer<UInt8>) throws(VPackError) {
         guard let unit = hex4(cursor) else {
             if end - cursor < 6 { throw error(.unexpectedEnd, "incomplete \\u escape") }
             throw error(.invalidEscape, "\\u needs four hex digits")
@@ -439,27 +489,33 @@ public struct JSONParser {
         } else if (0xdc00...0xdfff).contains(unit) && options.validateUTF8 {
             throw error(.invalidSurrogate, "low surrogate without a high surrogate")
         }
-        appendUTF8(scalar)
+        Self.writeUTF8(scalar, to: &output)
         cursor += consumed
     }
 
-    /// Appends a code point as UTF-8; a lone surrogate gets the generalized 3-byte form.
-    mutating func appendUTF8(_ scalar: UInt32) {
+    /// Writes a code point as UTF-8 at `output`; a lone surrogate gets the generalized 3-byte
+    /// form.
+    @inline(__always)
+    static func writeUTF8(_ scalar: UInt32, to output: inout UnsafeMutablePointer<UInt8>) {
         switch scalar {
         case 0..<0x80:
-            builder.store.append(UInt8(scalar))
+            output[0] = UInt8(scalar)
+            output += 1
         case 0x80..<0x800:
-            builder.store.append(0xc0 | UInt8(scalar >> 6))
-            builder.store.append(0x80 | UInt8(scalar & 0x3f))
+            output[0] = 0xc0 | UInt8(scalar >> 6)
+            output[1] = 0x80 | UInt8(scalar & 0x3f)
+            output += 2
         case 0x800..<0x10000:
-            builder.store.append(0xe0 | UInt8(scalar >> 12))
-            builder.store.append(0x80 | UInt8((scalar >> 6) & 0x3f))
-            builder.store.append(0x80 | UInt8(scalar & 0x3f))
+            output[0] = 0xe0 | UInt8(scalar >> 12)
+            output[1] = 0x80 | UInt8((scalar >> 6) & 0x3f)
+            output[2] = 0x80 | UInt8(scalar & 0x3f)
+            output += 3
         default:
-            builder.store.append(0xf0 | UInt8(scalar >> 18))
-            builder.store.append(0x80 | UInt8((scalar >> 12) & 0x3f))
-            builder.store.append(0x80 | UInt8((scalar >> 6) & 0x3f))
-            builder.store.append(0x80 | UInt8(scalar & 0x3f))
+            output[0] = 0xf0 | UInt8(scalar >> 18)
+            output[1] = 0x80 | UInt8((scalar >> 12) & 0x3f)
+            output[2] = 0x80 | UInt8((scalar >> 6) & 0x3f)
+            output[3] = 0x80 | UInt8(scalar & 0x3f)
+            output += 4
         }
     }
 }
