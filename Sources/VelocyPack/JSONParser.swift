@@ -380,12 +380,17 @@ public struct JSONParser {
     func scanPlain(_ from: UnsafePointer<UInt8>) -> UnsafePointer<UInt8> {
         var pointer = from
         let highMask: UInt64 = options.validateUTF8 ? 0x8080_8080_8080_8080 : 0
-        // Sixteen bytes at a time while none needs attention (long runs of text); the word
-        // loop below finds the exact byte once one does.
+        // Sixteen bytes (two words) at a time; the lowest flagged byte of a word is exact.
         while end - pointer >= 16 {
             let first = UnsafeRawPointer(pointer).loadUnaligned(as: UInt64.self)
             let second = UnsafeRawPointer(pointer).loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            if Self.flags(first, highMask) | Self.flags(second, highMask) != 0 { break }
+            let firstFlags = Self.flags(first, highMask)
+            let secondFlags = Self.flags(second, highMask)
+            if firstFlags | secondFlags != 0 {
+                return firstFlags != 0
+                    ? pointer + firstFlags.trailingZeroBitCount / 8
+                    : pointer + 8 + secondFlags.trailingZeroBitCount / 8
+            }
             pointer += 16
         }
         while end - pointer >= 8 {
@@ -428,6 +433,7 @@ public struct JSONParser {
     }
 
     /// Parses the escape at the cursor and writes what it stands for at `output`.
+    @inline(__always)
     mutating func parseEscape(into output: inout UnsafeMutablePointer<UInt8>) throws(VPackError) {
         guard end - cursor >= 2 else { throw error(.unexpectedEnd, "unterminated escape") }
         let escaped = cursor[1]
