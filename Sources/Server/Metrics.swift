@@ -43,18 +43,35 @@ public final class Metrics: Sendable {
     }
 
     struct RouteFigures {
-        var statuses: [Int: UInt64] = [:]
+        /// Answers by status: a route answers with a handful of statuses, so a short list
+        /// searched from the front costs less per request than hashing.
+        var statusCounts: [(status: Int, count: UInt64)] = []
         var duration = Histogram()
 
         mutating func record(status: Int, seconds: Double) {
-            statuses[status, default: 0] += 1
+            if let index = statusCounts.firstIndex(where: { $0.status == status }) {
+                statusCounts[index].count += 1
+            } else {
+                statusCounts.append((status, 1))
+            }
             duration.record(seconds)
         }
+
+        var statuses: [Int: UInt64] { Dictionary(uniqueKeysWithValues: statusCounts.map { ($0.status, $0.count) }) }
     }
 
     struct State {
-        var routes: [RouteKey: RouteFigures] = [:]
-        var byMethod: [RequestMethod: UInt64] = [:]
+        /// Figures by route, in the order routes were first seen; `routeIndexes` finds them.
+        var routeFigures: [RouteFigures] = []
+        var routeIndexes: [RouteKey: Int] = [:]
+        /// The route recorded last and its index: consecutive requests mostly take the same
+        /// route, and comparing the pattern (usually the very same string) costs less than
+        /// hashing it.
+        var lastRoute: (key: RouteKey, index: Int)?
+
+        var routes: [RouteKey: RouteFigures] { routeIndexes.mapValues { routeFigures[$0] } }
+        /// Requests by method, indexed by the method's raw value (0...6).
+        var byMethod = [UInt64](repeating: 0, count: RequestMethod.allCases.count)
         var total: UInt64 = 0
         var superuser: UInt64 = 0
         var user: UInt64 = 0
@@ -82,13 +99,24 @@ public final class Metrics: Sendable {
     func recordRequest(route: String, method: RequestMethod, status: Int, seconds: Double, user: String?) {
         state.withLock { state in
             state.total += 1
-            state.byMethod[method, default: 0] += 1
+            state.byMethod[Int(method.rawValue)] += 1
             if let user {
                 if user.hasPrefix("_cluster:") { state.superuser += 1 } else { state.user += 1 }
             }
             state.totalTime.record(seconds)
             let key = RouteKey(route: route, method: method)
-            state.routes[key, default: RouteFigures()].record(status: status, seconds: seconds)
+            let index: Int
+            if let last = state.lastRoute, last.key == key {
+                index = last.index
+            } else if let known = state.routeIndexes[key] {
+                index = known
+            } else {
+                index = state.routeFigures.count
+                state.routeFigures.append(RouteFigures())
+                state.routeIndexes[key] = index
+            }
+            state.routeFigures[index].record(status: status, seconds: seconds)
+            state.lastRoute = (key, index)
         }
     }
 
@@ -126,7 +154,7 @@ public final class Metrics: Sendable {
         text.counter("arangodb_http_request_statistics_total_requests_total", "Total number of requests (HTTP and VelocyStream)", state.total)
         for (method, name) in methods {
             text.counter("arangodb_http_request_statistics_http_\(name)_requests_total", "Number of \(name.uppercased()) requests",
-                         state.byMethod[method] ?? 0)
+                         state.byMethod[Int(method.rawValue)])
         }
         text.counter("arangodb_http_request_statistics_superuser_requests_total", "Requests by servers of the cluster (cluster tokens)", state.superuser)
         text.counter("arangodb_http_request_statistics_user_requests_total", "Requests by authenticated users", state.user)
@@ -147,10 +175,11 @@ public final class Metrics: Sendable {
         for kind in state.protocolErrors.keys.sorted() {
             text.sample("tessera_protocol_errors_total", ["kind": kind], Double(state.protocolErrors[kind]!))
         }
-        let routes = state.routes.keys.sorted()
+        let routeFigures = state.routes
+        let routes = routeFigures.keys.sorted()
         text.help("tessera_requests_total", "Requests answered, by route pattern, method and status", type: "counter")
         for key in routes {
-            let figures = state.routes[key]!
+            let figures = routeFigures[key]!
             for status in figures.statuses.keys.sorted() {
                 text.sample("tessera_requests_total", ["route": key.route, "method": key.method.description, "status": String(status)],
                             Double(figures.statuses[status]!))
@@ -160,7 +189,7 @@ public final class Metrics: Sendable {
                   type: "histogram")
         for key in routes {
             text.histogramSamples("tessera_request_duration_seconds", ["route": key.route, "method": key.method.description],
-                                  state.routes[key]!.duration)
+                                  routeFigures[key]!.duration)
         }
         for collector in collectors.withLock({ $0 }) { collector.collect(&text) }
         return text.text

@@ -53,11 +53,15 @@ extension VSTServer {
         case let .handler(handler, pathParameters):
             let request = ServerRequest(header: header, body: body, user: user, pathParameters: pathParameters,
                                         answerGate: AnswerGate(eventLoop: eventLoop, tcp: tcp))
-            let finish: (ServerResponse) -> Void = { [self] response in
-                inFlightTotal -= 1
-                record(header, pattern: pattern, status: response.status, user: user, started: started)
-                later(response)
-                requestFinished()
+            // Made only for answers that come later: a closure context per request is an
+            // allocation and a retain of every capture, which immediate answers do not need.
+            func makeFinish() -> (ServerResponse) -> Void {
+                { [self] response in
+                    inFlightTotal -= 1
+                    record(header, pattern: pattern, status: response.status, user: user, started: started)
+                    later(response)
+                    requestFinished()
+                }
             }
             switch handler {
             case .immediate(let run):
@@ -69,7 +73,7 @@ extension VSTServer {
             case .async(let run):
                 inFlightTotal += 1
                 let eventLoop = self.eventLoop
-                let box = LoopBound(finish)
+                let box = LoopBound(makeFinish())
                 Task {
                     let response: ServerResponse
                     do throws(ArangoError) {
@@ -94,6 +98,7 @@ extension VSTServer {
                     return (response, pattern)
                 case .offload(let work):
                     inFlightTotal += 1
+                    let finish = makeFinish()
                     eventLoop.offload(work) { response in finish(response) }
                     return (nil, pattern)
                 case .later(let start):
@@ -103,7 +108,7 @@ extension VSTServer {
                     // this connection, which can run further handlers. The loop only refuses
                     // jobs when the process is going down.
                     let eventLoop = self.eventLoop
-                    let box = LoopBound(finish)
+                    let box = LoopBound(makeFinish())
                     start { response in
                         eventLoop.execute { box.value(response) }
                     }

@@ -179,14 +179,17 @@ public struct Router: Sendable {
     /// `/a/b/` and `/a//b` route like `/a/b`.
     static func normalized(_ path: String) -> String {
         // One pass over the bytes: most paths need no change and must not pay for a search.
-        var previousWasSlash = false
-        var clean = true
-        for byte in path.utf8 {
-            let slash = byte == UInt8(ascii: "/")
-            if slash && previousWasSlash { clean = false; break }
-            previousWasSlash = slash
+        var path = path
+        let clean = path.withUTF8 { bytes in
+            var previousWasSlash = false
+            for byte in bytes {
+                let slash = byte == UInt8(ascii: "/")
+                if slash && previousWasSlash { return false }
+                previousWasSlash = slash
+            }
+            return !(previousWasSlash && bytes.count > 1)
         }
-        if clean && !(previousWasSlash && path.utf8.count > 1) { return path }
+        if clean { return path }
         return "/" + split(path).joined(separator: "/")
     }
 }

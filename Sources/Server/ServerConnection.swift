@@ -234,9 +234,10 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
             fail(id, ArangoError(status: 400, .httpBadParameter, "malformed request header: \(error)"))
             return
         }
-        let wantsJSON = header.meta["accept"].map { $0.hasPrefix("application/json") } ?? false
-        let contentType = header.meta["content-type"] ?? ""
-        let bodyIsJSON = contentType.hasPrefix("application/json") || contentType.hasPrefix("text/")
+        // Most requests carry no meta: no lookups then.
+        let wantsJSON = !header.meta.isEmpty && (header.meta["accept"].map { $0.hasPrefix("application/json") } ?? false)
+        let contentType = header.meta.isEmpty ? "" : header.meta["content-type"] ?? ""
+        let bodyIsJSON = !contentType.isEmpty && (contentType.hasPrefix("application/json") || contentType.hasPrefix("text/"))
         let response = server.dispatch(header, body: received.body, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp) { [self] response in
             inFlight -= 1
             send(id, response, json: wantsJSON)
@@ -279,10 +280,9 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
                 meta["content-type"] = "application/json; charset=utf-8"
             }
         }
-        var message = meta.isEmpty ? Self.cachedHeader(status: response.status) : ResponseHeader(responseCode: response.status, meta: meta).encoded()
-        message.append(contentsOf: body)
+        let header = meta.isEmpty ? Self.cachedHeader(status: response.status) : ResponseHeader(responseCode: response.status, meta: meta).encoded()
         tcp.write { output in
-            VSTEncoder.encode(messageID: id, message: message, version: version, into: &output)
+            VSTEncoder.encode(messageID: id, header: header, body: body, version: version, into: &output)
         }
     }
 
@@ -292,8 +292,12 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
             ($0, ResponseHeader(responseCode: $0).encoded())
         })
 
+    static let okHeader = ResponseHeader(responseCode: 200).encoded()
+
     static func cachedHeader(status: Int) -> [UInt8] {
-        commonHeaders[status] ?? ResponseHeader(responseCode: status).encoded()
+        // 200 first: most answers, and no hashing for them.
+        if status == 200 { return okHeader }
+        return commonHeaders[status] ?? ResponseHeader(responseCode: status).encoded()
     }
 
     // MARK: Ending

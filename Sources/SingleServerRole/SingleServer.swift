@@ -107,7 +107,8 @@ public final class SingleServer: Sendable {
         configuration.limits.bodyNestingMax = options.bodyNestingMax
         configuration.authenticator = options.authentication ? users : nil
         let store = self.store
-        configuration.databaseExists = { store.databaseExists($0) }
+        // `_system` is made before the server listens and cannot be dropped: no lock for it.
+        configuration.databaseExists = { $0 == "_system" || store.databaseExists($0) }
         return configuration
     }
 

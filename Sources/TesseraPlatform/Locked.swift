@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #elseif canImport(Darwin)
-import Darwin
+public import Darwin
 #endif
 
 /// A value behind a `pthread_mutex_t`, for the layers that share state between threads (the
@@ -13,8 +13,10 @@ import Darwin
 ///
 /// `@unchecked Sendable`: `value` is only touched while `mutex` is held.
 public final class Locked<Value>: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var value: Value
+    // Visible to inlined code only: `withLock` is inlined into its callers so it is
+    // specialized for their value and closure (a generic call cost every request a lot).
+    @usableFromInline var mutex = pthread_mutex_t()
+    @usableFromInline var value: Value
 
     public init(_ value: Value) {
         self.value = value
@@ -24,6 +26,7 @@ public final class Locked<Value>: @unchecked Sendable {
     deinit { pthread_mutex_destroy(&mutex) }
 
     /// Runs `body` with the value while holding the lock.
+    @inlinable
     public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }

@@ -7,6 +7,12 @@ extension Builder {
     /// - Throws: `duplicateKey` when ``Options/checkAttributeUniqueness`` is on and the object
     ///   repeats a key (the builder is then left as it was before the call).
     public mutating func close() throws(VPackError) {
+        makeUnique()
+        try closeOwned()
+    }
+
+    /// ``close()`` for a builder known to own its memory (the parser's).
+    mutating func closeOwned() throws(VPackError) {
         guard let top = stack.last else { preconditionFailure("Builder.close() with nothing open") }
         precondition(!awaitingValue, "Builder.close() right after a key")
         let memberCount = memberOffsets.count - top.firstMember
@@ -16,8 +22,8 @@ extension Builder {
         stack.removeLast()
         if memberCount == 0 {
             // VelocyPack: empty array `01`, empty object `0a`.
-            bytes[top.start] = top.isObject ? 0x0a : 0x01
-            bytes.removeLast(8)
+            store[top.start] = top.isObject ? 0x0a : 0x01
+            store.removeLast(8)
         } else if (top.compact || (top.isObject && memberCount == 1)) && closeCompact(top, memberCount) {
             // Compact layout chosen (a single-member object is always compact when it fits).
         } else if top.isObject {
@@ -32,7 +38,7 @@ extension Builder {
     /// Returns false (changing nothing) when BYTELENGTH would need more than 8 varint bytes.
     mutating func closeCompact(_ top: OpenCompound, _ memberCount: Int) -> Bool {
         let start = top.start
-        let payloadCount = bytes.count - (start + 9)
+        let payloadCount = store.count - (start + 9)
         let countLength = Raw.varintLength(UInt64(memberCount))
         var total = 1 + payloadCount + countLength
         var totalLength = Raw.varintLength(UInt64(total))
@@ -43,24 +49,24 @@ extension Builder {
             totalLength += 1
         }
         guard totalLength < 9 else { return false }
-        bytes[start] = top.isObject ? 0x14 : 0x13
+        store[start] = top.isObject ? 0x14 : 0x13
         moveMembers(of: start, to: 1 + totalLength)
         var rest = UInt64(total)
         for position in 0..<totalLength {
-            bytes[start + 1 + position] = UInt8(rest & 0x7f) | (position < totalLength - 1 ? 0x80 : 0)
+            store[start + 1 + position] = UInt8(rest & 0x7f) | (position < totalLength - 1 ? 0x80 : 0)
             rest >>= 7
         }
         // NRITEMS grows backwards from the last byte: the low group is the very last byte,
         // and every group but the highest (the first in memory) says "more follow" with 0x80.
         var count = UInt64(memberCount)
-        let countStart = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: countLength))
+        let countStart = store.count
+        store.appendZeros(countLength)
         for group in 0..<countLength {
-            bytes[countStart + countLength - 1 - group] =
+            store[countStart + countLength - 1 - group] =
                 UInt8(count & 0x7f) | (group < countLength - 1 ? 0x80 : 0)
             count >>= 7
         }
-        precondition(bytes.count - start == total, "compact size \(bytes.count - start) != \(total)")
+        precondition(store.count - start == total, "compact size \(store.count - start) != \(total)")
         return true
     }
 
@@ -69,21 +75,19 @@ extension Builder {
     mutating func moveMembers(of start: Int, to target: Int) {
         let shift = 9 - target
         guard shift > 0 else { return }
-        let payloadCount = bytes.count - (start + 9)
+        let payloadCount = store.count - (start + 9)
         if payloadCount > 0 {
-            bytes.withUnsafeMutableBufferPointer { buffer in
-                let base = buffer.baseAddress! + start
-                (base + target).update(from: base + 9, count: payloadCount)
-            }
+            let base = store.base + start
+            (base + target).update(from: base + 9, count: payloadCount)
         }
-        bytes.removeLast(shift)
+        store.removeLast(shift)
     }
 
     /// The array layouts `02`–`09`.
     mutating func closeArray(_ top: OpenCompound, _ memberCount: Int) {
         let start = top.start
         let members = top.firstMember..<(top.firstMember + memberCount)
-        let used = bytes.count - start  // header reserve + payload
+        let used = store.count - start  // header reserve + payload
         // No index table when there is one member or all members have the same byte size.
         var needsIndex = memberCount > 1
         if memberCount > 1 {
@@ -112,7 +116,7 @@ extension Builder {
         if width == 1 {
             // A member that starts with 00 (None) among the first six would be taken for
             // padding if the header shrank, so the reference keeps the padding then.
-            let keepPadding = members.prefix(6).contains { bytes[start + memberOffsets[$0]] == 0x00 }
+            let keepPadding = members.prefix(6).contains { store[start + memberOffsets[$0]] == 0x00 }
             if !keepPadding {
                 let target = needsIndex ? 3 : 2
                 moveMembers(of: start, to: target)
@@ -128,8 +132,8 @@ extension Builder {
             if width == 8 { appendLittleEndian(UInt64(memberCount), width: 8) }
         }
         let widthCode = UInt8(width.trailingZeroBitCount)  // 1, 2, 4, 8 -> 0, 1, 2, 3
-        bytes[start] = (needsIndex ? 0x06 : 0x02) + widthCode
-        writeLittleEndian(UInt64(bytes.count - start), at: start + 1, width: width)
+        store[start] = (needsIndex ? 0x06 : 0x02) + widthCode
+        writeLittleEndian(UInt64(store.count - start), at: start + 1, width: width)
         if needsIndex && width < 8 {
             writeLittleEndian(UInt64(memberCount), at: start + 1 + width, width: width)
         }
@@ -139,7 +143,7 @@ extension Builder {
     mutating func closeIndexedObject(_ top: OpenCompound, _ memberCount: Int) {
         let start = top.start
         let members = top.firstMember..<(top.firstMember + memberCount)
-        let used = bytes.count - start
+        let used = store.count - start
         let width: Int
         if used + memberCount - 6 <= 0xff {
             width = 1
@@ -158,8 +162,8 @@ extension Builder {
         sortKeys(start: start, members: members)
         for i in members { appendLittleEndian(UInt64(memberOffsets[i]), width: width) }
         if width == 8 { appendLittleEndian(UInt64(memberCount), width: 8) }
-        bytes[start] = 0x0b + UInt8(width.trailingZeroBitCount)
-        writeLittleEndian(UInt64(bytes.count - start), at: start + 1, width: width)
+        store[start] = 0x0b + UInt8(width.trailingZeroBitCount)
+        writeLittleEndian(UInt64(store.count - start), at: start + 1, width: width)
         if width < 8 { writeLittleEndian(UInt64(memberCount), at: start + 1 + width, width: width) }
     }
 
@@ -169,19 +173,18 @@ extension Builder {
     mutating func sortKeys(start: Int, members: Range<Int>) {
         guard members.count > 1 else { return }
         let insertionSortCountMax = 24
-        bytes.withUnsafeBufferPointer { buffer in
+        store.withUnsafeBufferPointer { buffer in
             let base = buffer.baseAddress! + start
             if members.count <= insertionSortCountMax {
-                memberOffsets.withUnsafeMutableBufferPointer { offsets in
-                    for i in (members.lowerBound + 1)..<members.upperBound {
-                        let moving = offsets[i]
-                        var j = i
-                        while j > members.lowerBound && Self.keyOrder(base, offsets[j - 1], moving) > 0 {
-                            offsets[j] = offsets[j - 1]
-                            j -= 1
-                        }
-                        offsets[j] = moving
+                let offsets = memberOffsets.base
+                for i in (members.lowerBound + 1)..<members.upperBound {
+                    let moving = offsets[i]
+                    var j = i
+                    while j > members.lowerBound && Self.keyOrder(base, offsets[j - 1], moving) > 0 {
+                        offsets[j] = offsets[j - 1]
+                        j -= 1
                     }
+                    offsets[j] = moving
                 }
                 return
             }
@@ -192,17 +195,28 @@ extension Builder {
                 break
             }
             if isSorted { return }
-            let sorted = memberOffsets[members].enumerated().sorted { lhs, rhs in
+            let sorted = offsets(members).enumerated().sorted { lhs, rhs in
                 let order = Self.keyOrder(base, lhs.element, rhs.element)
                 return order != 0 ? order < 0 : lhs.offset < rhs.offset
             }.map(\.element)
-            memberOffsets.replaceSubrange(members, with: sorted)
+            for (i, offset) in zip(members, sorted) { memberOffsets.base[i] = offset }
         }
+    }
+
+    /// The member offsets in `members`, in an array of their own.
+    func offsets(_ members: Range<Int>) -> [Int] {
+        precondition(members.upperBound <= memberOffsets.count, "member range \(members) outside \(memberOffsets.count)")
+        return Array(UnsafeBufferPointer(start: memberOffsets.base + members.lowerBound, count: members.count))
     }
 
     @inline(__always)
     static func keyOrder(_ base: UnsafePointer<UInt8>, _ lhs: Int, _ rhs: Int) -> Int {
-        Raw.withKeyName(base + lhs) { left in
+        // Two non-empty short string keys that differ in their first byte: decided there.
+        let left = base[lhs], right = base[rhs]
+        if left > 0x40 && left < 0xbf && right > 0x40 && right < 0xbf && base[lhs + 1] != base[rhs + 1] {
+            return Int(base[lhs + 1]) - Int(base[rhs + 1])
+        }
+        return Raw.withKeyName(base + lhs) { left in
             Raw.withKeyName(base + rhs) { right in Raw.compare(left, right) } ?? 0
         } ?? 0
     }
@@ -210,9 +224,9 @@ extension Builder {
     /// Throws `duplicateKey` if two keys of the open object `top` name the same attribute.
     func checkUniqueKeys(_ top: OpenCompound) throws(VPackError) {
         let members = top.firstMember..<memberOffsets.count
-        let duplicate: Int? = bytes.withUnsafeBufferPointer { buffer in
+        let duplicate: Int? = store.withUnsafeBufferPointer { buffer in
             let base = buffer.baseAddress! + top.start
-            let sorted = memberOffsets[members].sorted { Self.keyOrder(base, $0, $1) < 0 }
+            let sorted = offsets(members).sorted { Self.keyOrder(base, $0, $1) < 0 }
             for i in 1..<sorted.count where Self.keyOrder(base, sorted[i - 1], sorted[i]) == 0 {
                 return top.start + max(sorted[i - 1], sorted[i])
             }
@@ -227,7 +241,7 @@ extension Builder {
     mutating func writeLittleEndian(_ value: UInt64, at position: Int, width: Int) {
         var rest = value
         for i in 0..<width {
-            bytes[position + i] = UInt8(truncatingIfNeeded: rest)
+            store[position + i] = UInt8(truncatingIfNeeded: rest)
             rest >>= 8
         }
     }

@@ -42,29 +42,33 @@ public struct Builder: Sendable {
     /// An array or object that is open: where its head is, where its member offsets begin
     /// in ``memberOffsets``, and whether a compact layout was asked for.
     @usableFromInline
-    struct OpenCompound: Sendable {
+    struct OpenCompound: Sendable, BitwiseCopyable {
         var start: Int
         var firstMember: Int
         var isObject: Bool
         var compact: Bool
     }
 
-    /// The bytes written so far.
-    public internal(set) var bytes: [UInt8]
+    /// The bytes written so far, in an array of their own (a copy: read it once a value is
+    /// complete, not in a loop).
+    public var bytes: [UInt8] { store.array }
+    /// The number of bytes written so far.
+    public var byteCount: Int { store.count }
+    /// The bytes, written through a raw pointer; see ``ByteStore``.
+    @usableFromInline var store: ByteStore
     /// The layout options.
     public let options: Options
-    @usableFromInline var stack: [OpenCompound] = []
+    @usableFromInline var stack = emptyCompoundStore
     /// Offsets (relative to their compound's head) of the members of all open compounds;
     /// for objects, the offsets of the keys.
-    @usableFromInline var memberOffsets: [Int] = []
+    @usableFromInline var memberOffsets = emptyOffsetStore
     /// In an open object: a key was written and its value is due.
     @usableFromInline var awaitingValue = false
 
     /// A new, empty builder.
     public init(options: Options = .default, capacity: Int = 64) {
         self.options = options
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        store = ByteStore(capacity: capacity)
     }
 
     /// Whether every opened array and object has been closed.
@@ -72,41 +76,65 @@ public struct Builder: Sendable {
 
     /// The first complete value written.
     public var slice: Slice {
-        precondition(isClosed && !bytes.isEmpty, "Builder.slice needs one complete value")
-        return Slice(uncheckedStorage: bytes, offset: 0)
+        precondition(isClosed && !store.isEmpty, "Builder.slice needs one complete value")
+        return Slice(uncheckedStorage: store.array, offset: 0)
     }
 
     /// Forgets everything written; keeps the allocated capacity.
     public mutating func clear() {
-        bytes.removeAll(keepingCapacity: true)
-        stack.removeAll(keepingCapacity: true)
-        memberOffsets.removeAll(keepingCapacity: true)
+        makeUnique()
+        store.removeAll()
+        stack.removeAll()
+        memberOffsets.removeAll()
         awaitingValue = false
     }
 
     // MARK: Member bookkeeping
 
+    /// Gives this builder memory of its own when a copy shares it; every mutating entry
+    /// point calls this before it writes (see ``RawStore``).
+    @inline(__always) @usableFromInline
+    mutating func makeUnique() {
+        store.makeUnique()
+        stack.makeUnique()
+        memberOffsets.makeUnique()
+    }
+
     /// Notes that a value starts here: in an array it is a member; in an object it must be
     /// the value of the key just written.
     @inline(__always) @usableFromInline
     mutating func beginValue() {
+        makeUnique()
+        noteValue()
+    }
+
+    /// ``beginValue()`` for a builder known to own its memory (the parser's).
+    @inline(__always) @usableFromInline
+    mutating func noteValue() {
         guard let top = stack.last else { return }
         if top.isObject {
             precondition(awaitingValue, "Builder: a value in an object needs a key first")
             awaitingValue = false
         } else {
-            memberOffsets.append(bytes.count - top.start)
+            memberOffsets.append(store.count - top.start)
         }
     }
 
     /// Notes that an object key starts here.
     @inline(__always) @usableFromInline
     mutating func beginKey() {
+        makeUnique()
+        noteKey()
+    }
+
+    /// ``beginKey()`` for a builder known to own its memory (the parser's).
+    @inline(__always) @usableFromInline
+    mutating func noteKey() {
         guard let top = stack.last, top.isObject else {
             preconditionFailure("Builder: a key outside an object")
         }
         precondition(!awaitingValue, "Builder: two keys in a row")
-        memberOffsets.append(bytes.count - top.start)
+        memberOffsets.append(store.count - top.start)
         awaitingValue = true
     }
 
@@ -128,21 +156,21 @@ public struct Builder: Sendable {
 
     @inline(__always) @usableFromInline
     mutating func openCompound(isObject: Bool, compact: Bool) {
-        stack.append(OpenCompound(start: bytes.count, firstMember: memberOffsets.count,
+        stack.append(OpenCompound(start: store.count, firstMember: memberOffsets.count,
                                   isObject: isObject, compact: compact))
         // The head (a placeholder, fixed at close) and 8 zero bytes: room for the widest
         // BYTELENGTH and NRITEMS, and zero padding if the header stays wide.
-        bytes.append(isObject ? 0x0b : 0x06)
-        withUnsafeBytes(of: UInt64(0)) { bytes.append(contentsOf: $0) }
+        store.append(isObject ? 0x0b : 0x06)
+        store.appendZeros(8)
     }
 
     // MARK: Scalars
 
     /// Appends `null`.
-    public mutating func addNull() { beginValue(); bytes.append(0x18) }
+    public mutating func addNull() { beginValue(); store.append(0x18) }
 
     /// Appends a bool.
-    public mutating func add(_ value: Bool) { beginValue(); bytes.append(value ? 0x1a : 0x19) }
+    public mutating func add(_ value: Bool) { beginValue(); store.append(value ? 0x1a : 0x19) }
 
     /// Appends a signed integer: SmallInt for −6...9, else the narrowest `20`–`27`.
     public mutating func add(_ value: Int64) { beginValue(); appendInt(value) }
@@ -173,42 +201,42 @@ public struct Builder: Sendable {
     public mutating func addBinary(_ value: some Collection<UInt8>) {
         beginValue()
         let width = Self.unsignedWidth(UInt64(value.count))
-        bytes.append(0xbf + UInt8(width))
+        store.append(0xbf + UInt8(width))
         appendLittleEndian(UInt64(value.count), width: width)
-        bytes.append(contentsOf: value)
+        store.append(contentsOf: value)
     }
 
     /// Appends a UTC date (`1c`): milliseconds since the Unix epoch.
     public mutating func addUTCDate(milliseconds: Int64) {
         beginValue()
-        bytes.append(0x1c)
+        store.append(0x1c)
         appendLittleEndian(UInt64(bitPattern: milliseconds), width: 8)
     }
 
     /// Appends MinKey (`1e`), the value that sorts below every other.
-    public mutating func addMinKey() { beginValue(); bytes.append(0x1e) }
+    public mutating func addMinKey() { beginValue(); store.append(0x1e) }
 
     /// Appends MaxKey (`1f`), the value that sorts above every other.
-    public mutating func addMaxKey() { beginValue(); bytes.append(0x1f) }
+    public mutating func addMaxKey() { beginValue(); store.append(0x1f) }
 
     /// Appends Illegal (`17`), an application-defined marker.
-    public mutating func addIllegal() { beginValue(); bytes.append(0x17) }
+    public mutating func addIllegal() { beginValue(); store.append(0x17) }
 
     /// Appends None (`00`). VelocyPack does not allow None inside stored values; this exists
     /// for tests of readers and validators.
-    public mutating func addNone() { beginValue(); bytes.append(0x00) }
+    public mutating func addNone() { beginValue(); store.append(0x00) }
 
     /// Appends `value` with a tag: `ee` for tags up to 255, else `ef` with 8 tag bytes.
     public mutating func add(tag: UInt64, _ value: Slice) {
         beginValue()
         if tag <= 0xff {
-            bytes.append(0xee)
-            bytes.append(UInt8(tag))
+            store.append(0xee)
+            store.append(UInt8(tag))
         } else {
-            bytes.append(0xef)
+            store.append(0xef)
             appendLittleEndian(tag, width: 8)
         }
-        bytes.append(contentsOf: value.bytes)
+        store.append(contentsOf: value.bytes)
     }
 
     /// Appends a custom value: `head` in `f0`–`ff`, with a payload of the size that head
@@ -230,15 +258,15 @@ public struct Builder: Sendable {
                          "custom payload size must fit the length field and be non-zero")
         }
         beginValue()
-        bytes.append(head)
+        store.append(head)
         if lengthWidth > 0 { appendLittleEndian(UInt64(payload.count), width: lengthWidth) }
-        bytes.append(contentsOf: payload)
+        store.append(contentsOf: payload)
     }
 
     /// Appends a copy of an existing value, byte for byte.
     public mutating func add(_ value: Slice) {
         beginValue()
-        bytes.append(contentsOf: value.bytes)
+        store.append(contentsOf: value.bytes)
     }
 
     // MARK: Keys
@@ -255,7 +283,7 @@ public struct Builder: Sendable {
     public mutating func add(key: Slice) {
         precondition(key.isString || key.isInteger, "Builder: an object key must be a string or an integer")
         beginKey()
-        bytes.append(contentsOf: key.bytes)
+        store.append(contentsOf: key.bytes)
     }
 
     /// Appends an object key given as UTF-8 bytes.
@@ -287,11 +315,7 @@ public struct Builder: Sendable {
 
     @inline(__always) @usableFromInline
     mutating func appendLittleEndian(_ value: UInt64, width: Int) {
-        var rest = value
-        for _ in 0..<width {
-            bytes.append(UInt8(truncatingIfNeeded: rest))
-            rest >>= 8
-        }
+        store.appendLittleEndian(value, width: width)
     }
 
     /// The number of bytes (1...8) an unsigned value needs.
@@ -303,11 +327,11 @@ public struct Builder: Sendable {
     @inline(__always) @usableFromInline
     mutating func appendUInt(_ value: UInt64) {
         if value <= 9 {
-            bytes.append(0x30 + UInt8(value))
+            store.append(0x30 + UInt8(value))
             return
         }
         let width = Self.unsignedWidth(value)
-        bytes.append(0x27 + UInt8(width))
+        store.append(0x27 + UInt8(width))
         appendLittleEndian(value, width: width)
     }
 
@@ -315,30 +339,30 @@ public struct Builder: Sendable {
     mutating func appendInt(_ value: Int64) {
         if value >= -6 && value <= 9 {
             // SmallInt: 30...39 for 0...9, 3a...3f for -6...-1.
-            bytes.append(value >= 0 ? 0x30 + UInt8(value) : UInt8(0x40 + value))
+            store.append(value >= 0 ? 0x30 + UInt8(value) : UInt8(0x40 + value))
             return
         }
         // The narrowest two's complement width: the magnitude bits plus a sign bit.
         let significantBits = value >= 0 ? 65 - value.leadingZeroBitCount : 65 - (~value).leadingZeroBitCount
         let width = (significantBits + 7) / 8
-        bytes.append(0x1f + UInt8(width))
+        store.append(0x1f + UInt8(width))
         appendLittleEndian(UInt64(bitPattern: value), width: width)
     }
 
     @inline(__always) @usableFromInline
     mutating func appendDouble(_ value: Double) {
-        bytes.append(0x1b)
+        store.append(0x1b)
         appendLittleEndian(value.bitPattern, width: 8)
     }
 
     @inline(__always) @usableFromInline
     mutating func appendString(_ value: UnsafeBufferPointer<UInt8>) {
         if value.count <= 126 {
-            bytes.append(0x40 + UInt8(value.count))
+            store.append(0x40 + UInt8(value.count))
         } else {
-            bytes.append(0xbf)
+            store.append(0xbf)
             appendLittleEndian(UInt64(value.count), width: 8)
         }
-        bytes.append(contentsOf: value)
+        if let source = value.baseAddress { store.appendBytes(source, value.count) }
     }
 }

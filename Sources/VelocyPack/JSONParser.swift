@@ -74,21 +74,23 @@ public struct JSONParser {
 
     /// Parses JSON text held in a buffer and appends the value(s) to `builder`.
     public static func parse(_ json: UnsafeBufferPointer<UInt8>, into builder: inout Builder, options: Options = .default) throws(VPackError) {
-        let byteCountBefore = builder.bytes.count
+        let byteCountBefore = builder.store.count
         let openCountBefore = builder.stack.count
         let memberCountBefore = builder.memberOffsets.count
         let awaitingBefore = builder.awaitingValue
         var parser = JSONParser(json, builder: builder, options: options)
         builder = Builder(options: options.builder, capacity: 0)  // hand the buffer over uniquely
+        // Owned now: the parser writes without checking again for each value.
+        parser.builder.makeUnique()
         do {
             try parser.parseDocument()
             builder = parser.builder
         } catch {
             // Leave the builder as it was: nothing half-parsed stays behind.
             builder = parser.builder
-            builder.bytes.removeSubrange(byteCountBefore...)
-            builder.stack.removeSubrange(openCountBefore...)
-            builder.memberOffsets.removeSubrange(memberCountBefore...)
+            builder.store.truncate(to: byteCountBefore)
+            builder.stack.truncate(to: openCountBefore)
+            builder.memberOffsets.truncate(to: memberCountBefore)
             builder.awaitingValue = awaitingBefore
             throw error
         }
@@ -165,23 +167,23 @@ public struct JSONParser {
         case UInt8(ascii: "{"): try parseObject()
         case UInt8(ascii: "["): try parseArray()
         case UInt8(ascii: "\""):
-            builder.beginValue()
+            builder.noteValue()
             try parseString()
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            builder.beginValue()
+            builder.noteValue()
             try parseNumber()
         case UInt8(ascii: "t"):
             try expectLiteral("true")
-            builder.beginValue()
-            builder.bytes.append(0x1a)
+            builder.noteValue()
+            builder.store.append(0x1a)
         case UInt8(ascii: "f"):
             try expectLiteral("false")
-            builder.beginValue()
-            builder.bytes.append(0x19)
+            builder.noteValue()
+            builder.store.append(0x19)
         case UInt8(ascii: "n"):
             try expectLiteral("null")
-            builder.beginValue()
-            builder.bytes.append(0x18)
+            builder.noteValue()
+            builder.store.append(0x18)
         default:
             throw error(.unexpectedCharacter, "unexpected '\(Self.show(cursor.pointee))' where a value should start")
         }
@@ -210,7 +212,8 @@ public struct JSONParser {
 
     mutating func parseArray() throws(VPackError) {
         try enter()
-        builder.openArray()
+        builder.noteValue()
+        builder.openCompound(isObject: false, compact: builder.options.buildUnindexedArrays)
         cursor += 1
         skipWhitespace()
         if cursor < end && cursor.pointee == UInt8(ascii: "]") {
@@ -229,13 +232,14 @@ public struct JSONParser {
                 throw error(.unexpectedCharacter, "expected ',' or ']' in array")
             }
         }
-        try builder.close()
+        try builder.closeOwned()
         depth -= 1
     }
 
     mutating func parseObject() throws(VPackError) {
         try enter()
-        builder.openObject()
+        builder.noteValue()
+        builder.openCompound(isObject: true, compact: builder.options.buildUnindexedObjects)
         cursor += 1
         skipWhitespace()
         if cursor < end && cursor.pointee == UInt8(ascii: "}") {
@@ -247,7 +251,7 @@ public struct JSONParser {
                 guard cursor.pointee == UInt8(ascii: "\"") else {
                     throw error(.unexpectedCharacter, "expected a string key")
                 }
-                builder.beginKey()
+                builder.noteKey()
                 try parseString(isKey: true)
                 skipWhitespace()
                 guard cursor < end else { throw error(.unexpectedEnd, "unterminated object") }
@@ -275,7 +279,7 @@ public struct JSONParser {
                 throw VPackError(.duplicateKey, at: position - 1, "object ending here repeats a key")
             }
         }
-        try builder.close()
+        try builder.closeOwned()
         depth -= 1
     }
 
@@ -292,13 +296,21 @@ public struct JSONParser {
             cursor = plainEnd + 1
             return
         }
-        let headPosition = builder.bytes.count
-        builder.bytes.append(0x40)
+        let headPosition = builder.store.count
+        builder.store.append(0x40)
+        // The text is written straight into the builder's memory: unescaping never makes a
+        // string longer than its JSON (`\n` is 1 byte for 2, `\uXXXX` at most 3 for 6, a
+        // surrogate pair 4 for 12), so the rest of the input bounds it and one reserve does.
+        builder.store.reserve(end - cursor)
+        var output = builder.store.base + builder.store.count
+        // The first run was scanned above already.
+        var runEnd = plainEnd
         while true {
-            let runStart = cursor
-            cursor = scanPlain(cursor)
-            if cursor > runStart {
-                builder.bytes.append(contentsOf: UnsafeBufferPointer(start: runStart, count: cursor - runStart))
+            let runCount = runEnd - cursor
+            if runCount > 0 {
+                Self.copy(cursor, to: output, runCount)
+                output += runCount
+                cursor = runEnd
             }
             guard cursor < end else {
                 throw VPackError(.unexpectedEnd, at: position, "unterminated string")
@@ -308,7 +320,7 @@ public struct JSONParser {
                 cursor += 1
                 break
             } else if byte == UInt8(ascii: "\\") {
-                try parseEscape()
+                try parseEscape(into: &output)
             } else if byte < 0x20 {
                 throw error(.controlCharacterInString, "raw control character in string")
             } else {
@@ -316,34 +328,50 @@ public struct JSONParser {
                 guard let length = UTF8Check.sequenceLength(cursor, available: end - cursor) else {
                     throw error(.invalidUTF8, "invalid UTF-8 in string")
                 }
-                builder.bytes.append(contentsOf: UnsafeBufferPointer(start: cursor, count: length))
+                Self.copy(cursor, to: output, length)
+                output += length
                 cursor += length
             }
+            runEnd = scanPlain(cursor)
         }
-        let length = builder.bytes.count - headPosition - 1
+        builder.store.didWrite(upTo: output)
+        let length = builder.store.count - headPosition - 1
         if isKey && builder.options.translateSystemKeys && length >= 3 && length <= 5 {
-            let id = builder.bytes.withUnsafeBufferPointer {
+            let id = builder.store.withUnsafeBufferPointer {
                 AttributeTranslation.id(forName: UnsafeBufferPointer(rebasing: $0[(headPosition + 1)...]))
             }
             if let id {
-                builder.bytes.removeSubrange(headPosition...)
+                builder.store.truncate(to: headPosition)
                 builder.appendUInt(id)
                 return
             }
         }
         if length <= 126 {
-            builder.bytes[headPosition] = 0x40 + UInt8(length)
+            builder.store[headPosition] = 0x40 + UInt8(length)
         } else {
             // VelocyPack: strings over 126 bytes use the long form `bf` + 8-byte length.
             // Room for the length is made by moving the string up in place.
-            builder.bytes[headPosition] = 0xbf
+            builder.store[headPosition] = 0xbf
             builder.appendLittleEndian(0, width: 8)
-            builder.bytes.withUnsafeMutableBufferPointer { buffer in
-                let text = buffer.baseAddress! + headPosition + 1
-                _ = memmove(text + 8, text, length)
-            }
+            let text = builder.store.base + headPosition + 1
+            _ = memmove(text + 8, text, length)
             builder.writeLittleEndian(UInt64(length), at: headPosition + 1, width: 8)
         }
+    }
+
+    /// The high bit of each byte of `word` that is a quote, a backslash, a control byte or
+    /// (with `highMask`) above 0x7f; the lowest flagged byte is exact, higher ones may be
+    /// false (borrows only run towards higher bytes).
+    @inline(__always)
+    static func flags(_ word: UInt64, _ highMask: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5c)
+        let hasQuote = (quote &- ones) & ~quote
+        let hasBackslash = (backslash &- ones) & ~backslash
+        let hasControl = (word &- (ones &* 0x20)) & ~word
+        return ((hasQuote | hasBackslash | hasControl) & highs) | (word & highMask)
     }
 
     /// Advances over bytes that need no attention: not a quote, backslash or control byte,
@@ -352,6 +380,19 @@ public struct JSONParser {
     func scanPlain(_ from: UnsafePointer<UInt8>) -> UnsafePointer<UInt8> {
         var pointer = from
         let highMask: UInt64 = options.validateUTF8 ? 0x8080_8080_8080_8080 : 0
+        // Sixteen bytes (two words) at a time; the lowest flagged byte of a word is exact.
+        while end - pointer >= 16 {
+            let first = UnsafeRawPointer(pointer).loadUnaligned(as: UInt64.self)
+            let second = UnsafeRawPointer(pointer).loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            let firstFlags = Self.flags(first, highMask)
+            let secondFlags = Self.flags(second, highMask)
+            if firstFlags | secondFlags != 0 {
+                return firstFlags != 0
+                    ? pointer + firstFlags.trailingZeroBitCount / 8
+                    : pointer + 8 + secondFlags.trailingZeroBitCount / 8
+            }
+            pointer += 16
+        }
         while end - pointer >= 8 {
             let word = UnsafeRawPointer(pointer).loadUnaligned(as: UInt64.self)
             let ones: UInt64 = 0x0101_0101_0101_0101
@@ -377,7 +418,23 @@ public struct JSONParser {
         return pointer
     }
 
-    mutating func parseEscape() throws(VPackError) {
+    /// Copies `count` bytes; short runs without a call to `memmove`.
+    @inline(__always)
+    static func copy(_ source: UnsafePointer<UInt8>, to target: UnsafeMutablePointer<UInt8>, _ count: Int) {
+        if count <= 16 && count >= 8 {
+            let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(target)
+            to.storeBytes(of: from.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self), toByteOffset: count - 8, as: UInt64.self)
+        } else if count < 8 {
+            for i in 0..<count { target[i] = source[i] }
+        } else {
+            target.update(from: source, count: count)
+        }
+    }
+
+    /// Parses the escape at the cursor and writes what it stands for at `output`.
+    @inline(__always)
+    mutating func parseEscape(into output: inout UnsafeMutablePointer<UInt8>) throws(VPackError) {
         guard end - cursor >= 2 else { throw error(.unexpectedEnd, "unterminated escape") }
         let escaped = cursor[1]
         let plain: UInt8
@@ -391,12 +448,13 @@ public struct JSONParser {
         case UInt8(ascii: "r"): plain = 0x0d
         case UInt8(ascii: "t"): plain = 0x09
         case UInt8(ascii: "u"):
-            try parseUnicodeEscape()
+            try parseUnicodeEscape(into: &output)
             return
         default:
             throw error(.invalidEscape, "invalid escape '\\\(Self.show(escaped))'")
         }
-        builder.bytes.append(plain)
+        output.pointee = plain
+        output += 1
         cursor += 2
     }
 
@@ -418,7 +476,7 @@ public struct JSONParser {
         return value
     }
 
-    mutating func parseUnicodeEscape() throws(VPackError) {
+    mutating func parseUnicodeEscape(into output: inout UnsafeMutablePointer<UInt8>) throws(VPackError) {
         guard let unit = hex4(cursor) else {
             if end - cursor < 6 { throw error(.unexpectedEnd, "incomplete \\u escape") }
             throw error(.invalidEscape, "\\u needs four hex digits")
@@ -437,27 +495,33 @@ public struct JSONParser {
         } else if (0xdc00...0xdfff).contains(unit) && options.validateUTF8 {
             throw error(.invalidSurrogate, "low surrogate without a high surrogate")
         }
-        appendUTF8(scalar)
+        Self.writeUTF8(scalar, to: &output)
         cursor += consumed
     }
 
-    /// Appends a code point as UTF-8; a lone surrogate gets the generalized 3-byte form.
-    mutating func appendUTF8(_ scalar: UInt32) {
+    /// Writes a code point as UTF-8 at `output`; a lone surrogate gets the generalized 3-byte
+    /// form.
+    @inline(__always)
+    static func writeUTF8(_ scalar: UInt32, to output: inout UnsafeMutablePointer<UInt8>) {
         switch scalar {
         case 0..<0x80:
-            builder.bytes.append(UInt8(scalar))
+            output[0] = UInt8(scalar)
+            output += 1
         case 0x80..<0x800:
-            builder.bytes.append(0xc0 | UInt8(scalar >> 6))
-            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+            output[0] = 0xc0 | UInt8(scalar >> 6)
+            output[1] = 0x80 | UInt8(scalar & 0x3f)
+            output += 2
         case 0x800..<0x10000:
-            builder.bytes.append(0xe0 | UInt8(scalar >> 12))
-            builder.bytes.append(0x80 | UInt8((scalar >> 6) & 0x3f))
-            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+            output[0] = 0xe0 | UInt8(scalar >> 12)
+            output[1] = 0x80 | UInt8((scalar >> 6) & 0x3f)
+            output[2] = 0x80 | UInt8(scalar & 0x3f)
+            output += 3
         default:
-            builder.bytes.append(0xf0 | UInt8(scalar >> 18))
-            builder.bytes.append(0x80 | UInt8((scalar >> 12) & 0x3f))
-            builder.bytes.append(0x80 | UInt8((scalar >> 6) & 0x3f))
-            builder.bytes.append(0x80 | UInt8(scalar & 0x3f))
+            output[0] = 0xf0 | UInt8(scalar >> 18)
+            output[1] = 0x80 | UInt8((scalar >> 12) & 0x3f)
+            output[2] = 0x80 | UInt8((scalar >> 6) & 0x3f)
+            output[3] = 0x80 | UInt8(scalar & 0x3f)
+            output += 4
         }
     }
 }

@@ -109,7 +109,9 @@ extension Validator {
         let inputIsCut: Bool
         /// Key offsets of the objects being checked, used as a stack so that validating an
         /// object allocates nothing once the walk has warmed up.
-        var keyStack: [Int] = []
+        /// Raw storage: an `Array`'s removal of the object's keys at the end of every object
+        /// took its generic path. A walk is never copied, so it owns its store.
+        var keyStack = emptyOffsetStore
 
         @inline(__always)
         func readUInt(_ at: Int, _ width: Int) -> UInt64 { Raw.readUInt(base + at, width: width) }
@@ -345,7 +347,7 @@ extension Validator {
             // ascending offset order onto the key stack; each entry is found there by binary
             // search and marked (negated) so that a repeated entry is caught.
             let mark = keyStack.count
-            defer { keyStack.removeLast(keyStack.count - mark) }
+            defer { keyStack.truncate(to: mark) }
             var position = at + first
             for _ in 0..<count {
                 guard position < at + table else {
@@ -378,7 +380,7 @@ extension Validator {
                 previousKey = entry
             }
             if !options.checkSortedIndex && options.checkUniqueKeys {
-                try checkUnique(keyStack[mark...].map { at - $0 })
+                try checkUnique((mark..<keyStack.count).map { at - keyStack[$0] })
             }
             return length
         }

@@ -71,14 +71,16 @@ public struct ReceivedMessage: Sendable {
         } catch {
             throw VSTError(.invalidHeader, at: error.offset, "header: \(error)")
         }
-        let header = Slice(trustedBytes: Array(message.bytes[0..<headerByteCount]))
+        // The header is viewed in place (the message's storage, body behind it): no copy.
+        let header = Slice(trustedBytes: message.bytes)
         guard header.isArray, header.count >= 2 else {
             throw VSTError(.malformedHeader, at: 0, "header must be an array of at least 2 members")
         }
-        guard header[0]?.intValue == 1 else {
+        var members = header.arrayElements.makeIterator()
+        guard members.next()?.intValue == 1 else {
             throw VSTError(.unsupportedMessageType, at: 0, "header version must be 1")
         }
-        guard let rawType = header[1]?.intValue, let type = MessageType(rawValue: rawType) else {
+        guard let rawType = members.next()?.intValue, let type = MessageType(rawValue: rawType) else {
             throw VSTError(.unsupportedMessageType, at: 0, "unknown message type")
         }
         // ArangoDB never sends "response, more follow" and drivers refuse it; so does Tessera.
@@ -144,15 +146,19 @@ public struct RequestHeader: Sendable, Equatable {
         guard received.type == .request, header.count == 7 else {
             throw VSTError(.malformedHeader, at: 0, "a request header has 7 members")
         }
-        guard let database = header[2]?.stringValue else { throw Self.wrong("database (2) must be a string") }
-        guard let rawMethod = header[3]?.intValue, let method = RequestMethod(rawValue: rawMethod) else {
+        // One walk over the seven members instead of an index lookup for each.
+        var members = header.arrayElements.makeIterator()
+        _ = members.next()  // version and type: read by `ReceivedMessage`
+        _ = members.next()
+        guard let database = members.next()?.stringValue else { throw Self.wrong("database (2) must be a string") }
+        guard let rawMethod = members.next()?.intValue, let method = RequestMethod(rawValue: rawMethod) else {
             throw Self.wrong("method (3) must be an integer 0...6")
         }
-        guard let path = header[4]?.stringValue, path.hasPrefix("/") else {
+        guard let path = members.next()?.stringValue, path.utf8.first == UInt8(ascii: "/") else {
             throw Self.wrong("path (4) must be a string starting with /")
         }
-        guard let parameterSlice = header[5], parameterSlice.isObject,
-              let metaSlice = header[6], metaSlice.isObject else {
+        guard let parameterSlice = members.next(), parameterSlice.isObject,
+              let metaSlice = members.next(), metaSlice.isObject else {
             throw Self.wrong("parameters (5) and meta (6) must be objects")
         }
         var parameters: [String: [String]] = [:]
@@ -275,7 +281,11 @@ func addMeta(_ meta: [String: String], to builder: inout Builder) {
 func readMeta(_ slice: Slice) -> [String: String] {
     var meta: [String: String] = [:]
     for (key, value) in slice.objectMembers {
-        if let name = key.keyName, let text = value.stringValue { meta[name.lowercased()] = text }
+        if let name = key.keyName, let text = value.stringValue {
+            // Drivers send lowercase names: only a name with an uppercase letter is copied.
+            let hasUppercase = name.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+            meta[hasUppercase || !name.utf8.allSatisfy({ $0 < 0x80 }) ? name.lowercased() : name] = text
+        }
     }
     return meta
 }

@@ -241,6 +241,29 @@ public enum VSTEncoder {
         return output
     }
 
+    /// Appends the chunks of the message `header` + `body` to `output`, without joining the
+    /// two first when the message fits one chunk (most answers do).
+    public static func encode(
+        messageID: UInt64, header: [UInt8], body: [UInt8], version: VSTVersion = .v1_1,
+        chunkByteCount: Int = chunkByteCountDefault, into output: inout [UInt8]
+    ) {
+        let messageByteCount = header.count + body.count
+        guard messageByteCount <= chunkByteCount - ChunkHeader.byteCountLong, !header.isEmpty else {
+            encode(messageID: messageID, message: header + body, version: version, chunkByteCount: chunkByteCount, into: &output)
+            return
+        }
+        precondition(messageID != 0, "message id 0 is reserved")
+        // One chunk: it carries the message length in 1.1, and in 1.0 only when there are more.
+        let headerByteCount = version == .v1_1 ? ChunkHeader.byteCountLong : ChunkHeader.byteCountShort
+        output.reserveCapacity(output.count + headerByteCount + messageByteCount)
+        ChunkHeader(
+            length: UInt32(headerByteCount + messageByteCount), isFirst: true, countOrIndex: 1, messageID: messageID,
+            messageLength: version == .v1_1 ? UInt64(messageByteCount) : nil
+        ).write(into: &output)
+        output.append(contentsOf: header)
+        output.append(contentsOf: body)
+    }
+
     /// Appends the chunks of one message to `output`.
     public static func encode(
         messageID: UInt64, message: [UInt8], version: VSTVersion = .v1_1,

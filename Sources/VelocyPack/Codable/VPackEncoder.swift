@@ -75,7 +75,7 @@ public struct VPackEncoder: Sendable {
     ///   ``Builder/close()`` the builder is left as it was.
     public func encode<T: Encodable>(_ value: T, into builder: inout Builder) throws(VPackError) {
         if let top = builder.stack.last, top.isObject, !builder.awaitingValue {
-            throw VPackError(.builderMisuse, at: builder.bytes.count, "an object member needs its key before \(T.self)")
+            throw VPackError(.builderMisuse, at: builder.byteCount, "an object member needs its key before \(T.self)")
         }
         let root = EncodingNode()
         let context = EncodingContext(userInfo: userInfo)

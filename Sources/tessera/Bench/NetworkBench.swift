@@ -130,11 +130,17 @@ final class BenchRunner: @unchecked Sendable {
     var measureStart: UInt64 = 0
     var measureEnd: UInt64 = 0
     var finish: ((Result<BenchResult, any Error>) -> Void)?
+    /// Read once: an argument-parser property costs a generic lookup on every read, and
+    /// these are read for every request.
+    let requestCountMax: Int
+    let timeoutSeconds: Double?
 
     init(options: LoadOptions, client: ClientOptions, workload: any BenchWorkload) {
         self.options = options
         self.client = client
         self.workload = workload
+        self.requestCountMax = options.requests
+        self.timeoutSeconds = client.timeout
     }
 
     static func monotonicMicroseconds() -> UInt64 {
@@ -215,7 +221,7 @@ final class BenchRunner: @unchecked Sendable {
         let message = workload.message(connection: index, sequence: sent)
         sent += 1
         let start = Self.monotonicMicroseconds()
-        connection.send(message: message, timeoutSeconds: client.timeout) { [self] result in
+        connection.send(message: message, timeoutSeconds: timeoutSeconds) { [self] result in
             let end = Self.monotonicMicroseconds()
             if measuring && !stopping {
                 switch result {
@@ -230,7 +236,7 @@ final class BenchRunner: @unchecked Sendable {
                 }
                 _ = histogram.record(end &- start)
                 completed += 1
-                if completed >= options.requests {
+                if completed >= requestCountMax {
                     stop()
                     return
                 }
