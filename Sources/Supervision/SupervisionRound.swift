@@ -320,30 +320,16 @@ struct SupervisionRound {
             let live = planned.filter { status($0) != .failed }
             if live.count < collection.replicationFactor {
                 guard !view.spareServers(excluding: Set(planned)).isEmpty else { continue }
-                var jobId = ""
-                writes.append(newJob(.addFollower) { job in
-                    job.database = database
-                    job.collection = collection.id
-                    job.shard = shard
-                    jobId = job.jobId
-                })
+                createShardJob(.addFollower, database: database, collectionId: collection.id, shard: shard,
+                               why: "\(shard) has \(live.count) live copies of \(collection.replicationFactor)")
                 queued += 1
-                touched.insert(shard)
-                notes.append("job \(jobId) AddFollower: \(shard) has \(live.count) live copies of \(collection.replicationFactor)")
             } else if planned.count > collection.replicationFactor {
                 let report = view.current.shard(database: database, collectionId: collection.id, shard: shard)
                 let inSync = planned.filter { report?.servers.contains($0) == true }
                 guard report?.servers.first == leader, inSync.count >= collection.replicationFactor else { continue }
-                var jobId = ""
-                writes.append(newJob(.removeFollower) { job in
-                    job.database = database
-                    job.collection = collection.id
-                    job.shard = shard
-                    jobId = job.jobId
-                })
+                createShardJob(.removeFollower, database: database, collectionId: collection.id, shard: shard,
+                               why: "\(shard) has \(planned.count) planned copies of \(collection.replicationFactor)")
                 queued += 1
-                touched.insert(shard)
-                notes.append("job \(jobId) RemoveFollower: \(shard) has \(planned.count) planned copies of \(collection.replicationFactor)")
             }
         }
     }
@@ -364,6 +350,19 @@ struct SupervisionRound {
         }
         guard !touched.contains(shard) else { return nil }
         return (database, collectionId, shard, collection, planned)
+    }
+
+    /// Creates a job for one shard (AddFollower, RemoveFollower) and notes why.
+    mutating func createShardJob(_ type: SupervisionJobType, database: String, collectionId: String, shard: String, why: String) {
+        var jobId = ""
+        writes.append(newJob(type) { job in
+            job.database = database
+            job.collection = collectionId
+            job.shard = shard
+            jobId = job.jobId
+        })
+        touched.insert(shard)
+        notes.append("job \(jobId) \(type == .addFollower ? "AddFollower" : "RemoveFollower"): \(why)")
     }
 
     /// Appends spare GOOD servers to the shard's Plan until it has the factor's live copies;
