@@ -105,12 +105,12 @@ extension Coordinator {
             switch result {
             case .success(let response):
                 if Self.refusedBeforeApplying(response), MonotonicClock.seconds() < call.deadline {
-                    return self.retry(call, after: server, completion: completion)
+                    return self.retry(call, completion: completion)
                 }
                 // Applied on the leader but not acknowledged (a follower could not be dropped,
                 // or the leader resigned under it): an insert is sent again under its key.
                 if call.rule == .insert, Self.appliedButNotAcknowledged(response), MonotonicClock.seconds() < call.deadline {
-                    return self.retry(call, after: server, completion: completion)
+                    return self.retry(call, completion: completion)
                 }
                 if retried, call.rule == .insert, response.status == 409,
                    response.body.flatMap({ $0["errorNum"]?.intValue }) == Int64(ArangoErrorCode.uniqueConstraintViolated.rawValue) {
@@ -138,7 +138,7 @@ extension Coordinator {
                         status: 503, .clusterBackendUnavailable,
                         "shard \(call.shard) has no reachable leader: \(server) did not answer (\(error)) and no other copy took over within \(Int(Self.failoverWaitSeconds)) s")))
                 }
-                self.retry(call, after: server, completion: completion)
+                self.retry(call, completion: completion)
             }
         }
     }
@@ -165,7 +165,7 @@ extension Coordinator {
     }
 
     /// Sends `call` again after a short wait, to whoever Plan names then.
-    func retry(_ call: ShardCall, after server: String, completion: @escaping @Sendable (ServerResponse) -> Void) {
+    func retry(_ call: ShardCall, completion: @escaping @Sendable (ServerResponse) -> Void) {
         Task {
             try? await Task.sleep(for: .milliseconds(Self.failoverRetryMilliseconds))
             self.send(call, retried: true, completion: completion)

@@ -114,8 +114,6 @@ struct SupervisionView {
     /// The persisted status of a server (nil: no record yet).
     func status(_ server: String) -> ServerHealth? { health[server]?.record.status }
 
-    func role(_ server: String) -> ServerRole? { servers.first { $0.id == server }?.role }
-
     /// Every job in ToDo and Pending.
     var activeJobs: [SupervisionJob] { toDo.map(\.job) + pending.map(\.job) }
 

@@ -178,6 +178,35 @@ extension ClusterProcesses {
             await api.client.shutdown()
         }
 
+        @Test("no in-sync copy left: the follower died first and was dropped, then the leader — clients get ArangoDB's 503 saying so, not a wait")
+        func noInSyncCopyLeft() async throws {
+            let cluster = try LocalCluster()
+            defer { cluster.stop() }
+            let (api, shard, servers) = try await Self.oneShardCollection(cluster)
+            let members = try ReplicationProcessTests.dbservers(cluster)
+            let leader = try #require(members[servers[0]]), follower = try #require(members[servers[1]])
+            kill(follower.pid, SIGKILL)
+            // Writes go on once the leader dropped the dead follower: Current lists the leader alone.
+            var alone = false
+            for attempt in 0..<100 where !alone {
+                _ = try await api.call(.post, "/_api/document/rep", #"{"_key": "before-\#(attempt)"}"#)
+                alone = try await Self.inSync(api, "rep")[shard] == [servers[0]]
+                if !alone { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(alone, "the leader dropped its dead follower")
+            kill(leader.pid, SIGKILL)
+            let started = Date()
+            let write = try await api.call(.post, "/_api/document/rep", #"{"_key": "after"}"#)
+            let read = try await api.call(.get, "/_api/document/rep/before-0")
+            let waited = Date().timeIntervalSince(started)
+            for (what, response) in [("write", write), ("read", read)] {
+                #expect(response.status == 503 && response.error?.number.rawValue == 1478, "\(what): \(response.status) \(response.json)")
+                #expect(response.error?.message.contains("no in-sync copy left") == true, "\(what): \(response.json)")
+            }
+            #expect(waited < 10, "answered once supervision found the leader FAILED (\(waited) s), not after the 15 s retry deadline")
+            await api.client.shutdown()
+        }
+
         @Test("the agency leader killed in the middle of a DBServer failover: the next agency leader finishes it")
         func agencyLeaderKilledDuringFailover() async throws {
             let cluster = try LocalCluster()
