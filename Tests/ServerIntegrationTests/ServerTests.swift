@@ -130,7 +130,8 @@ struct ServerTests {
         let order = Locked<[String]>([])
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                _ = try? await client.request(.get, "/_admin/sleep", parameters: ["duration": ["1"]])
+                // 3 s: room for a full suite's load to delay the fast request's task.
+                _ = try? await client.request(.get, "/_admin/sleep", parameters: ["duration": ["3"]])
                 order.withLock { $0.append("slow") }
             }
             group.addTask {
