@@ -211,7 +211,7 @@ public enum MaintenancePlanner {
                     details.errorMessage = ""
                     if details != reported {
                         shardReports.append(.reportShardDetails(database: database, collectionId: planned.collection.id,
-                                                                shard: planned.shard, report: details, planServers: planned.servers))
+                                                                shard: planned.shard, report: details, planServers: planned.storedServers))
                     }
                     continue
                 }
@@ -220,7 +220,7 @@ public enum MaintenancePlanner {
                 let report = CurrentShard(servers: [serverId], indexes: indexes, indexErrors: failures)
                 if reported != report {
                     shardReports.append(.reportShard(database: database, collectionId: planned.collection.id,
-                                                     shard: planned.shard, report: report, planServers: planned.servers,
+                                                     shard: planned.shard, report: report, planServers: planned.storedServers,
                                                      currentServers: reported?.servers))
                 }
             }
@@ -231,7 +231,7 @@ public enum MaintenancePlanner {
                 let reports = collections[collectionId] ?? [:]
                 for shard in ShardName.sorted(reports.keys) {
                     guard let leader = reports[shard]?.servers.first,
-                          leader == serverId || leader == "_" + serverId,
+                          PlanCollection.unmarked(leader).id == serverId,
                           plan.collections[database]?[collectionId]?.shards[shard] == nil else { continue }
                     shardRemovals.append(.removeShardFromCurrent(database: database, collectionId: collectionId, shard: shard))
                 }
@@ -271,10 +271,13 @@ public enum MaintenancePlanner {
     struct PlannedShard {
         let collection: PlanCollection
         let shard: String
+        /// Server ids, leader first (a leader asked to resign still holds the shard).
         let servers: [String]
+        /// As stored, for preconditions.
+        var storedServers: [String] { collection.storedServers(of: shard) }
     }
 
-    /// Database → the shards that list `serverId` (or `_serverId`, a resigning leader), in
+    /// Database → the shards that list `serverId` (a leader asked to resign included), in
     /// collection-id then shard order.
     static func plannedShards(of serverId: String, plan: ClusterPlan) -> [String: [PlannedShard]] {
         var result: [String: [PlannedShard]] = [:]
@@ -283,8 +286,7 @@ public enum MaintenancePlanner {
             for id in sortedNumerically(collections.keys) {
                 guard let collection = collections[id] else { continue }
                 for shard in collection.sortedShardNames {
-                    guard let servers = collection.shards[shard],
-                          servers.contains(serverId) || servers.contains("_" + serverId) else { continue }
+                    guard let servers = collection.shards[shard], servers.contains(serverId) else { continue }
                     shards.append(PlannedShard(collection: collection, shard: shard, servers: servers))
                 }
             }

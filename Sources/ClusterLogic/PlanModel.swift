@@ -138,8 +138,13 @@ public struct PlanCollection: Sendable, Equatable {
     public var waitForSync: Bool
     public var keyOptions: KeyOptions
     public var indexes: [PlannedIndex]
-    /// Shard name → servers, leader first.
+    /// Shard name → servers, leader first (server ids: a resign marker is taken off and kept
+    /// in `resigningLeaders`).
     public var shards: [String: [String]]
+    /// Shards whose leader Plan asks to resign (a leader move's hand-over): stored as `"_"`
+    /// before the leader's id, ArangoDB's marker. The leader keeps its copy; it stops taking
+    /// writes, lets the writes under way finish, and reports itself resigned in Current.
+    public var resigningLeaders: Set<String> = []
     /// Set while the creating coordinator waits for Current; cleared when every shard is there.
     public var isBuilding: Bool
 
@@ -173,6 +178,22 @@ public struct PlanCollection: Sendable, Equatable {
 
     /// The planned leader of `shard`, or `nil` when the shard is unknown.
     public func leader(of shard: String) -> String? { shards[shard]?.first }
+
+    /// The shard's servers as the agency stores them: with the resign marker on the leader when
+    /// it is asked to resign. Preconditions on `Plan/…/shards/<shard>` compare these.
+    public func storedServers(of shard: String) -> [String] {
+        guard var servers = shards[shard] else { return [] }
+        if resigningLeaders.contains(shard), !servers.isEmpty { servers[0] = Self.resignMarker + servers[0] }
+        return servers
+    }
+
+    /// ArangoDB's prefix on a leader asked to resign (in Plan) or that has resigned (in Current).
+    public static let resignMarker = "_"
+
+    /// The server id behind a stored name and whether it carried the resign marker.
+    public static func unmarked(_ name: String) -> (id: String, resigned: Bool) {
+        name.hasPrefix(resignMarker) ? (String(name.dropFirst(resignMarker.count)), true) : (name, false)
+    }
 
     /// Checks the creation parameters as a coordinator must before planning: shard count,
     /// shard keys, replication factor and write concern.
@@ -224,7 +245,7 @@ public struct PlanCollection: Sendable, Equatable {
         builder.add(key: "shards")
         builder.openObject()
         // Sorted so equal collections encode to equal bytes (Dictionary order varies per process).
-        for shard in sortedShardNames { builder.add(key: shard, strings: shards[shard] ?? []) }
+        for shard in sortedShardNames { builder.add(key: shard, strings: storedServers(of: shard)) }
         builder.closeTrusted()
         builder.add(key: "type", type.rawValue)
         builder.add(key: "waitForSync", waitForSync)
@@ -269,17 +290,22 @@ public struct PlanCollection: Sendable, Equatable {
             }
             keyOptions = KeyOptions(kind: kind, allowUserKeys: try keyFields.bool("allowUserKeys", default: true))
         }
-        let shards = try Self.decodeShards(fields.optional("shards"), count: numberOfShards, context: context)
+        let (shards, resigning) = try Self.decodeShards(fields.optional("shards"), count: numberOfShards, context: context)
         self.init(id: id, name: try fields.string("name"), type: type, numberOfShards: numberOfShards,
                   shardKeys: shardKeys, replicationFactor: replicationFactor, writeConcern: writeConcern,
                   waitForSync: try fields.bool("waitForSync", default: false), keyOptions: keyOptions,
                   indexes: try PlannedIndex.decodeList(fields.optional("indexes"), context: context),
                   shards: shards, isBuilding: try fields.bool("isBuilding", default: false))
+        resigningLeaders = resigning
     }
 
-    static func decodeShards(_ slice: Slice?, count: Int, context: String) throws(ClusterError) -> [String: [String]] {
+    /// The shard map and the shards whose leader carries the resign marker (only the leader
+    /// may; a follower's name must be a plain id).
+    static func decodeShards(_ slice: Slice?, count: Int, context: String) throws(ClusterError)
+        -> (shards: [String: [String]], resigning: Set<String>) {
         guard let slice, slice.isObject else { throw ClusterError(.agencyDataInvalid, "\(context): 'shards' must be an object") }
         var shards: [String: [String]] = [:]
+        var resigning: Set<String> = []
         for (key, value) in slice.objectMembers {
             guard let name = key.keyName, ShardName.id(name) != nil else {
                 throw ClusterError(.agencyDataInvalid, "\(context): shard name '\(key.keyName ?? "?")' is not s<id>")
@@ -289,12 +315,18 @@ public struct PlanCollection: Sendable, Equatable {
             guard !servers.isEmpty, !servers.contains("") else {
                 throw ClusterError(.agencyDataInvalid, "\(context): shard \(name) has no leader")
             }
-            shards[name] = servers
+            var ids = servers
+            let leader = unmarked(servers[0])
+            if leader.resigned { resigning.insert(name); ids[0] = leader.id }
+            guard !ids.contains(where: { $0.isEmpty || $0.hasPrefix(resignMarker) }) else {
+                throw ClusterError(.agencyDataInvalid, "\(context): servers of \(name): only the leader may carry the resign marker '_'")
+            }
+            shards[name] = ids
         }
         guard shards.count == count else {
             throw ClusterError(.agencyDataInvalid, "\(context): \(shards.count) shards planned for numberOfShards \(count)")
         }
-        return shards
+        return (shards, resigning)
     }
 }
 
@@ -334,6 +366,14 @@ public struct CurrentShard: Sendable, Equatable {
         self.errorMessage = errorMessage
         self.indexes = indexes
         self.indexErrors = indexErrors
+    }
+
+    /// The leader that reported itself resigned (`servers[0]` is `"_" + id`, written by a
+    /// leader that handed the shard on during a move), or nil.
+    public var resignedLeader: String? {
+        guard let first = servers.first else { return nil }
+        let name = PlanCollection.unmarked(first)
+        return name.resigned ? name.id : nil
     }
 
     /// A report that creating the shard failed on `server`, so a waiting coordinator can

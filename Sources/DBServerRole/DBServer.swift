@@ -181,7 +181,7 @@ public final class DBServer: Sendable {
                 case let .createShard(database, collection, shard, _):
                     failures.append(.reportShard(database: database, collectionId: collection.id, shard: shard,
                                                  report: .failure(server: identity.id, errorNum: error.number.rawValue, errorMessage: error.message),
-                                                 planServers: collection.shards[shard] ?? [identity.id],
+                                                 planServers: collection.shards[shard] != nil ? collection.storedServers(of: shard) : [identity.id],
                                                  currentServers: nil))
                 case let .ensureIndex(_, shard, index):
                     // Reported with the shard, so the coordinator waiting for it undoes it.

@@ -24,6 +24,9 @@ public enum ReplicationError: Error, Sendable, Equatable {
     /// The leader stopped leading (or the process is stopping) before the write was
     /// acknowledged.
     case resigned(String)
+    /// The leader is handing the shard to another server (a planned leader move): new writes
+    /// are refused before anything is applied, so a coordinator sends them to the next leader.
+    case handingOver(String)
 
     public var arangoError: ArangoError {
         switch self {
@@ -45,6 +48,8 @@ public enum ReplicationError: Error, Sendable, Equatable {
             ArangoError(status: 500, .clusterCouldNotDropFollower, "a follower could not be dropped in agency: \(reason)")
         case .claimingLeadership(let reason):
             ArangoError(status: 503, .clusterLeadershipChallengeOngoing, "not yet leading: \(reason); retry shortly")
+        case .handingOver(let reason):
+            ArangoError(status: 503, .clusterNotLeader, "not leading: \(reason); retry shortly")
         case .resigned(let reason):
             ArangoError(status: 503, .clusterShardLeaderResigned, "not acknowledged: \(reason)")
         }

@@ -13,9 +13,19 @@ public enum SupervisionJobType: String, Sendable, CaseIterable {
     case addFollower
     /// Remove followers beyond the replication factor once enough copies are in sync.
     case removeFollower
+    /// Move one copy of a shard from one DBServer to another (the leader's: with a hand-over).
+    case moveShard
+    /// Move every copy off a DBServer (MoveShard sub-jobs), then list it as cleaned out.
+    case cleanOutServer
+    /// Hand every leadership of a DBServer to in-sync followers (MoveShard sub-jobs that keep
+    /// the server as follower).
+    case resignLeadership
 
     /// The job types that repair a failure: they run before any other job in a round.
     var repairsFailure: Bool { self == .failedServer || self == .failedLeader || self == .failedFollower }
+
+    /// The job types an operator may create (`/_admin/cluster/…`, `tessera cluster …`).
+    public var isOperatorJob: Bool { self == .moveShard || self == .cleanOutServer || self == .resignLeadership }
 }
 
 /// One job as it is stored under `Target/ToDo|Pending|Finished|Failed/<jobId>`: ArangoDB's
@@ -37,8 +47,13 @@ public struct SupervisionJob: Sendable, Equatable {
     public var shard: String?
     public var fromServer: String?
     public var toServer: String?
-    /// AddFollower: the followers added.
+    /// AddFollower: the followers added. MoveShard: `[toServer]` when the job added it to Plan
+    /// (an abort takes it out again).
     public var newFollowers: [String]?
+    /// MoveShard: whether `fromServer` leads the shard, and whether it stays a follower after
+    /// a leader move (default: when `toServer` already held a copy — a leadership switch).
+    public var isLeader: Bool?
+    public var remainsFollower: Bool?
     /// Why a job ended the way it did (Finished as unnecessary, or Failed).
     public var reason: String?
 
@@ -59,7 +74,9 @@ public struct SupervisionJob: Sendable, Equatable {
             if let value { strings.append((key, value)) }
         }
         for (key, value) in strings { builder.add(key: key, value) }
+        if let isLeader { builder.add(key: "isLeader", isLeader) }
         if let newFollowers { builder.add(key: "newFollowers", strings: newFollowers) }
+        if let remainsFollower { builder.add(key: "remainsFollower", remainsFollower) }
         builder.closeTrusted()
         return builder.bytes
     }
@@ -84,9 +101,13 @@ public struct SupervisionJob: Sendable, Equatable {
         if let followers = slice["newFollowers"], followers.isArray {
             newFollowers = followers.arrayElements.compactMap(\.stringValue)
         }
+        isLeader = slice["isLeader"]?.boolValue
+        remainsFollower = slice["remainsFollower"]?.boolValue
         switch type {
-        case .failedServer:
+        case .failedServer, .cleanOutServer, .resignLeadership:
             guard server != nil else { return nil }
+        case .moveShard:
+            guard database != nil, collection != nil, shard != nil, fromServer != nil, toServer != nil else { return nil }
         case .failedLeader, .failedFollower:
             guard database != nil, collection != nil, shard != nil, fromServer != nil else { return nil }
         case .addFollower, .removeFollower:
@@ -124,4 +145,22 @@ public func isoTime(milliseconds: Int64) -> String {
     let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
     func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
     return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))Z"
+}
+
+extension SupervisionJob {
+    /// The transaction that puts a job an operator asked for into `Target/ToDo` under the next
+    /// id of `Sync/LatestID` — requiring the counter still at `latestId` (read just before), so
+    /// two creators never share an id; a refused transaction is retried after reading again.
+    /// Returns the job with its id and the envelope to write.
+    public static func creation(_ type: SupervisionJobType, latestId: UInt64, creator: String, time: String,
+                                fill: (inout SupervisionJob) -> Void) -> (job: SupervisionJob, envelope: [UInt8]) {
+        var job = SupervisionJob(type: type, jobId: String(latestId + 1), timeCreated: time)
+        job.creator = creator
+        fill(&job)
+        var write = AgencyWrite()
+        write.increment(AgencyLayout.syncLatestID)
+        write.require(AgencyLayout.syncLatestID, latestId == 0 ? .oldEmpty(true) : .old(vpackBytes { $0.add(latestId) }))
+        write.set(AgencyLayout.job(job.jobId, in: AgencyLayout.targetToDo), job.vpack)
+        return (job, agencyEnvelope([.write(write)]))
+    }
 }

@@ -81,6 +81,8 @@ struct SupervisionRound {
         case .failedFollower: startFailedFollower(job, bytes)
         case .addFollower: runAddFollower(job, bytes)
         case .removeFollower: runRemoveFollower(job, bytes)
+        case .moveShard: startMoveShard(job, bytes)
+        case .cleanOutServer, .resignLeadership: startServerJob(job, bytes)
         }
     }
 
@@ -91,6 +93,8 @@ struct SupervisionRound {
         case .failedFollower, .addFollower, .removeFollower:
             // These go from ToDo to Finished in one step; one found in Pending is finished.
             finish(job, bytes, from: AgencyLayout.targetPending, reason: nil)
+        case .moveShard: checkMoveShard(job, bytes)
+        case .cleanOutServer, .resignLeadership: checkServerJob(job, bytes)
         }
     }
 
@@ -232,7 +236,7 @@ struct SupervisionRound {
         write.set(shardPath, vpackBytes { $0.add(strings: newPlan) })
         write.increment(AgencyLayout.planVersion)
         write.set(AgencyLayout.supervisionShardLock(shard), vpackBytes { $0.add(job.jobId) })
-        write.require(shardPath, .old(vpackBytes { $0.add(strings: planned) }))
+        write.require(shardPath, planUnchanged(collection, shard))
         let currentPath = AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard)
         write.require(currentPath + "/servers", .old(vpackBytes { $0.add(strings: report?.servers ?? []) }))
         write.require(currentPath + "/failoverCandidates", .old(vpackBytes { $0.add(strings: candidates) }))
@@ -294,7 +298,7 @@ struct SupervisionRound {
         let shardPath = AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard)
         write.set(shardPath, vpackBytes { $0.add(strings: newPlan) })
         write.increment(AgencyLayout.planVersion)
-        write.require(shardPath, .old(vpackBytes { $0.add(strings: planned) }))
+        write.require(shardPath, planUnchanged(collection, shard))
         write.require(AgencyLayout.supervisionShardLock(shard), .oldEmpty(true))
         write.require(AgencyLayout.supervisionHealth(from) + "/Status", .old(vpackBytes { $0.add(ServerHealth.failed.rawValue) }))
         write.require(AgencyLayout.supervisionHealth(to) + "/Status", .old(vpackBytes { $0.add(ServerHealth.good.rawValue) }))
@@ -381,7 +385,7 @@ struct SupervisionRound {
         let shardPath = AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard)
         write.set(shardPath, vpackBytes { $0.add(strings: planned + chosen) })
         write.increment(AgencyLayout.planVersion)
-        write.require(shardPath, .old(vpackBytes { $0.add(strings: planned) }))
+        write.require(shardPath, planUnchanged(collection, shard))
         write.require(AgencyLayout.supervisionShardLock(shard), .oldEmpty(true))
         for server in chosen {
             write.require(AgencyLayout.supervisionHealth(server) + "/Status", .old(vpackBytes { $0.add(ServerHealth.good.rawValue) }))
@@ -424,7 +428,7 @@ struct SupervisionRound {
         let shardPath = AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard)
         write.set(shardPath, vpackBytes { $0.add(strings: newPlan) })
         write.increment(AgencyLayout.planVersion)
-        write.require(shardPath, .old(vpackBytes { $0.add(strings: planned) }))
+        write.require(shardPath, planUnchanged(collection, shard))
         write.require(AgencyLayout.currentShard(database: database, collectionId: collectionId, shard: shard) + "/servers",
                       .old(vpackBytes { $0.add(strings: report?.servers ?? []) }))
         write.require(AgencyLayout.supervisionShardLock(shard), .oldEmpty(true))

@@ -26,6 +26,13 @@ struct SupervisionView {
     var failedIds: [String] = []
     var failedServers: Set<String> = []
     var cleanedServers: Set<String> = []
+    /// `Target/ToBeCleanedServers` and `Target/CleanedServers` as stored (arrays of ids), for
+    /// the transactions that change them.
+    var toBeCleanedList: [String] = []
+    var cleanedList: [String] = []
+    /// Their bytes as stored (nil: absent), for preconditions.
+    var toBeCleanedBytes: [UInt8]?
+    var cleanedBytes: [UInt8]?
     var shardLocks: [String: String] = [:]
     var serverLocks: [String: String] = [:]
     var latestId: UInt64 = 0
@@ -79,7 +86,13 @@ struct SupervisionView {
         failedIds = keys(AgencyLayout.targetFailed)
         failedServers = Set(keys(AgencyLayout.targetFailedServers))
         if let cleaned = value(AgencyLayout.targetCleanedServers), cleaned.isArray {
-            cleanedServers = Set(cleaned.arrayElements.compactMap(\.stringValue))
+            cleanedList = cleaned.arrayElements.compactMap(\.stringValue)
+            cleanedServers = Set(cleanedList)
+            cleanedBytes = Array(cleaned.bytes)
+        }
+        if let toBeCleaned = value(AgencyLayout.targetToBeCleanedServers), toBeCleaned.isArray {
+            toBeCleanedList = toBeCleaned.arrayElements.compactMap(\.stringValue)
+            toBeCleanedBytes = Array(toBeCleaned.bytes)
         }
         func locks(_ text: String) -> [String: String] {
             guard let node = value(text), node.isObject else { return [:] }
@@ -135,7 +148,7 @@ struct SupervisionView {
         for (_, _, _, servers) in plannedShards { for server in servers { copies[server, default: 0] += 1 } }
         return servers.filter {
             $0.role == .dbServer && status($0.id) == .good && !excluding.contains($0.id) && serverLocks[$0.id] == nil
-                && !failedServers.contains($0.id) && !cleanedServers.contains($0.id)
+                && !failedServers.contains($0.id) && !cleanedServers.contains($0.id) && !toBeCleanedList.contains($0.id)
         }
         .map(\.id)
         .sorted { (copies[$0] ?? 0, $0) < (copies[$1] ?? 0, $1) }

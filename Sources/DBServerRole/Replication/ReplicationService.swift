@@ -143,9 +143,14 @@ final class ReplicationService: @unchecked Sendable {
             let key: ShardKey
             let collectionId: String
             let servers: [String]
+            /// As the agency stores them (preconditions).
+            let stored: [String]
+            /// Plan asks this server, the leader, to hand the shard over.
+            let resigning: Bool
             let writeConcern: Int
             let inSync: [String]
             let syncVersion: UInt64
+            let leaderEpoch: UInt64
             let collection: DocumentCollection
         }
         var roles: [Role] = []
@@ -160,14 +165,17 @@ final class ReplicationService: @unchecked Sendable {
                     }
                     let report = current.shard(database: database, collectionId: collectionId, shard: shard)
                     roles.append(Role(key: ShardKey(database: database, shard: shard), collectionId: collectionId, servers: servers,
+                                      stored: planned.storedServers(of: shard),
+                                      resigning: servers[0] == serverId && planned.resigningLeaders.contains(shard),
                                       writeConcern: planned.writeConcern, inSync: report?.servers ?? [],
-                                      syncVersion: report?.syncVersion ?? 0, collection: collection))
+                                      syncVersion: report?.syncVersion ?? 0, leaderEpoch: report?.leaderEpoch ?? 0, collection: collection))
                 }
             }
         }
-        // Leaders need a fresh epoch from the agency before they take writes.
-        let led = Set(await onLoopAsync { [self] in Array(leaders.keys) })
-        let newLeaders = roles.filter { $0.servers[0] == serverId && !led.contains($0.key) }
+        // Leaders need a fresh epoch from the agency before they take writes. A leadership
+        // that ended in a hand-over Plan then undid (an aborted move) is a new leadership.
+        let led = Set(await onLoopAsync { [self] in leaders.filter { !$0.value.resigned }.map(\.key) })
+        let newLeaders = roles.filter { $0.servers[0] == serverId && !$0.resigning && !led.contains($0.key) }
         var epochs: [UInt64] = []
         if !newLeaders.isEmpty {
             do {
@@ -186,12 +194,23 @@ final class ReplicationService: @unchecked Sendable {
                 keep.insert(role.key)
                 if role.servers[0] == serverId {
                     if let follower = followers.removeValue(forKey: role.key) { follower.stop() }
-                    if let leader = leaders[role.key] {
-                        leader.planChanged(servers: role.servers, writeConcern: role.writeConcern)
+                    if role.resigning {
+                        if let leader = leaders[role.key], !leader.resigned {
+                            leader.planChanged(servers: role.servers, stored: role.stored, writeConcern: role.writeConcern)
+                            leader.beginHandOver()
+                        } else if leaders[role.key]?.handOver != .reporting {
+                            // No leadership here to drain (the process restarted, or supervision
+                            // voided it): the copies Current lists in sync hold every write it
+                            // acknowledged, so the resignation is reported over them as they are.
+                            reportResignedAsListed(role.key, collectionId: role.collectionId, stored: role.stored,
+                                                   inSync: role.inSync, version: role.syncVersion, epoch: role.leaderEpoch)
+                        }
+                    } else if let leader = leaders[role.key], !leader.resigned {
+                        leader.planChanged(servers: role.servers, stored: role.stored, writeConcern: role.writeConcern)
                     } else if let epoch = assigned[role.key] {
                         let leader = ShardLeader(service: self, database: role.key.database, collectionId: role.collectionId,
                                                  shard: role.key.shard, collection: role.collection, epoch: epoch,
-                                                 writeConcern: role.writeConcern, planServers: role.servers, agencyInSync: role.inSync,
+                                                 writeConcern: role.writeConcern, planServers: role.stored, agencyInSync: role.inSync,
                                                  agencyVersion: role.syncVersion)
                         leaders[role.key] = leader
                         role.collection.setReplication(leader)
@@ -239,6 +258,61 @@ final class ReplicationService: @unchecked Sendable {
         }
     }
 
+    // MARK: Handing shards over
+
+    /// Shards whose resignation a task is reporting (loop thread).
+    var reportingResignations: Set<ShardKey> = []
+
+    /// Reports in Current that this server resigned the leadership of a shard (a leader
+    /// move): the in-sync list becomes `"_" + me` followed by the followers in `old`, the
+    /// next in-sync version, under the stored Plan (which asks for the resignation) as
+    /// precondition. Retried while Plan still asks; true once Current shows the resignation.
+    func reportResigned(database: String, collectionId: String, shard: String, planServers: [String],
+                        old: [String], version: UInt64, epoch: UInt64) async -> Bool {
+        let marked = PlanCollection.resignMarker + serverId
+        var old = old, version = version
+        for attempt in 0..<50 {
+            if old.first == marked { return true }
+            let new = [marked] + old.filter { PlanCollection.unmarked($0).id != serverId }
+            let body = AgencyTransactions.changeInSyncServers(database: database, collectionId: collectionId, shard: shard,
+                                                              planServers: planServers, oldServers: old, newServers: new,
+                                                              version: version, epoch: epoch)
+            if let outcome = try? await agency.write(envelope: body, clientID: nil), outcome.applied {
+                log.info("replication: \(shard) reported resigned in Current: \(new)")
+                return true
+            }
+            // Refused or unanswered: read what Current holds and whether Plan still asks.
+            try? await Task.sleep(for: .milliseconds(attempt == 0 ? 20 : 200))
+            guard let actual = await readInSync(database: database, collectionId: collectionId, shard: shard),
+                  let first = actual.servers.first, PlanCollection.unmarked(first).id == serverId else {
+                log.warning("replication: \(shard) resignation not reported: Current no longer names this server leader")
+                return false
+            }
+            old = actual.servers
+            version = actual.version
+            let stillAsked = cache.value(at: AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard))?
+                .arrayElements.first(where: { _ in true })?.stringValue == marked
+            guard stillAsked else { return false }
+        }
+        log.warning("replication: \(shard) resignation not reported after 50 attempts; the next Maintenance step tries again")
+        return false
+    }
+
+    /// The resignation of a shard this server leads in Current but holds no leadership of in
+    /// this process (it restarted during a move, or supervision voided it): reported over the
+    /// list Current holds — its in-sync followers have every write the old leadership
+    /// acknowledged, and nothing was acknowledged since. Loop thread; once per shard at a time.
+    func reportResignedAsListed(_ key: ShardKey, collectionId: String, stored: [String], inSync: [String], version: UInt64,
+                                epoch: UInt64) {
+        guard inSync.first == serverId, !reportingResignations.contains(key) else { return }
+        reportingResignations.insert(key)
+        Task { [self] in
+            _ = await reportResigned(database: key.database, collectionId: collectionId, shard: key.shard, planServers: stored,
+                                     old: inSync, version: version, epoch: epoch)
+            onLoop { [self] in reportingResignations.remove(key) }
+        }
+    }
+
     /// Current's in-sync servers and version of a shard, read from the agency (not the
     /// cache); nil when the agency cannot be read.
     func readInSync(database: String, collectionId: String, shard: String) async -> (servers: [String], version: UInt64)? {
@@ -262,6 +336,8 @@ final class ReplicationService: @unchecked Sendable {
             text.counter("tessera_replication_followers_dropped_total", "Followers a leader stopped streaming to", figures.followersDropped)
             text.counter("tessera_replication_joins_total", "Followers a leader added to the in-sync set", figures.joins)
             text.gauge("tessera_replication_join_milliseconds_max", "Longest time a joining follower held writes up", Double(figures.joinMillisecondsMax))
+            text.counter("tessera_replication_hand_overs_total", "Leaderships this server handed over in planned moves", figures.handOvers)
+            text.gauge("tessera_replication_hand_over_milliseconds_max", "Longest time a hand-over held writes back", Double(figures.handOverMillisecondsMax))
             text.counter("tessera_resync_completed_total", "Resyncs this follower completed", figures.resyncsDone)
             text.counter("tessera_resync_documents_total", "Documents this follower copied by resync", figures.resyncDocuments)
             text.counter("tessera_resync_bytes_total", "Bytes this follower copied by resync (documents and revision lists)", figures.resyncBytes)

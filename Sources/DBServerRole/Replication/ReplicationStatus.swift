@@ -126,10 +126,19 @@ struct ReplicationStatistics: Sendable, Equatable {
     var joins: UInt64 = 0
     /// The longest time a joining follower held up writes before the agency listed it.
     var joinMillisecondsMax: UInt64 = 0
+    /// Leaderships handed over (planned leader moves), and the longest time one held writes
+    /// back: from refusing new writes to the end of the writes under way.
+    var handOvers: UInt64 = 0
+    var handOverMillisecondsMax: UInt64 = 0
 
     mutating func recordJoin(milliseconds: UInt64) {
         joins += 1
         joinMillisecondsMax = max(joinMillisecondsMax, milliseconds)
+    }
+
+    mutating func recordHandOverHold(milliseconds: UInt64) {
+        handOvers += 1
+        handOverMillisecondsMax = max(handOverMillisecondsMax, milliseconds)
     }
 
     func encode(into builder: inout Builder) {
@@ -139,6 +148,8 @@ struct ReplicationStatistics: Sendable, Equatable {
         builder.add(key: "bytesApplied", bytesApplied)
         builder.add(key: "bytesSent", bytesSent)
         builder.add(key: "followersDropped", followersDropped)
+        builder.add(key: "handOverMillisecondsMax", handOverMillisecondsMax)
+        builder.add(key: "handOvers", handOvers)
         builder.add(key: "joinMillisecondsMax", joinMillisecondsMax)
         builder.add(key: "joins", joins)
         builder.add(key: "operationsApplied", operationsApplied)

@@ -24,8 +24,22 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
     let shard: String
     let collection: DocumentCollection
     var core: LeaderReplication
-    /// Plan's servers for the shard, leader first (the agency changes' precondition).
+    /// Plan's servers for the shard as stored, leader first (the agency changes' precondition;
+    /// the leader carries the resign marker while Plan asks it to hand the shard over).
     var planServers: [String]
+    /// A planned leader move (`Protocol/Replication.md`, "Handing a shard over").
+    enum HandOver: Equatable {
+        case none
+        /// New writes are refused; the writes under way finish. Since (loop ms).
+        case draining(since: UInt64)
+        /// Nothing more is acknowledged here; Current is being told.
+        case reporting
+        /// Current names this server resigned; supervision hands the shard on.
+        case reported
+    }
+    var handOver = HandOver.none
+    /// The longest the hand-over lets writes under way finish before it fails them.
+    static let handOverDrainMilliseconds: UInt64 = 1_000
     var waiting: [UInt64: @Sendable (DocumentError?) -> Void] = [:]
     var nextToken: UInt64 = 1
     var resigned = false
@@ -101,10 +115,12 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
             }
         }
         updateAdmission()
+        if case .draining = handOver { continueHandOver() }
     }
 
     func updateAdmission() {
-        let refusal = resigned ? ReplicationError.resigned("this server no longer leads \(shard)").arangoError
+        let refusal = handOver != .none ? ReplicationError.handingOver("\(shard) is being handed to its next leader").arangoError
+            : resigned ? ReplicationError.resigned("this server no longer leads \(shard)").arangoError
             : core.admission()?.arangoError
         admissionRefusal.withLock { $0 = refusal }
     }
@@ -174,7 +190,10 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
                 if outcome.applied {
                     // Servers the agency listed that this leadership never streamed to (it
                     // restarted): their sessions belong to an older epoch; tell them to resync.
-                    for id in old where !new.contains(id) && id != service.serverId && core.followers[id] == nil {
+                    for name in old where !new.contains(name) {
+                        // A resigned leader is listed under its marker; it gets the notice by its id.
+                        let id = PlanCollection.unmarked(name).id
+                        guard id != service.serverId, core.followers[id] == nil else { continue }
                         service.notifyStreamStopped(stream, follower: id, session: 0)
                     }
                     let now = service.now
@@ -243,17 +262,54 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
     }
 
     func tick() {
+        guard !resigned else { return }
         run(core.tick(now: service.now))
     }
 
-    /// Plan changed the shard's servers or write concern.
-    func planChanged(servers: [String], writeConcern: Int) {
-        planServers = servers
+    /// Plan changed the shard's servers (`servers` as ids, `stored` as the agency holds them)
+    /// or write concern.
+    func planChanged(servers: [String], stored: [String], writeConcern: Int) {
+        planServers = stored
+        guard !resigned else { return }
         var actions = core.setWriteConcern(writeConcern)
         for follower in core.followers.keys.sorted() where !servers.contains(follower) {
             actions += core.removeFollower(follower, now: service.now)
         }
         run(actions)
+    }
+
+    // MARK: Handing the shard over
+
+    /// Plan asks this leader to resign so that an in-sync follower can take over (a leader
+    /// move). New writes are refused at once (1496, before anything is applied, so
+    /// coordinators send them to the next leader); the writes already applied here finish on
+    /// the followers, for at most ``handOverDrainMilliseconds``; then the leadership ends and
+    /// Current lists this server as resigned, which is what supervision waits for.
+    func beginHandOver() {
+        guard handOver == .none, !resigned else { return }
+        handOver = .draining(since: service.now)
+        updateAdmission()
+        service.log.info("replication: handing \(shard) over: new writes refused, \(waiting.count) under way finish first")
+        continueHandOver()
+    }
+
+    func continueHandOver() {
+        guard case .draining(let since) = handOver else { return }
+        let elapsed = service.now - since
+        // A change of the in-sync set under way must settle first: the report continues its
+        // version chain.
+        guard core.pendingChange == nil, waiting.isEmpty || elapsed >= Self.handOverDrainMilliseconds else { return }
+        handOver = .reporting
+        let failed = waiting.count
+        resign("the shard was handed over")
+        service.statistics.withLock { $0.recordHandOverHold(milliseconds: elapsed) }
+        service.log.info("replication: \(shard) drained in \(elapsed) ms\(failed > 0 ? ", \(failed) writes not acknowledged" : ""); reporting the resignation")
+        let old = core.inSyncServers, version = core.agencyVersion, epoch = core.epoch
+        Task { [self] in
+            let reported = await service.reportResigned(database: database, collectionId: collectionId, shard: shard,
+                                                        planServers: planServers, old: old, version: version, epoch: epoch)
+            service.onLoop { [self] in handOver = reported ? .reported : handOver }
+        }
     }
 
     /// This server stops leading the shard: waiting writes fail, streams stop.
