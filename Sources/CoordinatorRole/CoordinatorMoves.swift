@@ -265,9 +265,19 @@ extension Coordinator {
         let collection = try self.collection(collectionName, in: database)
         guard let planned = collection.shards[shard] else { throw ArangoError(status: 404, .httpNotFound, "no shard \(shard) in \(collection.name)") }
         let fromId = try registeredDBServer(from), toId = try registeredDBServer(to)
-        let switchesLeader = planned.first == fromId && planned.contains(toId)
-        return RebalancePlanner.Move(kind: switchesLeader ? .switchLeader : .moveCopy, database: database, collectionId: collection.id,
-                                     shard: shard, from: fromId, to: toId, isLeader: planned.first == fromId, bytes: 0)
+        // The plan's own kind: its moves assume the ones before them were carried out (a copy
+        // moved to a server, then leadership handed to it), so today's Plan cannot tell.
+        let kind: RebalancePlanner.Move.Kind
+        if let name = entry["kind"]?.stringValue {
+            guard let given = RebalancePlanner.Move.Kind(rawValue: name) else {
+                throw ArangoError(status: 400, .httpBadParameter, "a move's kind is moveCopy or switchLeader, not '\(name.prefix(32))'")
+            }
+            kind = given
+        } else {
+            kind = planned.first == fromId && planned.contains(toId) ? .switchLeader : .moveCopy
+        }
+        return RebalancePlanner.Move(kind: kind, database: database, collectionId: collection.id,
+                                     shard: shard, from: fromId, to: toId, isLeader: entry["isLeader"]?.boolValue ?? (planned.first == fromId), bytes: 0)
     }
 
     /// Per server: copies, leaders and bytes; and how far the fullest is above the mean.
