@@ -115,6 +115,96 @@ extension ClusterProcesses {
             await api.client.shutdown()
         }
 
+        /// A 1-shard collection `rep` (replicationFactor 2) filled with `documents` documents
+        /// of about 200 bytes, both copies in sync; the servers, leader first, and the spare.
+        static func filledShard(_ cluster: LocalCluster, documents: Int) async throws -> (API, String, [String], String) {
+            let (api, shard, servers) = try await Failover.oneShardCollection(cluster)
+            let pad = String(repeating: "p", count: 150)
+            for start in stride(from: 0, to: documents, by: 5000) {
+                let batch = (start..<min(documents, start + 5000)).map { #"{"_key": "f\#($0)", "pad": "\#(pad)"}"# }
+                try await api.expect(202, .post, "/_api/document/rep", "[" + batch.joined(separator: ",") + "]")
+            }
+            #expect(try await Failover.waitReplicated(api, "rep", copies: 2))
+            let spare = try #require(try ReplicationProcessTests.dbservers(cluster).keys.first { !servers.contains($0) })
+            return (api, shard, servers, spare)
+        }
+
+        /// Waits (bounded) until Plan for `shard` satisfies `holds`.
+        static func waitPlan(_ api: API, _ shard: String, seconds: Int = 30, _ holds: ([String]) -> Bool) async throws -> [String] {
+            for _ in 0..<(seconds * 50) {
+                if let servers = try await Failover.plan(api, "rep")[shard], holds(servers) { return servers }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            throw ServerProcess.Failure(description: "Plan of \(shard) did not reach the expected state within \(seconds) s")
+        }
+
+        @Test("kill -9 of a move's target while it copies the shard: the job ends, the shard keeps two in-sync copies, no acknowledged write is lost")
+        func targetKilledDuringAMove() async throws {
+            let cluster = try LocalCluster()
+            defer { cluster.stop() }
+            let (api, shard, servers, spare) = try await Self.filledShard(cluster, documents: 60_000)
+            let members = try ReplicationProcessTests.dbservers(cluster)
+            let target = try #require(members[spare])
+            let writers = Writers()
+            writers.start([cluster.api(0), cluster.api(1)], prefix: "t", count: 2)
+            let id = try await Self.moveShard(api, collection: "rep", shard: shard, from: servers[0], to: spare)
+            _ = try await Self.waitPlan(api, shard) { $0.contains(spare) }
+            kill(target.pid, SIGKILL)
+            let (status, job) = try await Self.waitForJob(api, id)
+            print("moves: target killed mid-move → job \(status): \(job["reason"]?.stringValue ?? "-")")
+            #expect(status == "Failed" && job["reason"]?.stringValue?.contains("FAILED") == true, "the move aborts: \(job.json)")
+            let plan = try #require(try await Failover.plan(api, "rep")[shard])
+            #expect(plan == servers, "Plan is as before the move: \(plan)")
+            #expect(try await Failover.waitReplicated(api, "rep", copies: 2), "two copies in sync")
+            await writers.stop()
+            #expect(writers.count > 0)
+            try await Failover.checkExact(api, "rep", acknowledged: writers.acknowledged.withLock { $0 } + (0..<60_000).map { "f\($0)" })
+            // The target comes back; a new move to it goes through.
+            while kill(target.pid, 0) == 0 { usleep(20_000) }
+            let revived = try ServerProcess(command: target.arguments, dataDirectory: target.arguments[4])
+            defer { revived.stop() }
+            for _ in 0..<150 {
+                if try await api.expect(200, .get, "/_admin/cluster/health")["Health"]?[spare]?["Status"]?.stringValue == "GOOD" { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let again = try await Self.moveShard(api, collection: "rep", shard: shard, from: servers[0], to: spare)
+            let (finalStatus, finalJob) = try await Self.waitForJob(api, again)
+            #expect(finalStatus == "Finished", "\(finalJob.json)")
+            #expect(try await Failover.plan(api, "rep")[shard] == [spare, servers[1]])
+            try await Self.everyCopyHolds(cluster, api, "rep", expected: 60_000 + writers.count)
+            await api.client.shutdown()
+        }
+
+        @Test("SIGSTOP of the source leader during a move to a new server: the move aborts, the in-sync follower takes over, the old leader returns as follower; nothing acknowledged is lost")
+        func sourcePausedDuringAMove() async throws {
+            let cluster = try LocalCluster()
+            defer { cluster.stop() }
+            let (api, shard, servers, spare) = try await Self.filledShard(cluster, documents: 60_000)
+            let members = try ReplicationProcessTests.dbservers(cluster)
+            let source = try #require(members[servers[0]])
+            let writers = Writers()
+            writers.start([cluster.api(0), cluster.api(1)], prefix: "s", count: 2)
+            try await Task.sleep(for: .milliseconds(300))
+            let id = try await Self.moveShard(api, collection: "rep", shard: shard, from: servers[0], to: spare)
+            _ = try await Self.waitPlan(api, shard) { $0.contains(spare) }
+            kill(source.pid, SIGSTOP)
+            let (status, job) = try await Self.waitForJob(api, id)
+            print("moves: source paused mid-move → job \(status): \(job["reason"]?.stringValue ?? "-")")
+            // Either the target was not in sync yet (abort), or it was (it took over): both keep
+            // every acknowledged write; with the leader paused the shard must get a new leader.
+            let plan = try await Self.waitPlan(api, shard) { $0.first != servers[0] }
+            #expect(plan.first == servers[1] || plan.first == spare, "an in-sync copy leads: \(plan)")
+            try await Task.sleep(for: .milliseconds(1_000))
+            kill(source.pid, SIGCONT)
+            #expect(try await Failover.waitReplicated(api, "rep", copies: 2), "two copies in sync again")
+            await writers.stop()
+            try await Failover.checkExact(api, "rep", acknowledged: writers.acknowledged.withLock { $0 } + (0..<60_000).map { "f\($0)" })
+            let jobs = try cluster.agencyRead("/arango/Target")
+            #expect(!jobs.contains("\"Pending\":{\"") , "no job left pending: \(jobs.prefix(400))")
+            try await Self.everyCopyHolds(cluster, api, "rep", expected: 60_000 + writers.count)
+            await api.client.shutdown()
+        }
+
         @Test("a DBServer cleaned out under write load with tessera cluster clean-out holds nothing afterwards and is removed once stopped; every write is kept")
         func cleanOutUnderLoadThenRemove() async throws {
             let cluster = try LocalCluster()
