@@ -233,7 +233,9 @@ enum ReplicationRoutes {
             guard low <= range.upperBound else { continue }
             let records: [LogRecord]
             do {
-                records = try collection.engine.storedRecords(revisionsIn: low...range.upperBound, limit: 10_000,
+                // The answer as a whole stays within the count a follower decodes.
+                records = try collection.engine.storedRecords(revisionsIn: low...range.upperBound,
+                                                              limit: ReplicationLimits.default.operationCountMax - documents.count,
                                                               byteLimit: max(1, fetch.byteLimit - bytes))
             } catch {
                 return .failure(ArangoError(error, collection: collection.name))
@@ -248,7 +250,7 @@ enum ReplicationRoutes {
                !collection.engine.revisions(in: (last.revision + 1)...range.upperBound, limit: 1).isEmpty {
                 return .success(RangeDocuments(documents: documents, resumeAfter: last.revision))
             }
-            if bytes >= fetch.byteLimit, let last = documents.last {
+            if bytes >= fetch.byteLimit || documents.count >= ReplicationLimits.default.operationCountMax, let last = documents.last {
                 return .success(RangeDocuments(documents: documents, resumeAfter: last.revision))
             }
         }
