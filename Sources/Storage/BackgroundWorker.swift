@@ -83,7 +83,9 @@ extension ShardEngine {
     /// (every later write reports it, and it is logged); a failed compaction or checkpoint
     /// leaves the files as they were, is logged, and is tried again next round.
     func backgroundStep(compact shouldCompact: Bool) {
-        let (last, closed, operations) = state.withLock { ($0.lastSequence, $0.isClosed || $0.failure != nil, $0.operationsSinceCheckpoint) }
+        let (last, closed, operations, documents) = state.withLock {
+            ($0.lastSequence, $0.isClosed || $0.failure != nil, $0.operationsSinceCheckpoint, $0.documents.count)
+        }
         if closed { return }
         if last > groupCommit.durableSequence {
             do { try groupCommit.waitDurable(last, countsAsSyncedWrite: false) } catch {
@@ -97,7 +99,7 @@ extension ShardEngine {
                 Self.log.error("compaction failed, will retry: \(error)", metadata: ["shard": "\(directory)"])
             }
         }
-        if options.checkpointIntervalOperations > 0 && operations >= options.checkpointIntervalOperations {
+        if options.checkpointDue(operations: operations, documents: documents) {
             do { _ = try checkpoint() } catch {
                 Self.log.error("checkpoint failed, will retry: \(error)", metadata: ["shard": "\(directory)"])
             }

@@ -29,6 +29,19 @@ public struct ShardOptions: Sendable, Equatable {
     /// The background worker writes a checkpoint after this many operations (0: never; then
     /// only `checkpoint()` and `close()` write one).
     public var checkpointIntervalOperations = 250_000
+    /// When set, the interval is at least the shard's document count: a checkpoint writes
+    /// every document, so a fixed interval made a bulk load (or a resync) of N documents cost
+    /// N²/interval; with the interval growing with N it costs O(N), and recovery replays at
+    /// most as many operations as the checkpoint holds documents.
+    public var checkpointIntervalGrowsWithDocuments = true
+
+    /// Whether the background worker writes a checkpoint now, `operations` after the last
+    /// one, with `documents` in the shard.
+    public func checkpointDue(operations: Int, documents: Int) -> Bool {
+        guard checkpointIntervalOperations > 0 else { return false }
+        let interval = checkpointIntervalGrowsWithDocuments ? max(checkpointIntervalOperations, documents) : checkpointIntervalOperations
+        return operations >= interval
+    }
     /// The operator's permission to open a shard whose log is damaged in the middle: the log
     /// is cut at the damaged record, and everything after it is lost. Off by default: the
     /// shard then refuses to open and reports file and offset.

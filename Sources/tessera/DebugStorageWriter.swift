@@ -62,6 +62,7 @@ struct StorageWriter: ParsableCommand {
         options.compactionIntervalMilliseconds = 40
         options.compactionLiveShareMin = 0.8
         options.checkpointIntervalOperations = 150
+        options.checkpointIntervalGrowsWithDocuments = false  // crash tests want many checkpoints
         let engine = try ShardEngine(directory: directory, options: options)
         let output = Locked()
         let finished = DispatchGroup()

@@ -10,6 +10,27 @@ import TesseraPlatform
 
 @Suite("Shard engine")
 struct ShardEngineTests {
+    /// A checkpoint writes every document, so its interval grows with the shard: loading N
+    /// documents writes O(log N) checkpoints, not N / interval.
+    @Test func checkpointIntervalGrowsWithTheShard() {
+        var options = ShardOptions()
+        options.checkpointIntervalOperations = 1000
+        #expect(!options.checkpointDue(operations: 999, documents: 10))
+        #expect(options.checkpointDue(operations: 1000, documents: 10))
+        #expect(!options.checkpointDue(operations: 250_000, documents: 600_000))
+        #expect(options.checkpointDue(operations: 600_000, documents: 600_000))
+        var loaded = 0, operations = 0, checkpoints = 0
+        while loaded < 1_000_000 {
+            loaded += 1; operations += 1
+            if options.checkpointDue(operations: operations, documents: loaded) { checkpoints += 1; operations = 0 }
+        }
+        #expect(checkpoints <= 11, "\(checkpoints) checkpoints for 1,000,000 documents")
+        options.checkpointIntervalGrowsWithDocuments = false
+        #expect(options.checkpointDue(operations: 1000, documents: 600_000))
+        options.checkpointIntervalOperations = 0
+        #expect(!options.checkpointDue(operations: 1 << 40, documents: 0))
+    }
+
     @Test func insertGetReplaceUpdateRemove() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
