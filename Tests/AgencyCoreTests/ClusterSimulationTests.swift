@@ -28,6 +28,17 @@ struct ClusterSimulationTests {
         #expect(failovers > 0 && acknowledged > 100, "failovers \(failovers), acknowledged \(acknowledged)")
     }
 
+    @Test("an operator moves shards during the faults: moves finish, leaders hand over, every checker holds", arguments: [UInt64(5), 6, 7, 8])
+    func operatorMovesShards(seed: UInt64) {
+        var settings = AgencySimulationSettings(seed: seed, cluster: true)
+        settings.cluster!.operatorIntervalMilliseconds = 400
+        let simulation = AgencySimulation(settings: settings)
+        let report = simulation.run()
+        if let failure = report.failure { Issue.record("\(failure)") }
+        let stats = simulation.cluster!.stats
+        #expect(stats.operatorJobs > 0 && stats.movesFinished > 0, "\(stats)")
+    }
+
     @Test("the checkers catch a sabotaged DBServer", arguments: ClusterSimulationSettings.Sabotage.allCases)
     func checkersCatchSabotage(sabotage: ClusterSimulationSettings.Sabotage) {
         var caught: String?
