@@ -47,6 +47,18 @@ public enum RebalancePlanner {
         public var isLeader: Bool
         public var bytes: UInt64
 
+        public init(kind: Kind, database: String, collectionId: String, shard: String, from: String, to: String, isLeader: Bool,
+                    bytes: UInt64) {
+            self.kind = kind
+            self.database = database
+            self.collectionId = collectionId
+            self.shard = shard
+            self.from = from
+            self.to = to
+            self.isLeader = isLeader
+            self.bytes = bytes
+        }
+
         public var description: String {
             "\(kind == .switchLeader ? "leadership" : isLeader ? "leader copy" : "follower copy") of \(shard): \(from) → \(to)"
         }

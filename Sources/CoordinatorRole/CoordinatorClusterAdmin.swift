@@ -51,10 +51,7 @@ extension Coordinator {
             return try await coordinator.listJobs(limit: limit)
         }
         router.addAsync(.post, "/_admin/cluster/removeServer") { request throws(ArangoError) in
-            // ArangoDB: only an administrator (rw on _system) changes the cluster's membership.
-            guard coordinator.users.level(of: request.user, in: "_system") == .readWrite else {
-                throw ArangoError.forbidden("only an administrator may remove servers from the cluster")
-            }
+            try coordinator.requireAdministrator(request, "remove servers from the cluster")
             let body = try request.requireBody()
             guard let server = body.stringValue else {
                 throw ArangoError(status: 400, .httpBadParameter, "expecting the id of the server to remove as a JSON string")

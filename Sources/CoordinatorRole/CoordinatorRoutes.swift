@@ -31,6 +31,7 @@ extension Coordinator {
         registerCursors(in: &router)
         registerClusterAPI(in: &router)
         registerClusterAdmin(in: &router)
+        registerMoves(in: &router)
         UserRoutes(users: users).register(in: &router)
         return router
     }
@@ -88,7 +89,7 @@ extension Coordinator {
                     // New followers get their copies by resync; removed ones drop their shard.
                     updated.replicationFactor = replicationFactor
                     updated.shards = try ShardPlacement.changeReplicationFactor(
-                        of: collection.shards, to: replicationFactor, servers: coordinator.dbservers().keys.sorted(),
+                        of: collection.shards, to: replicationFactor, servers: coordinator.placementServers(),
                         holdings: holdings)
                 }
             } catch {
@@ -232,7 +233,7 @@ extension Coordinator {
         if let options = body["keyOptions"], options.isObject {
             keyOptions = try KeyOptions(slice: options)
         }
-        let servers = dbservers().keys.sorted()
+        let servers = placementServers()
         let placement: [[String]]
         do {
             placement = try ShardPlacement.distributeShards(numberOfShards: numberOfShards, replicationFactor: replicationFactor,

@@ -41,7 +41,8 @@ public struct Router: Sendable {
         /// The pattern as registered (`/_api/document/:collection/:key`), the label of its metrics.
         let pattern: String
         let segments: [Segment]
-        var handlers: [RequestMethod: RouteHandler]
+        /// Indexed by the method's raw value (0...6): no hashing per request.
+        var handlers: [RouteHandler?]
     }
     enum Segment: Sendable, Equatable {
         case literal(String)
@@ -73,11 +74,13 @@ public struct Router: Sendable {
             part.hasPrefix(":") ? .parameter(String(part.dropFirst())) : .literal(String(part))
         }
         if let index = routes.firstIndex(where: { $0.segments == segments }) {
-            precondition(routes[index].handlers[method] == nil, "\(method) \(pattern) registered twice")
-            routes[index].handlers[method] = handler
+            precondition(routes[index].handlers[Int(method.rawValue)] == nil, "\(method) \(pattern) registered twice")
+            routes[index].handlers[Int(method.rawValue)] = handler
             return
         }
-        routes.append(Route(pattern: pattern, segments: segments, handlers: [method: handler]))
+        var handlers = [RouteHandler?](repeating: nil, count: RequestMethod.allCases.count)
+        handlers[Int(method.rawValue)] = handler
+        routes.append(Route(pattern: pattern, segments: segments, handlers: handlers))
         literalBytes.append(segments.enumerated().compactMap { position, segment in
             if case .literal(let text) = segment { Literal(position: position, bytes: Array(text.utf8)) } else { nil }
         })
@@ -122,7 +125,7 @@ public struct Router: Sendable {
     /// (`nil` when none did).
     func resolve(_ method: RequestMethod, _ path: String) -> (match: Match, pattern: String?) {
         if let index = exact[Self.normalized(path)] {
-            if let handler = routes[index].handlers[method] { return (.handler(handler, pathParameters: [:]), routes[index].pattern) }
+            if let handler = routes[index].handlers[Int(method.rawValue)] { return (.handler(handler, pathParameters: [:]), routes[index].pattern) }
             return (.methodNotAllowed, routes[index].pattern)
         }
         var path = path
@@ -162,7 +165,7 @@ public struct Router: Sendable {
         }
         guard let best else { return (.notFound, nil) }
         let route = routes[best.route]
-        guard let handler = route.handlers[method] else { return (.methodNotAllowed, route.pattern) }
+        guard let handler = route.handlers[Int(method.rawValue)] else { return (.methodNotAllowed, route.pattern) }
         var parameters: [String: String] = [:]
         for (position, segment) in route.segments.enumerated() {
             if case .parameter(let name) = segment {

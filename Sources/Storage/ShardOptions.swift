@@ -16,6 +16,11 @@ public struct ShardOptions: Sendable, Equatable {
     /// Buffered log bytes (of writes made with `WriteOptions.defersFileWrite`) above which a
     /// write hands them to the file at once.
     public var pendingByteCountMax = 1 << 20
+    /// Bytes of the active segment's newest records kept in memory after they were written to
+    /// the file, so reads of recently written documents need no `pread` (0: none kept). Only
+    /// bytes as written at their file offsets are kept, so the copy can never disagree with
+    /// the file: the log is append-only, and the window is dropped when the segment rotates.
+    public var recentlyWrittenByteCountMax = 4 << 20
     /// A sealed segment is compacted when its live share of bytes falls below this.
     public var compactionLiveShareMin = 0.5
     /// How often the background worker looks for segments to compact (0: never; then only

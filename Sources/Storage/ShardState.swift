@@ -70,6 +70,10 @@ struct ShardState: Sendable {
     var activeOrder: UInt64 = 0
     var pending: [UInt8] = []
     var pendingOffset = 0
+    /// The newest flushed bytes of the active segment, exactly as written: file offsets
+    /// `recentlyWrittenOffset ..< recentlyWrittenOffset + recentlyWritten.count` of segment
+    /// `recentlyWrittenOrder`. Reads take records from here instead of the file.
+    var recentlyWritten = RecentlyWrittenBytes()
     /// Segments written since their last sync.
     var unsynced: [UInt64: Segment] = [:]
     /// Persistent indexes, sorted by name.
@@ -197,6 +201,8 @@ struct ShardState: Sendable {
             failure = .engineFailed("write failed: \(error)")
             throw error
         }
+        recentlyWritten.append(pending, at: pendingOffset, segmentOrder: activeOrder,
+                               byteCountMax: options.recentlyWrittenByteCountMax)
         pendingOffset += pending.count
         pending.removeAll(keepingCapacity: true)
         unsynced[activeOrder] = segment
@@ -220,18 +226,22 @@ struct ShardState: Sendable {
             segmentOrders.append(order)
             activeOrder = order
             pendingOffset = 0
+            recentlyWritten = RecentlyWrittenBytes()
         } catch {
             failure = .engineFailed("segment rotation failed: \(error)")
             throw error
         }
     }
 
-    /// Where the record at `location` can be read: pending bytes are copied out; flushed
-    /// ones are read from the segment file (outside the lock).
+    /// Where the record at `location` can be read: pending and recently written bytes are
+    /// copied out; older ones are read from the segment file (outside the lock).
     func source(of location: DocumentLocation) -> RecordSource {
         if location.segmentOrder == activeOrder && location.offset >= pendingOffset {
             let start = location.offset - pendingOffset
             return .memory(Array(pending[start..<(start + location.byteCount)]))
+        }
+        if let bytes = recentlyWritten.record(at: location) {
+            return .memory(bytes)
         }
         return .file(segments[location.segmentOrder]!.segment, offset: location.offset, byteCount: location.byteCount)
     }
@@ -253,6 +263,53 @@ struct ShardState: Sendable {
         }
         for build in indexBuilds { values.append(build.index.value(for: document.slice)) }
         return values
+    }
+}
+
+/// The newest bytes written to the active segment's file, kept so that reads of recent
+/// records need no system call.
+///
+/// The copy is of bytes at fixed offsets of an append-only file, taken after `pwrite`
+/// succeeded: a later update, removal or truncation appends new records at new offsets and
+/// never changes these, so nothing here can become stale. A rotation starts a new, empty
+/// window (its records are another segment's); compaction never rewrites the active segment;
+/// a restart starts with none. What is served is still CRC-checked by the reader like bytes
+/// read from the file.
+struct RecentlyWrittenBytes: Sendable {
+    private(set) var bytes: [UInt8] = []
+    /// File offset of `bytes[0]`.
+    private(set) var offset = 0
+    private(set) var segmentOrder: UInt64 = 0
+
+    /// Notes `written`, just written at file offset `fileOffset` of segment `order`. Bytes that
+    /// do not continue the window (another segment, or a gap left by recovery) restart it; the
+    /// oldest half is dropped when it outgrows `byteCountMax`.
+    mutating func append(_ written: [UInt8], at fileOffset: Int, segmentOrder order: UInt64, byteCountMax: Int) {
+        guard byteCountMax > 0, written.count <= byteCountMax else {
+            self = RecentlyWrittenBytes()
+            return
+        }
+        if order != segmentOrder || offset + bytes.count != fileOffset {
+            bytes.removeAll(keepingCapacity: true)
+            offset = fileOffset
+            segmentOrder = order
+        }
+        if bytes.count + written.count > byteCountMax {
+            // Drop at least half, so the memmove is paid once per half window of writes.
+            let dropped = max(bytes.count + written.count - byteCountMax, byteCountMax / 2)
+            let droppedFromWindow = min(dropped, bytes.count)
+            bytes.removeFirst(droppedFromWindow)
+            offset += droppedFromWindow
+        }
+        bytes.append(contentsOf: written)
+    }
+
+    /// A copy of the record at `location` when the window holds all of it.
+    func record(at location: DocumentLocation) -> [UInt8]? {
+        guard location.segmentOrder == segmentOrder, location.offset >= offset,
+              location.offset + location.byteCount <= offset + bytes.count else { return nil }
+        let start = location.offset - offset
+        return Array(bytes[start..<(start + location.byteCount)])
     }
 }
 

@@ -34,6 +34,21 @@ enum Raw {
         return Int64(bitPattern: raw << unusedBits) >> unusedBits
     }
 
+    /// The trusted integer at `pointer` as `Int64`, or `nil` when it is no integer or a uint
+    /// above `Int64.max`.
+    static func intValue(_ pointer: UnsafePointer<UInt8>) -> Int64? {
+        let head = pointer[0]
+        switch head {
+        case 0x30...0x39: return Int64(head - 0x30)
+        case 0x3a...0x3f: return Int64(head) - 0x40
+        case 0x20...0x27: return readInt(pointer + 1, width: Int(head) - 0x1f)
+        case 0x28...0x2f:
+            let value = readUInt(pointer + 1, width: Int(head) - 0x27)
+            return value <= UInt64(Int64.max) ? Int64(value) : nil
+        default: return nil
+        }
+    }
+
     /// Reads a forward varint (7 bits a byte, low group first, high bit = more follows).
     /// Returns the value and the number of bytes it used. Trusted bytes only.
     @inline(__always)

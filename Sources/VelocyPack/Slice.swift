@@ -105,20 +105,7 @@ extension Slice {
 
     /// The integer as `Int64`, or `nil` when the value is not an integer or a uint above
     /// `Int64.max`.
-    public var intValue: Int64? {
-        read { pointer in
-            let head = pointer[0]
-            switch head {
-            case 0x30...0x39: return Int64(head - 0x30)
-            case 0x3a...0x3f: return Int64(head) - 0x40
-            case 0x20...0x27: return Raw.readInt(pointer + 1, width: Int(head) - 0x1f)
-            case 0x28...0x2f:
-                let value = Raw.readUInt(pointer + 1, width: Int(head) - 0x27)
-                return value <= UInt64(Int64.max) ? Int64(value) : nil
-            default: return nil
-            }
-        }
-    }
+    public var intValue: Int64? { read(Raw.intValue) }
 
     /// The integer as `UInt64`, or `nil` when the value is not a non-negative integer.
     public var uintValue: UInt64? {

@@ -73,15 +73,19 @@ public struct ReceivedMessage: Sendable {
         }
         // The header is viewed in place (the message's storage, body behind it): no copy.
         let header = Slice(trustedBytes: message.bytes)
-        guard header.isArray, header.count >= 2 else {
-            throw VSTError(.malformedHeader, at: 0, "header must be an array of at least 2 members")
-        }
-        var members = header.arrayElements.makeIterator()
-        guard members.next()?.intValue == 1 else {
-            throw VSTError(.unsupportedMessageType, at: 0, "header version must be 1")
-        }
-        guard let rawType = members.next()?.intValue, let type = MessageType(rawValue: rawType) else {
-            throw VSTError(.unsupportedMessageType, at: 0, "unknown message type")
+        // Borrowed: reading two members through slices cost a retain and release each.
+        let type = try header.withBorrowed { (header) throws(VSTError) -> MessageType in
+            guard header.isArray, header.count >= 2 else {
+                throw VSTError(.malformedHeader, at: 0, "header must be an array of at least 2 members")
+            }
+            var members = header.arrayElements
+            guard members.next()?.intValue == 1 else {
+                throw VSTError(.unsupportedMessageType, at: 0, "header version must be 1")
+            }
+            guard let rawType = members.next()?.intValue, let type = MessageType(rawValue: rawType) else {
+                throw VSTError(.unsupportedMessageType, at: 0, "unknown message type")
+            }
+            return type
         }
         // ArangoDB never sends "response, more follow" and drivers refuse it; so does Tessera.
         guard type != .responseMore else {
@@ -142,38 +146,42 @@ public struct RequestHeader: Sendable, Equatable {
     /// Reads a request header.
     /// - Throws: `malformedHeader` naming the element that is wrong.
     public init(_ received: ReceivedMessage) throws(VSTError) {
-        let header = received.header
-        guard received.type == .request, header.count == 7 else {
+        guard received.type == .request else {
             throw VSTError(.malformedHeader, at: 0, "a request header has 7 members")
         }
-        // One walk over the seven members instead of an index lookup for each.
-        var members = header.arrayElements.makeIterator()
-        _ = members.next()  // version and type: read by `ReceivedMessage`
-        _ = members.next()
-        guard let database = members.next()?.stringValue else { throw Self.wrong("database (2) must be a string") }
-        guard let rawMethod = members.next()?.intValue, let method = RequestMethod(rawValue: rawMethod) else {
-            throw Self.wrong("method (3) must be an integer 0...6")
-        }
-        guard let path = members.next()?.stringValue, path.utf8.first == UInt8(ascii: "/") else {
-            throw Self.wrong("path (4) must be a string starting with /")
-        }
-        guard let parameterSlice = members.next(), parameterSlice.isObject,
-              let metaSlice = members.next(), metaSlice.isObject else {
-            throw Self.wrong("parameters (5) and meta (6) must be objects")
-        }
-        var parameters: [String: [String]] = [:]
-        for (key, value) in parameterSlice.objectMembers {
-            guard let name = key.keyName else { throw Self.wrong("parameter name must be a string") }
-            if let single = value.stringValue {
-                parameters[name] = [single]
-            } else if value.isArray, case let values = value.arrayElements.compactMap(\.stringValue),
-                      values.count == value.count {
-                parameters[name] = values
-            } else {
-                throw Self.wrong("parameter \(name) must be a string or an array of strings")
+        // One walk over the seven members through a borrowed view: no slice per member, so
+        // no reference counting; strings are made only for what the request keeps.
+        self = try received.header.withBorrowed { (header) throws(VSTError) -> RequestHeader in
+            guard header.count == 7 else { throw VSTError(.malformedHeader, at: 0, "a request header has 7 members") }
+            var members = header.arrayElements
+            _ = members.next()  // version and type: read by `ReceivedMessage`
+            _ = members.next()
+            guard let database = members.next()?.stringValue else { throw Self.wrong("database (2) must be a string") }
+            guard let rawMethod = members.next()?.intValue, let method = RequestMethod(rawValue: rawMethod) else {
+                throw Self.wrong("method (3) must be an integer 0...6")
             }
+            guard let pathBytes = members.next()?.stringBytes, pathBytes.first == UInt8(ascii: "/") else {
+                throw Self.wrong("path (4) must be a string starting with /")
+            }
+            guard let parameterSlice = members.next(), parameterSlice.isObject,
+                  let metaSlice = members.next(), metaSlice.isObject else {
+                throw Self.wrong("parameters (5) and meta (6) must be objects")
+            }
+            var parameters: [String: [String]] = [:]
+            for (key, value) in parameterSlice.objectMembers {
+                guard let name = key.keyName else { throw Self.wrong("parameter name must be a string") }
+                if let single = value.stringValue {
+                    parameters[name] = [single]
+                } else if value.isArray, case let values = value.arrayElements.compactMap(\.stringValue),
+                          values.count == value.count {
+                    parameters[name] = values
+                } else {
+                    throw Self.wrong("parameter \(name) must be a string or an array of strings")
+                }
+            }
+            return RequestHeader(database: database, method: method, path: String(decoding: pathBytes, as: UTF8.self),
+                                 parameters: parameters, meta: readMeta(metaSlice))
         }
-        self.init(database: database, method: method, path: path, parameters: parameters, meta: readMeta(metaSlice))
     }
 
     static func wrong(_ detail: String) -> VSTError { VSTError(.malformedHeader, at: 0, detail) }
@@ -201,19 +209,25 @@ public struct ResponseHeader: Sendable, Equatable {
 
     /// Reads a response header; meta is optional (at least 3 members), as drivers accept it.
     public init(_ received: ReceivedMessage) throws(VSTError) {
-        let header = received.header
-        guard received.type == .response, header.count >= 3 else {
+        guard received.type == .response else {
             throw VSTError(.malformedHeader, at: 0, "a response header is [1, 2, code, meta]")
         }
-        guard let code = header[2]?.intValue, (100...599).contains(code) else {
-            throw VSTError(.malformedHeader, at: 0, "response code (2) must be an integer 100...599")
+        // Borrowed, as for requests: no slice (and no reference counting) per member.
+        self = try received.header.withBorrowed { (header) throws(VSTError) -> ResponseHeader in
+            guard header.count >= 3 else { throw VSTError(.malformedHeader, at: 0, "a response header is [1, 2, code, meta]") }
+            var members = header.arrayElements
+            _ = members.next()  // version and type: read by `ReceivedMessage`
+            _ = members.next()
+            guard let code = members.next()?.intValue, (100...599).contains(code) else {
+                throw VSTError(.malformedHeader, at: 0, "response code (2) must be an integer 100...599")
+            }
+            var meta: [String: String] = [:]
+            if let metaSlice = members.next() {
+                guard metaSlice.isObject else { throw VSTError(.malformedHeader, at: 0, "meta (3) must be an object") }
+                meta = readMeta(metaSlice)
+            }
+            return ResponseHeader(responseCode: Int(code), meta: meta)
         }
-        var meta: [String: String] = [:]
-        if let metaSlice = header[3] {
-            guard metaSlice.isObject else { throw VSTError(.malformedHeader, at: 0, "meta (3) must be an object") }
-            meta = readMeta(metaSlice)
-        }
-        self.init(responseCode: Int(code), meta: meta)
     }
 }
 
@@ -278,7 +292,7 @@ func addMeta(_ meta: [String: String], to builder: inout Builder) {
 }
 
 /// Reads a meta object as ArangoDB does: keys lowercased, entries that are not strings ignored.
-func readMeta(_ slice: Slice) -> [String: String] {
+func readMeta(_ slice: BorrowedSlice) -> [String: String] {
     var meta: [String: String] = [:]
     for (key, value) in slice.objectMembers {
         if let name = key.keyName, let text = value.stringValue {

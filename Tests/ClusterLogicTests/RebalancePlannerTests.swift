@@ -101,3 +101,22 @@ extension RebalancePlannerTests {
         }
     }
 }
+
+extension RebalancePlannerTests {
+    @Test("layouts as coordinators place them (8 or 24 shards × 2 over 3 servers), a fourth server added: copies and leaders even out to within one of the mean")
+    func placedLayoutsGainAFourthServer() throws {
+        let old = ["A", "B", "C"], all = old + ["D"]
+        for count in [8, 24] {
+            for seed in UInt64(1)...20 {
+                let placement = try ShardPlacement.distributeShards(numberOfShards: count, replicationFactor: 2, servers: old, seed: seed)
+                let before = placement.enumerated().map { index, servers in
+                    RebalancePlanner.Shard(database: "_system", collectionId: "100", name: "s\(101 + index)", servers: servers, bytes: 0)
+                }
+                let after = RebalancePlanner.apply(RebalancePlanner.plan(shards: before, servers: all, movesMax: 1_000), to: before)
+                let (copies, leaders) = Self.counts(after, all)
+                #expect(copies.values.max()! - copies.values.min()! <= 1, "\(count) shards, seed \(seed): copies \(copies)")
+                #expect(leaders.values.max()! - leaders.values.min()! <= 1, "\(count) shards, seed \(seed): leaders \(leaders)")
+            }
+        }
+    }
+}

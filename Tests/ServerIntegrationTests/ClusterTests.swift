@@ -17,19 +17,22 @@ extension ClusterProcesses {
             private(set) var base: UInt16 = 0
             /// Given to `tessera start` through TESSERA_ROOT_PASSWORD when not empty.
             let rootPassword: String
+            /// More arguments for `tessera start` (`--dbservers 4` grows the cluster).
+            var extraArguments: [String] = []
             var output: String { (try? String(contentsOfFile: directory + "/start.out", encoding: .utf8)) ?? "" }
             var coordinators: [Endpoint] { [Endpoint(host: "127.0.0.1", port: base), Endpoint(host: "127.0.0.1", port: base + 1)] }
 
             init(rootPassword: String = "") throws {
                 self.rootPassword = rootPassword
-                // Eight consecutive free ports (coordinators, agents, DBServers). Another test
+                // Nine consecutive free ports (coordinators, agents, DBServers, and one for a DBServer
+                // a test adds). Another test
                 // running in parallel may take one between the check and the listen: then the
                 // cluster is started again (new data, new ports), at most three times.
                 for attempt in 1...3 {
                     var chosen: UInt16 = 0
                     for _ in 0..<20 {
                         let candidate = UInt16.random(in: 20_000...50_000)
-                        if (0..<8).allSatisfy({ Self.isFree(candidate + $0) }) { chosen = candidate; break }
+                        if (0..<9).allSatisfy({ Self.isFree(candidate + $0) }) { chosen = candidate; break }
                     }
                     base = chosen
                     do {
@@ -55,7 +58,7 @@ extension ClusterProcesses {
                 _ = FileManager.default.createFile(atPath: directory + "/start.out", contents: nil)
                 let output = FileHandle(forWritingAtPath: directory + "/start.out")!
                 process.executableURL = TesseraExecutable.url
-                process.arguments = ["start", "--port-base", "\(base)", "--data", directory + "/cluster"]
+                process.arguments = ["start", "--port-base", "\(base)", "--data", directory + "/cluster"] + extraArguments
                 process.standardOutput = output
                 process.standardError = output
                 if !rootPassword.isEmpty {

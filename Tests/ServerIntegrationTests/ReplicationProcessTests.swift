@@ -86,9 +86,9 @@ extension ClusterProcesses {
         }
 
         /// The DBServer members of the cluster by server id (from their data directories).
-        static func dbservers(_ cluster: LocalCluster) throws -> [String: (name: String, pid: Int32, arguments: [String])] {
+        static func dbservers(_ cluster: LocalCluster, count: Int = 3) throws -> [String: (name: String, pid: Int32, arguments: [String])] {
             var result: [String: (String, Int32, [String])] = [:]
-            for number in 1...3 {
+            for number in 1...count {
                 let member = try cluster.member("dbserver\(number)")
                 let id = try String(contentsOfFile: member.arguments[4] + "/SERVER", encoding: .utf8)
                     .trimmingCharacters(in: .whitespacesAndNewlines)

@@ -308,7 +308,10 @@ final class ShardLeader: WriteReplication, @unchecked Sendable {
         Task { [self] in
             let reported = await service.reportResigned(database: database, collectionId: collectionId, shard: shard,
                                                         planServers: planServers, old: old, version: version, epoch: epoch)
-            service.onLoop { [self] in handOver = reported ? .reported : handOver }
+            // Not reported (Plan stopped asking, or the agency kept refusing): the next
+            // Maintenance step reports over Current's list if Plan still asks.
+            if !reported { service.log.warning("replication: \(shard): the resignation is not in Current yet") }
+            service.onLoop { [self] in handOver = .reported }
         }
     }
 

@@ -9,7 +9,8 @@ struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Plan a cluster, then launch, check, stop or clean it up; show its health and jobs.",
         subcommands: [ClusterPlanCommand.self, ClusterLaunchCommand.self, ClusterRelaunchCommand.self,
-                      ClusterShutdownCommand.self, ClusterHealthCommand.self, ClusterJobsCommand.self, ClusterCleanupCommand.self])
+                      ClusterShutdownCommand.self, ClusterHealthCommand.self, ClusterJobsCommand.self, ClusterCleanupCommand.self,
+                      ClusterMoveShardCommand.self, ClusterServerJobCommand.self, ClusterResignCommand.self, ClusterRebalanceCommand.self])
 }
 
 struct PlanFileOption: ParsableArguments {

@@ -13,23 +13,52 @@ struct LocalClusterOptions: ParsableArguments {
     var data: String = "tessera-data/cluster"
     @Option(help: "The first port: coordinators listen on it and the next ones, then agents, then DBServers.")
     var portBase: Int = 8529
-    @Option(help: "Agents (an odd number).")
-    var agents: Int = 3
-    @Option(help: "DBServers.")
-    var dbservers: Int = 3
-    @Option(help: "Coordinators.")
-    var coordinators: Int = 2
+    @Option(help: "Agents (an odd number; default 3, or as many as the cluster in --data has).")
+    var agents: Int?
+    @Option(help: "DBServers (default 3, or as many as the cluster in --data has; more adds new ones).")
+    var dbservers: Int?
+    @Option(help: "Coordinators (default 2, or as many as the cluster in --data has; more adds new ones).")
+    var coordinators: Int?
 
     func validate() throws {
-        guard agents >= 1, agents % 2 == 1 else { throw ValidationError("--agents must be an odd number, at least 1") }
-        guard dbservers >= 0, coordinators >= 0 else { throw ValidationError("counts cannot be negative") }
-        guard portBase > 0, portBase + agents + dbservers + coordinators <= 65535 else {
+        if let agents { guard agents >= 1, agents % 2 == 1 else { throw ValidationError("--agents must be an odd number, at least 1") } }
+        guard (dbservers ?? 0) >= 0, (coordinators ?? 0) >= 0 else { throw ValidationError("counts cannot be negative") }
+        guard portBase > 0, portBase + (agents ?? 3) + (dbservers ?? 3) + (coordinators ?? 2) <= 65535 else {
             throw ValidationError("--port-base leaves no room for every process's port")
         }
     }
 
+    /// A new cluster's layout.
     var plan: LaunchPlan {
-        LaunchPlan.local(directory: data, portBase: portBase, agents: agents, dbservers: dbservers, coordinators: coordinators)
+        LaunchPlan.local(directory: data, portBase: portBase, agents: agents ?? 3, dbservers: dbservers ?? 3, coordinators: coordinators ?? 2)
+    }
+
+    /// The layout of the cluster `previous` describes (the one in --data), with the DBServers
+    /// and coordinators asked for beyond it added on the next free ports. A new DBServer holds
+    /// nothing until a move or a rebalance gives it copies. The agency's membership is fixed,
+    /// and servers are retired by cleaning out and removing them, not by starting fewer.
+    func grown(from previous: LaunchPlan) throws -> LaunchPlan {
+        var plan = previous
+        for index in plan.members.indices { plan.members[index].pid = nil }
+        let have = { (role: LaunchPlan.Role) in previous.members(role).count }
+        if let agents, agents != have(.agent) {
+            throw ValidationError("the cluster in \(data) has \(have(.agent)) agents; the agency's membership cannot change (start it without --agents)")
+        }
+        for (role, wanted, retire) in [(LaunchPlan.Role.dbserver, dbservers, "`tessera cluster clean-out` it, stop it, then remove it with POST /_admin/cluster/removeServer"),
+                                       (.coordinator, coordinators, "stop it and remove it with POST /_admin/cluster/removeServer once it is FAILED")] {
+            guard let wanted else { continue }
+            if wanted < have(role) {
+                throw ValidationError("the cluster in \(data) has \(have(role)) \(role.rawValue)s, not \(wanted); to retire one, \(retire)")
+            }
+            var port = (plan.members.map(\.port).max() ?? portBase - 1) + 1
+            for number in stride(from: have(role) + 1, through: wanted, by: 1) {
+                guard port <= 65535 else { throw ValidationError("no port is left for \(role.rawValue)\(number)") }
+                plan.members.append(LaunchPlan.Member(role: role, number: number, host: "127.0.0.1", port: port,
+                                                      dataDirectory: data + "/\(role.rawValue)\(number)"))
+                port += 1
+            }
+        }
+        return plan
     }
 }
 
@@ -51,10 +80,16 @@ struct StartCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
+        // A restart keeps the cluster's processes as they were (ports, data, ids), adding any
+        // new DBServers and coordinators asked for.
         var plan = local.plan
-        // A restart keeps the ids the servers made at their first start.
-        if let previous = try? LaunchPlan.load(local.data + "/cluster.json"), previous.members.count == plan.members.count {
-            for index in plan.members.indices { plan.members[index].id = previous.members[index].id }
+        if let previous = try? LaunchPlan.load(local.data + "/cluster.json") {
+            do { plan = try local.grown(from: previous) } catch {
+                InputOutput.writeStandardError("tessera start: \(error)")
+                throw ExitCode(1)
+            }
+            let added = plan.members.count - previous.members.count
+            if added > 0 { print("tessera start: adding \(plan.members.suffix(added).map(\.name).joined(separator: ", ")) to the cluster in \(local.data)") }
         }
         var launcher = ClusterLauncher(plan: plan, rootPassword: rootPassword ?? ProcessInfo.processInfo.environment["TESSERA_ROOT_PASSWORD"],
                                        logLevel: logging.logLevel.rawValue)
