@@ -7,7 +7,9 @@ import Testing
 @Suite("Cluster simulation", .serialized)
 struct ClusterSimulationTests {
     static let seeds: [UInt64] = Array(1...3) + [16_514_469_167_860_961_741, 17_505_631_045_239_849_754, 8_577_595_947_673_362_075,
-                                                   16_630_258_219_879_245_861]
+                                                   16_630_258_219_879_245_861,
+                                                   // A move planned a server again under Current's stale entry for it.
+                                                   14_016_201_904_992_040_795]
 
     @Test("a seeded cluster run with DBServer and agency faults ends with every checker satisfied", arguments: seeds)
     func seedRunsWithoutViolations(seed: UInt64) {
