@@ -191,7 +191,9 @@ public final class AgencySimulation {
             report.cluster = "\(stats.writes) writes (\(stats.acknowledged) acknowledged, \(stats.refused) refused), \(stats.failovers) failovers, "
                 + "\(stats.resyncs) followers joined, \(stats.drops) dropped, \(stats.staleRefusals) stale batches refused, "
                 + "\(stats.crashes) DBServer crashes, \(stats.pauses) pauses, \(stats.isolations) cuts from the agency, "
-                + "\(cluster!.jobStarts.count) jobs started"
+                + "\(cluster!.jobStarts.count) jobs started; operator: \(stats.operatorJobs) jobs, "
+                + "moves \(stats.movesFinished) finished / \(stats.movesFailed) failed, "
+                + "CleanOutServer/ResignLeadership \(stats.serverJobsFinished) finished / \(stats.serverJobsFailed) failed, \(stats.handOvers) hand-overs"
         }
         report.tornWrites = agents.map(\.disk.tornWriteCount).reduce(0, +)
         report.termMax = agents.compactMap { $0.core?.term }.max() ?? 0

@@ -45,6 +45,12 @@ struct ClusterState {
     var jobsCheckedAt: UInt64 = 0
     /// The last delivery time of each DBServer-to-DBServer link (the links are FIFO, as TCP).
     var linkClock: [String: Int] = [:]
+    /// The operator's jobs whose creation the agency confirmed, and whether it asked for a
+    /// CleanOutServer yet (one per run: a second would leave too few servers for the shards).
+    var operatorJobs: Set<String> = []
+    var cleanOutRequested = false
+    /// The agent the operator believes leads (as a coordinator follows the leader's hints).
+    var operatorLeaderGuess = 0
     var stats = ClusterStatistics()
 }
 
@@ -52,6 +58,11 @@ struct ClusterStatistics {
     var writes = 0, acknowledged = 0, refused = 0, crashes = 0, pauses = 0, isolations = 0
     /// FailedLeader jobs that promoted a follower and finished.
     var failovers = 0, resyncs = 0, drops = 0, staleRefusals = 0
+    /// The operator's jobs: created, and how MoveShards (the operator's own and those its
+    /// CleanOutServer and ResignLeadership made) and the server jobs ended.
+    var operatorJobs = 0, movesFinished = 0, movesFailed = 0, serverJobsFinished = 0, serverJobsFailed = 0
+    /// Leaders that handed a shard over (reported themselves resigned).
+    var handOvers = 0
 }
 
 /// One DBServer.
@@ -96,8 +107,14 @@ struct LeaderShard {
     /// The agency's in-sync list and version as this leader knows them.
     var inSync: [String]
     var version: UInt64
-    /// Plan's servers for the shard (every change's precondition).
+    /// Plan's servers for the shard (ids, without a resign marker).
     var plan: [String]
+    /// The same as the agency stores them (with the resign marker when Plan asks this leader
+    /// to resign): every change's precondition.
+    var storedPlan: [String]
+    /// Since when Plan asks this leader to resign (a leader move's hand-over): it takes no new
+    /// write, lets the waiting ones finish for a while, then reports itself resigned.
+    var resigningSince: Int?
     var links: [String: FollowerLink] = [:]
     var change: PendingChange?
     /// A change's answer was lost or refused: no change and no write until a view read
@@ -150,10 +167,20 @@ enum DBRequest {
     case view(server: Int, issuedAt: Int)
     case drawEpoch(server: Int, shard: String, incarnation: Int)
     case change(server: Int, shard: String, epoch: UInt64)
+    /// The operator's read of the agency, then its job's creation.
+    case operatorRead
+    case operatorCreate(jobId: String)
+
+    var isOperator: Bool {
+        switch self {
+        case .operatorRead, .operatorCreate: true
+        default: false
+        }
+    }
 
     var server: Int? {
         switch self {
-        case .bootstrap: nil
+        case .bootstrap, .operatorRead, .operatorCreate: nil
         case .register(let server), .heartbeat(let server), .view(let server, _), .drawEpoch(let server, _, _), .change(let server, _, _): server
         }
     }
@@ -187,6 +214,8 @@ enum ClusterEvent {
     case restart(Int)
     case clientWrite
     case jobCheck
+    /// The operator's next job (a MoveShard, CleanOutServer or ResignLeadership).
+    case operate
 }
 
 extension AgencySimulation {
@@ -270,6 +299,14 @@ extension AgencySimulation {
         case .jobCheck:
             queue.schedule(.cluster(.jobCheck), at: now + 100)
             try checkJobs()
+        case .operate:
+            // Jobs only while the faults last: the settle phase must see them all end.
+            guard faultsActive, let interval = settings.operatorIntervalMilliseconds else { return }
+            queue.schedule(.cluster(.operate), at: now + draw(interval / 2...interval * 3 / 2))
+            agencyRequest(.operatorRead, .read(.read(body: envelope { builder in
+                builder.add(strings: [AgencyLayout.plan, AgencyLayout.current, AgencyLayout.syncLatestID,
+                                      AgencyLayout.targetCleanedServers, AgencyLayout.targetToBeCleanedServers])
+            })))
         }
     }
 
@@ -326,7 +363,7 @@ extension AgencySimulation {
         nextRequestID += 1
         cluster!.requests[id] = purpose
         let server = purpose.server
-        let agent = server.map { cluster!.servers[$0].leaderGuess } ?? draw(0...(settings.nodeCount - 1))
+        let agent = server.map { cluster!.servers[$0].leaderGuess } ?? (purpose.isOperator ? cluster!.operatorLeaderGuess : draw(0...(settings.nodeCount - 1)))
         let cut = server.map { now < cluster!.servers[$0].isolatedUntil } ?? false
         if cut || (faultsActive && random.chance(settings.dropProbability)) {
             record("lose agency request \(id) \(purpose)")
@@ -351,17 +388,21 @@ extension AgencySimulation {
         case .refused(.notLeader(let hint)):
             if let server = request.server {
                 cluster!.servers[server].leaderGuess = hint.map { Int($0.rawValue) - 1 } ?? draw(0...(settings.nodeCount - 1))
+            } else if request.isOperator {
+                cluster!.operatorLeaderGuess = hint.map { Int($0.rawValue) - 1 } ?? draw(0...(settings.nodeCount - 1))
             }
             try requestLost(request, id: id)
         case .refused(.invalid(let error)):
             throw failure("the agency refused a cluster request \(request) as invalid: \(error)")
         case .refused:
             if let server = request.server { cluster!.servers[server].leaderGuess = draw(0...(settings.nodeCount - 1)) }
+            if request.isOperator { cluster!.operatorLeaderGuess = draw(0...(settings.nodeCount - 1)) }
             try requestLost(request, id: id)
         case .applied(let outcome):
             try applied(request, outcome)
         case .served(let body):
             if case let .view(server, issuedAt) = request { try view(server, Slice(trustedBytes: body), issuedAt: issuedAt) }
+            if case .operatorRead = request { try operate(Slice(trustedBytes: body)) }
         }
         return true
     }
@@ -373,7 +414,7 @@ extension AgencySimulation {
             bootstrap(step: step)
         case .register(let server):
             if serverActs(server) { register(server) }
-        case .heartbeat, .view:
+        case .heartbeat, .view, .operatorRead, .operatorCreate:
             break  // the next one follows on its own
         case let .drawEpoch(server, shard, _):
             if case .drawingEpoch? = cluster!.servers[server].roles[shard] { cluster!.servers[server].roles[shard] = nil }
@@ -391,8 +432,14 @@ extension AgencySimulation {
             cluster!.servers[server].registered = true
             cluster!.servers[server].rebootId = nil
             record("\(Self.dbServerID(server)) registered")
-        case .heartbeat, .view:
+        case .heartbeat, .view, .operatorRead:
             break
+        case .operatorCreate(let jobId):
+            // A creation refused (LatestID moved) is simply not retried: the next one follows.
+            if outcome.allWritesApplied {
+                cluster!.operatorJobs.insert(jobId)
+                cluster!.stats.operatorJobs += 1
+            }
         case let .drawEpoch(server, shard, incarnation):
             guard cluster!.servers[server].incarnation == incarnation, case .drawingEpoch? = cluster!.servers[server].roles[shard] else { return }
             guard let range = try? AgencyTransactions.reservedIds(fromAnswer: Slice(trustedBytes: outcome.transactAnswer()), count: 1) else {
@@ -430,6 +477,7 @@ extension AgencySimulation {
             queue.schedule(.heal, at: now + self.settings.faultMilliseconds)
             queue.schedule(.cluster(.fault), at: now + 1_000 + draw(0...settings.faultIntervalMilliseconds))
             queue.schedule(.cluster(.clientWrite), at: now + 300)
+            if let interval = settings.operatorIntervalMilliseconds { queue.schedule(.cluster(.operate), at: now + 500 + draw(0...interval)) }
         }
     }
 
@@ -469,9 +517,12 @@ extension AgencySimulation {
             }
             cluster!.servers[server].rebootId = reboot
         }
-        let planned = plan.collections["_system"]?["100"]?.shards ?? [:]
+        let collection = plan.collections["_system"]?["100"]
+        let planned = collection?.shards ?? [:]
         for shard in planned.keys.sorted() {
             let servers = planned[shard]!
+            let stored = collection!.storedServers(of: shard)
+            let resigning = collection!.resigningLeaders.contains(shard)
             guard servers.contains(id) else {
                 if cluster!.servers[server].data[shard] != nil || cluster!.servers[server].roles[shard] != nil {
                     if case .leader = cluster!.servers[server].roles[shard] { resign(server, shard: shard, "no longer planned") }
@@ -486,6 +537,15 @@ extension AgencySimulation {
                 switch cluster!.servers[server].roles[shard] {
                 case .leader(var leader)?:
                     leader.plan = servers
+                    leader.storedPlan = stored
+                    if resigning, leader.resigningSince == nil {
+                        leader.resigningSince = now
+                        record("\(id) is asked to resign \(shard): takes no new write, lets \(leader.waiting.count) finish")
+                    } else if !resigning, leader.resigningSince != nil {
+                        // The move was aborted before the hand-over: lead on.
+                        leader.resigningSince = nil
+                        record("\(id) leads \(shard) on: Plan no longer asks it to resign")
+                    }
                     if let since = leader.uncertainSince, issuedAt > since, leader.change == nil {
                         // What the agency holds now, read after the uncertainty began.
                         leader.inSync = report?.servers ?? leader.inSync
@@ -498,6 +558,11 @@ extension AgencySimulation {
                     nextChange(server, shard: shard)
                 case .drawingEpoch?:
                     break
+                case .follower? where resigning, nil where resigning:
+                    // Marked while it does not lead (it restarted, or resigned and the answer
+                    // was lost): nothing to hand over; report Current's list as it is, marked.
+                    cluster!.servers[server].roles[shard] = nil
+                    reportResignedWithoutLeading(server, shard: shard, report: report, planServers: stored)
                 case .follower?, nil:
                     cluster!.servers[server].roles[shard] = .drawingEpoch
                     if cluster!.servers[server].data[shard] == nil { cluster!.servers[server].data[shard] = ShardData() }
@@ -534,12 +599,14 @@ extension AgencySimulation {
     /// The epoch arrived: lead, and claim the shard in Current before taking any write.
     func becomeLeader(_ server: Int, shard: String, epoch: UInt64) {
         let id = Self.dbServerID(server)
-        guard let plan = cluster!.servers[server].plan?.collections["_system"]?["100"]?.shards[shard], plan.first == id else {
+        guard let collection = cluster!.servers[server].plan?.collections["_system"]?["100"], let plan = collection.shards[shard],
+              plan.first == id, !collection.resigningLeaders.contains(shard) else {
             cluster!.servers[server].roles[shard] = nil
             return
         }
         let report = cluster!.servers[server].current?.shard(database: "_system", collectionId: "100", shard: shard)
-        let leader = LeaderShard(epoch: epoch, inSync: report?.servers ?? [], version: report?.syncVersion ?? 0, plan: plan)
+        let leader = LeaderShard(epoch: epoch, inSync: report?.servers ?? [], version: report?.syncVersion ?? 0, plan: plan,
+                                 storedPlan: collection.storedServers(of: shard))
         cluster!.servers[server].roles[shard] = .leader(leader)
         record("\(id) leads \(shard) at epoch \(epoch) (Current \(leader.inSync), version \(leader.version))")
         nextChange(server, shard: shard)
@@ -572,6 +639,14 @@ extension AgencySimulation {
     func nextChange(_ server: Int, shard: String) {
         guard case .leader(var leader)? = cluster!.servers[server].roles[shard], leader.change == nil, leader.uncertainSince == nil else { return }
         let me = Self.dbServerID(server)
+        if leader.claimed, leader.inSync.first == PlanCollection.resignMarker + me {
+            // The agency holds this leader's resignation: it no longer leads under this epoch.
+            // (A leader that has not claimed yet — Plan gave the shard back after an aborted
+            // move — claims over its old resignation with a new epoch.)
+            cluster!.stats.handOvers += 1
+            resign(server, shard: shard, "reported itself resigned")
+            return
+        }
         // Followers being dropped that the agency does not list are gone at once.
         for (follower, link) in leader.links where link.dropping && !leader.inSync.contains(follower) {
             leader.links[follower] = nil
@@ -581,6 +656,7 @@ extension AgencySimulation {
         guard desired != leader.inSync || !leader.claimed else {
             cluster!.servers[server].roles[shard] = .leader(leader)
             answerWrites(server, shard: shard)
+            handOver(server, shard: shard)
             return
         }
         let id = AgencyRequestID(nextRequestID)
@@ -589,12 +665,12 @@ extension AgencySimulation {
             // No report yet: Maintenance's first report, then the claim, in one request.
             body = mergedEnvelope([
                 AgencyTransactions.reportShard(database: "_system", collectionId: "100", shard: shard,
-                                               report: CurrentShard(servers: [me], indexes: []), planServers: leader.plan),
-                AgencyTransactions.changeInSyncServers(database: "_system", collectionId: "100", shard: shard, planServers: leader.plan,
+                                               report: CurrentShard(servers: [me], indexes: []), planServers: leader.storedPlan),
+                AgencyTransactions.changeInSyncServers(database: "_system", collectionId: "100", shard: shard, planServers: leader.storedPlan,
                                                        oldServers: [me], newServers: desired, version: 0, epoch: leader.epoch),
             ])
         } else {
-            body = AgencyTransactions.changeInSyncServers(database: "_system", collectionId: "100", shard: shard, planServers: leader.plan,
+            body = AgencyTransactions.changeInSyncServers(database: "_system", collectionId: "100", shard: shard, planServers: leader.storedPlan,
                                                           oldServers: leader.inSync, newServers: desired, version: leader.version, epoch: leader.epoch)
         }
         leader.change = PendingChange(request: id, old: leader.inSync, new: desired, version: leader.version, isFence: false)
@@ -617,7 +693,7 @@ extension AgencySimulation {
                 leader.links[follower]!.joining = false
                 cluster!.stats.resyncs += 1
             }
-            for follower in change.old where !change.new.contains(follower) {
+            for follower in change.old where !change.new.contains(follower) && !change.new.contains(PlanCollection.resignMarker + follower) {
                 if leader.links[follower]?.dropping == true { leader.links[follower] = nil }
                 release(&leader, follower)
                 cluster!.stats.drops += 1
@@ -644,6 +720,48 @@ extension AgencySimulation {
         record("\(Self.dbServerID(server)) fences its lost in-sync change of \(shard) at version \(change.version)")
         agencyRequest(.change(server: server, shard: shard, epoch: epoch),
                       .write(AgencyTransactions.fenceInSyncChange(database: "_system", collectionId: "100", shard: shard, version: change.version)))
+    }
+
+    /// A leader Plan asks to resign, with its in-sync list as it wants it and no change under
+    /// way: once the writes under way finished (or after `resignDrainMilliseconds`, when the
+    /// rest fail unacknowledged) it reports itself resigned — `"_" + itself` first in Current,
+    /// by the in-sync change with the stored Plan (marked) as precondition, so that a Plan that
+    /// moved on meanwhile refuses it. Its in-sync followers hold every write it acknowledged.
+    func handOver(_ server: Int, shard: String) {
+        guard case .leader(var leader)? = cluster!.servers[server].roles[shard], let since = leader.resigningSince, leader.claimed,
+              leader.change == nil, leader.uncertainSince == nil else { return }
+        let me = Self.dbServerID(server)
+        guard leader.waiting.isEmpty || now - since >= Self.resignDrainMilliseconds else { return }
+        cluster!.stats.refused += leader.waiting.count
+        leader.waiting = []
+        let marked = [PlanCollection.resignMarker + me] + leader.inSync.filter { $0 != me }
+        let id = AgencyRequestID(nextRequestID)
+        leader.change = PendingChange(request: id, old: leader.inSync, new: marked, version: leader.version, isFence: false)
+        cluster!.servers[server].roles[shard] = .leader(leader)
+        record("\(me) reports itself resigned from \(shard): \(leader.inSync) → \(marked) at version \(leader.version)")
+        agencyRequest(.change(server: server, shard: shard, epoch: leader.epoch),
+                      .write(AgencyTransactions.changeInSyncServers(database: "_system", collectionId: "100", shard: shard, planServers: leader.storedPlan,
+                                                                    oldServers: leader.inSync, newServers: marked, version: leader.version, epoch: leader.epoch)))
+    }
+
+    /// How long a resigning leader waits for the writes under way (they finish or their
+    /// followers time out well before).
+    static let resignDrainMilliseconds = 2_000
+
+    /// A server Plan asks to resign that does not lead the shard (it restarted): it holds no
+    /// write under way, so it reports Current's list as it is with itself marked — when Current
+    /// names it leader and does not yet show it resigned. Same transaction, same preconditions.
+    func reportResignedWithoutLeading(_ server: Int, shard: String, report: CurrentShard?, planServers: [String]) {
+        let me = Self.dbServerID(server)
+        guard let report, report.servers.first == me else { return }
+        // One report at a time.
+        guard !cluster!.requests.values.contains(where: { if case .change(server, shard, _) = $0 { true } else { false } }) else { return }
+        let marked = [PlanCollection.resignMarker + me] + report.servers.dropFirst()
+        record("\(me) (not leading) reports itself resigned from \(shard): \(report.servers) → \(marked)")
+        agencyRequest(.change(server: server, shard: shard, epoch: report.leaderEpoch ?? 0),
+                      .write(AgencyTransactions.changeInSyncServers(database: "_system", collectionId: "100", shard: shard, planServers: planServers,
+                                                                    oldServers: report.servers, newServers: marked,
+                                                                    version: report.syncVersion ?? 0, epoch: report.leaderEpoch ?? 0)))
     }
 
     /// A follower no longer counts for the waiting writes.
@@ -698,7 +816,9 @@ extension AgencySimulation {
     /// A client write reaches a DBServer: it applies it if it leads the shard and may take
     /// writes, and streams it to its followers.
     func leaderWrite(_ server: Int, shard: String, key: String, value: UInt64) throws {
-        guard case .leader(var leader)? = cluster!.servers[server].roles[shard], leader.claimed, leader.uncertainSince == nil else {
+        // A leader asked to resign takes no new write (the client retries on the next leader).
+        guard case .leader(var leader)? = cluster!.servers[server].roles[shard], leader.claimed, leader.uncertainSince == nil,
+              leader.resigningSince == nil else {
             cluster!.stats.refused += 1
             return
         }
@@ -884,6 +1004,69 @@ extension AgencySimulation {
         queue.schedule(.cluster(.deliver(message)), at: at)
     }
 
+    // MARK: - The operator
+
+    /// The operator read Plan, Current, the job counter and the cleaned-out servers: it creates
+    /// a job the way a coordinator does (`SupervisionJob.creation`, which requires LatestID as
+    /// read). Mostly MoveShards — a leader or a follower copy, to a server without a copy or
+    /// (a leader) to an in-sync follower — now and then a ResignLeadership, and at most one
+    /// CleanOutServer per run, only when the servers left still hold every copy.
+    func operate(_ answer: Slice) throws {
+        guard let object = answer[0], let planSlice = AgencyLayout.value(at: AgencyLayout.plan, inReadAnswer: object),
+              let plan = try? ClusterPlan(decoding: planSlice), let collection = plan.collections["_system"]?["100"],
+              !collection.shards.isEmpty else { return }
+        let current = AgencyLayout.value(at: AgencyLayout.current, inReadAnswer: object).flatMap { try? ClusterCurrent(decoding: $0) }
+        let latest = AgencyLayout.value(at: AgencyLayout.syncLatestID, inReadAnswer: object)?.uintValue ?? 0
+        var cleaned: Set<String> = []
+        for path in [AgencyLayout.targetCleanedServers, AgencyLayout.targetToBeCleanedServers] {
+            if let list = AgencyLayout.value(at: path, inReadAnswer: object), list.isArray {
+                cleaned.formUnion(list.arrayElements.compactMap(\.stringValue))
+            }
+        }
+        let settings = clusterSettings
+        let usable = cluster!.servers.map(\.id).filter { !cleaned.contains($0) }
+        let names = collection.sortedShardNames
+        let type: SupervisionJobType
+        var fill: (inout SupervisionJob) -> Void
+        let choice = draw(0...19)
+        if choice == 0, !cluster!.cleanOutRequested, usable.count - 1 >= settings.replicationFactor {
+            let server = usable[draw(0...(usable.count - 1))]
+            cluster!.cleanOutRequested = true
+            type = .cleanOutServer
+            fill = { $0.server = server }
+        } else if choice == 1 {
+            let server = usable[draw(0...(usable.count - 1))]
+            type = .resignLeadership
+            fill = { $0.server = server }
+        } else {
+            let shard = names[draw(0...(names.count - 1))]
+            let planned = collection.shards[shard] ?? []
+            guard !planned.isEmpty else { return }
+            let isLeader = planned.count == 1 || draw(0...1) == 0
+            let from = isLeader ? planned[0] : planned[draw(1...(planned.count - 1))]
+            var targets = usable.filter { !planned.contains($0) }
+            if isLeader {
+                // A leadership switch: to a follower Current lists in sync.
+                let inSync = current?.shard(database: "_system", collectionId: "100", shard: shard)?.servers ?? []
+                targets += planned.dropFirst().filter { inSync.contains($0) }
+            }
+            guard !targets.isEmpty else { return }
+            let to = targets[draw(0...(targets.count - 1))]
+            type = .moveShard
+            fill = { job in
+                job.database = "_system"
+                job.collection = "100"
+                job.shard = shard
+                job.fromServer = from
+                job.toServer = to
+                job.isLeader = isLeader
+            }
+        }
+        let (job, body) = SupervisionJob.creation(type, latestId: latest, creator: "CRDN-sim", time: isoTime(milliseconds: Int64(now)), fill: fill)
+        record("operator creates job \(job.jobId): \(type.rawValue) \(job.shard.map { "\($0) \(job.fromServer ?? "") → \(job.toServer ?? "")" } ?? job.server ?? "")")
+        agencyRequest(.operatorCreate(jobId: job.jobId), .write(body))
+    }
+
     func mergedEnvelope(_ envelopes: [[UInt8]]) -> [UInt8] {
         envelope { builder in
             for bytes in envelopes {
@@ -903,17 +1086,24 @@ extension AgencySimulation {
             let report = current?.shard(database: "_system", collectionId: "100", shard: shard)
             let roles = cluster!.servers.map { server -> String in
                 switch server.roles[shard] {
-                case .leader(let role)?: "\(server.id) leader e\(role.epoch) claimed \(role.claimed) inSync \(role.inSync) v\(role.version) links \(role.links.map { "\($0.key)\($0.value.joining ? "(joining \($0.value.acked)/\($0.value.joinedAt))" : "")\($0.value.dropping ? "(dropping)" : "")" }) change \(role.change.map { "\($0.old)→\($0.new)\($0.isFence ? " fence" : "")" } ?? "-") uncertain \(role.uncertainSince.map(String.init) ?? "-")"
+                case .leader(let role)?: "\(server.id) leader e\(role.epoch)\(role.resigningSince.map { " resigning since \($0)" } ?? "") claimed \(role.claimed) inSync \(role.inSync) v\(role.version) links \(role.links.map { "\($0.key)\($0.value.joining ? "(joining \($0.value.acked)/\($0.value.joinedAt))" : "")\($0.value.dropping ? "(dropping)" : "")" }) change \(role.change.map { "\($0.old)→\($0.new)\($0.isFence ? " fence" : "")" } ?? "-") uncertain \(role.uncertainSince.map(String.init) ?? "-")"
                 case .follower(let role)?: "\(server.id) follows \(role.leader) e\(role.epoch.map(String.init) ?? "-") at \(role.position)"
                 case .drawingEpoch?: "\(server.id) drawing an epoch"
                 case nil: "\(server.id) -"
                 }
             }
-            lines.append("\(shard): Plan \(servers) Current \(report?.servers ?? []) v\(report?.syncVersion ?? 0); " + roles.joined(separator: "; "))
+            let stored = plan?.collections["_system"]?["100"]?.storedServers(of: shard) ?? servers
+            lines.append("\(shard): Plan \(stored) Current \(report?.servers ?? []) v\(report?.syncVersion ?? 0); " + roles.joined(separator: "; "))
         }
         for stage in [AgencyLayout.targetToDo, AgencyLayout.targetPending] {
             if let list = store.value(at: path(stage)), list.isObject, list.count > 0 {
                 lines.append("\(stage): " + list.objectMembers.compactMap { SupervisionJob(decoding: $0.value).map { "\($0.jobId) \($0.type.rawValue) \($0.shard ?? $0.server ?? "")" } }.joined(separator: ", "))
+            }
+        }
+        for locks in [AgencyLayout.supervisionShards, AgencyLayout.supervisionDBServers, AgencyLayout.targetCleanedServers] {
+            if let value = store.value(at: path(locks)), value.count > 0 {
+                let names = value.isObject ? value.objectMembers.compactMap { $0.key.keyName } : value.arrayElements.compactMap(\.stringValue)
+                lines.append("\(locks): \(names)")
             }
         }
         if let health = store.value(at: path(AgencyLayout.supervisionHealth)), health.isObject {
@@ -946,9 +1136,14 @@ extension AgencySimulation {
             }
             cluster!.jobStarts[job.jobId] = started
         }
-        for job in jobs(AgencyLayout.targetFinished) + jobs(AgencyLayout.targetFailed) {
-            if cluster!.jobsEnded.insert(job.jobId).inserted, job.type == .failedLeader, job.timeStarted != nil, job.reason == nil {
-                cluster!.stats.failovers += 1
+        for (stage, failed) in [(AgencyLayout.targetFinished, false), (AgencyLayout.targetFailed, true)] {
+            for job in jobs(stage) where cluster!.jobsEnded.insert(job.jobId).inserted {
+                switch job.type {
+                case .failedLeader where job.timeStarted != nil && job.reason == nil: cluster!.stats.failovers += 1
+                case .moveShard: if failed { cluster!.stats.movesFailed += 1 } else { cluster!.stats.movesFinished += 1 }
+                case .cleanOutServer, .resignLeadership: if failed { cluster!.stats.serverJobsFailed += 1 } else { cluster!.stats.serverJobsFinished += 1 }
+                default: break
+                }
             }
         }
     }
@@ -964,6 +1159,23 @@ extension AgencySimulation {
               let shards = plan.collections["_system"]?["100"]?.shards else { return false }
         for stage in [AgencyLayout.targetToDo, AgencyLayout.targetPending] {
             if let list = store.value(at: path(stage)), list.isObject, list.count > 0 { return false }
+        }
+        // The moves are over: no leader asked to resign, no lock left, every job the operator
+        // created ended (Finished or Failed), and a cleaned-out server holds no copy.
+        if !(plan.collections["_system"]?["100"]?.resigningLeaders.isEmpty ?? true) { return false }
+        for locks in [AgencyLayout.supervisionShards, AgencyLayout.supervisionDBServers] {
+            if let value = store.value(at: path(locks)), value.isObject, value.count > 0 { return false }
+        }
+        var ended: Set<String> = []
+        for stage in [AgencyLayout.targetFinished, AgencyLayout.targetFailed] {
+            if let list = store.value(at: path(stage)), list.isObject { ended.formUnion(list.objectMembers.compactMap { $0.key.keyName }) }
+        }
+        if !cluster!.operatorJobs.isSubset(of: ended) { return false }
+        if let list = store.value(at: path(AgencyLayout.targetCleanedServers)), list.isArray {
+            for server in list.arrayElements.compactMap(\.stringValue) {
+                if shards.values.contains(where: { $0.contains(server) }) { return false }
+                if let index = cluster!.servers.firstIndex(where: { $0.id == server }), !cluster!.servers[index].data.isEmpty { return false }
+            }
         }
         for (shard, servers) in shards {
             guard servers.count == clusterSettings.replicationFactor,

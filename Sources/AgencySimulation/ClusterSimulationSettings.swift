@@ -24,6 +24,9 @@ public struct ClusterSimulationSettings: Sendable, CustomStringConvertible {
     public var dropProbability: Double
     /// Mean gap between two client writes.
     public var writeIntervalMilliseconds: Int
+    /// Mean gap between two jobs an operator creates (MoveShard, now and then CleanOutServer or
+    /// ResignLeadership) while the faults last; nil: no operator.
+    public var operatorIntervalMilliseconds: Int?
     /// A deliberate bug, to show that the checkers catch it (tests only).
     public var sabotage: Sabotage?
 
@@ -52,6 +55,8 @@ public struct ClusterSimulationSettings: Sendable, CustomStringConvertible {
         faultMillisecondsMax = draw(1500...5000)
         dropProbability = Double(draw(0...50)) / 1000
         writeIntervalMilliseconds = draw(5...40)
+        // Drawn last, so the draws above are those of runs before the operator existed.
+        if random.chance(0.75) { operatorIntervalMilliseconds = draw(300...2000) }
     }
 
     public var description: String {
@@ -59,5 +64,6 @@ public struct ClusterSimulationSettings: Sendable, CustomStringConvertible {
             + "follower timeout \(followerTimeoutMilliseconds) ms, health \(supervision.thresholds.okMilliseconds)/\(supervision.thresholds.gracePeriodMilliseconds) ms, "
             + "DBServer faults every ~\(faultIntervalMilliseconds) ms up to \(faultMillisecondsMax) ms, loss \(dropProbability), "
             + "a write every ~\(writeIntervalMilliseconds) ms"
+            + (operatorIntervalMilliseconds.map { ", an operator's job every ~\($0) ms" } ?? ", no operator")
     }
 }

@@ -376,6 +376,20 @@ public struct CurrentShard: Sendable, Equatable {
         return name.resigned ? name.id : nil
     }
 
+    /// Every server the report names as a copy (`servers` and `failoverCandidates`, the
+    /// resign marker taken off).
+    ///
+    /// Nothing may add one of them to the shard's Plan while Plan does not name it: a server
+    /// Plan dropped drops its copy, and the leader that would strike it from this list may be
+    /// dead or cut off from the agency — the list then still names a copy that is gone, and
+    /// a server planned again under that stale entry would count as in sync (a move would
+    /// finish on it, a failover promote it) with none of the acknowledged writes. Once
+    /// the list no longer names it, a leader lists it again only after it resynced under
+    /// the Plan that names it (`Protocol/Cluster.md` §7, "Stale in-sync entries").
+    public var listedServers: Set<String> {
+        Set((servers + failoverCandidates).map { PlanCollection.unmarked($0).id })
+    }
+
     /// A report that creating the shard failed on `server`, so a waiting coordinator can
     /// answer with the error instead of timing out.
     public static func failure(server: String, errorNum: Int, errorMessage: String) -> CurrentShard {

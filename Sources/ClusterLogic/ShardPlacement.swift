@@ -77,10 +77,14 @@ public enum ShardPlacement {
     /// few gets followers on the servers holding the fewest copies (`holdings`, ties by id)
     /// that do not hold it yet; a shard with too many loses its last followers. Leaders stay.
     ///
+    /// - Parameter listed: per shard, the servers its Current report names
+    ///   (`CurrentShard.listedServers`); none of them becomes a new follower (a stale entry
+    ///   would count it in sync). A shard left short is topped up by supervision later.
     /// - Throws: ``ClusterError/Code/insufficientDBServers`` when fewer servers exist than
     ///   the factor asks for.
     public static func changeReplicationFactor(of shards: [String: [String]], to replicationFactor: Int, servers: [String],
-                                               holdings: [String: Int]) throws(ClusterError) -> [String: [String]] {
+                                               holdings: [String: Int], listed: [String: Set<String>] = [:])
+        throws(ClusterError) -> [String: [String]] {
         let pool = Array(Set(servers)).sorted()
         guard replicationFactor >= 1 else { throw ClusterError(.badParameter, "replicationFactor must be at least 1") }
         guard pool.count >= replicationFactor else {
@@ -96,7 +100,7 @@ public enum ShardPlacement {
                 load[removed, default: 1] -= 1
             }
             while copies.count < replicationFactor {
-                let candidates = pool.filter { !copies.contains($0) }
+                let candidates = pool.filter { !copies.contains($0) && listed[shard]?.contains($0) != true }
                 guard let chosen = candidates.min(by: { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }) else { break }
                 copies.append(chosen)
                 load[chosen, default: 0] += 1

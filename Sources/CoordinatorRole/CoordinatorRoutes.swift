@@ -81,6 +81,14 @@ extension Coordinator {
             let newer = try count("writeConcern"), older = try count("minReplicationFactor")
             let writeConcern = newer ?? older ?? min(collection.writeConcern, replicationFactor)
             let holdings = ShardPlacement.copiesPerServer(try coordinator.plan())
+            // Current read after Plan (the Plan change below requires the collection as read):
+            // a server Current lists for a shard Plan does not give it may have dropped its
+            // copy; it is not made a follower again (`CurrentShard.listedServers`).
+            let current = coordinator.current()
+            var listed: [String: Set<String>] = [:]
+            for shard in collection.shards.keys {
+                listed[shard] = current.shard(database: request.database, collectionId: collection.id, shard: shard)?.listedServers
+            }
             do throws(ClusterError) {
                 try PlanCollection.validateProperties(numberOfShards: collection.numberOfShards, shardKeys: collection.shardKeys,
                                                       replicationFactor: replicationFactor, writeConcern: writeConcern)
@@ -90,7 +98,7 @@ extension Coordinator {
                     updated.replicationFactor = replicationFactor
                     updated.shards = try ShardPlacement.changeReplicationFactor(
                         of: collection.shards, to: replicationFactor, servers: coordinator.placementServers(),
-                        holdings: holdings)
+                        holdings: holdings, listed: listed)
                 }
             } catch {
                 throw ArangoError(error)

@@ -66,6 +66,13 @@ extension SupervisionRound {
         default: return wait(job, "\(to) is \(status(to)?.rawValue ?? "without a health record yet"), not GOOD")
         }
         if planned.contains(to) && !isLeader { return fail("\(to) already holds a copy of \(shard)") }
+        if !planned.contains(to),
+           view.current.shard(database: database, collectionId: collectionId, shard: shard)?.listedServers.contains(to) == true {
+            // Plan dropped `to` earlier and its leader has not struck it from Current yet:
+            // planned again now, that stale entry would count as an in-sync copy, though
+            // `to` may have dropped its copy (`CurrentShard.listedServers`).
+            return wait(job, "Current still lists \(to) for \(shard), which Plan dropped; its copy may be gone")
+        }
         if collection.resigningLeaders.contains(shard) { return wait(job, "the leader of \(shard) is resigning") }
         if let holder = view.shardLocks[shard] { return wait(job, "shard \(shard) is locked by job \(holder)") }
         for server in [from, to] {
@@ -263,11 +270,12 @@ extension SupervisionRound {
         for (database, collection, shard, planned) in shards {
             let isLeader = planned.first == server
             let to: String?
+            let report = view.current.shard(database: database, collectionId: collection.id, shard: shard)
             if cleaning {
-                to = view.spareServers(excluding: Set(planned).union([server]))
+                // Not a server Current still lists: its copy may be gone (`CurrentShard.listedServers`).
+                to = view.spareServers(excluding: Set(planned).union([server]).union(report?.listedServers ?? []))
                     .min { (copies[$0] ?? 0, $0) < (copies[$1] ?? 0, $1) }
             } else {
-                let report = view.current.shard(database: database, collectionId: collection.id, shard: shard)
                 to = report?.servers.first(where: { id in
                     id != server && planned.contains(id) && status(id) == .good && view.serverLocks[id] == nil
                 })

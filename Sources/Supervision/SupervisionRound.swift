@@ -289,7 +289,8 @@ struct SupervisionRound {
         if let holder = view.shardLocks[shard] { return wait(job, "shard \(shard) is locked by job \(holder)") }
         guard !touched.contains(shard) else { return }
         let report = view.current.shard(database: database, collectionId: collectionId, shard: shard)
-        let excluded = Set(planned).union(report?.failoverCandidates ?? [])
+        // Not a server Current still lists: its copy may be gone (`CurrentShard.listedServers`).
+        let excluded = Set(planned).union(report?.listedServers ?? [])
         guard let to = view.spareServers(excluding: excluded).first(where: { status($0) == .good }) else {
             return wait(job, "no spare GOOD DBServer for a copy of \(shard)")
         }
@@ -379,7 +380,8 @@ struct SupervisionRound {
             return
         }
         let report = view.current.shard(database: database, collectionId: collectionId, shard: shard)
-        let chosen = Array(view.spareServers(excluding: Set(planned).union(report?.failoverCandidates ?? [])).prefix(needed))
+        // Not a server Current still lists: its copy may be gone (`CurrentShard.listedServers`).
+        let chosen = Array(view.spareServers(excluding: Set(planned).union(report?.listedServers ?? [])).prefix(needed))
         guard !chosen.isEmpty else { return wait(job, "no spare GOOD DBServer for \(shard)") }
         var write = ending(job, bytes, from: AgencyLayout.targetToDo) { $0.newFollowers = chosen }
         let shardPath = AgencyLayout.planShard(database: database, collectionId: collectionId, shard: shard)

@@ -58,6 +58,19 @@ struct PlacementTests {
         #expect(ShardPlacement.shardMap(firstShardId: 9, placement: [["a"], ["b"]]) == ["s9": ["a"], "s10": ["b"]])
     }
 
+    @Test func raisingTheFactorSkipsServersCurrentStillListsForTheShard() throws {
+        let shards = ["s1": ["PRMR-1"], "s2": ["PRMR-2"]]
+        let servers = Self.servers(4)
+        // Without Current's lists: the servers with the fewest copies, ties by id.
+        #expect(try ShardPlacement.changeReplicationFactor(of: shards, to: 2, servers: servers, holdings: ["PRMR-1": 1, "PRMR-2": 1])
+                == ["s1": ["PRMR-1", "PRMR-3"], "s2": ["PRMR-2", "PRMR-4"]])
+        // s1's Current still names PRMR-3 (Plan dropped it; its copy may be gone): it is passed over.
+        let listed: [String: Set<String>] = ["s1": ["PRMR-1", "PRMR-3"], "s2": ["PRMR-2"]]
+        #expect(try ShardPlacement.changeReplicationFactor(of: shards, to: 2, servers: servers, holdings: ["PRMR-1": 1, "PRMR-2": 1],
+                                                           listed: listed)
+                == ["s1": ["PRMR-1", "PRMR-4"], "s2": ["PRMR-2", "PRMR-3"]])
+    }
+
     @Test func shuffleBoundIsUniform() {
         // Lemire's rejection keeps every value reachable and within the bound.
         var generator = SplitMix64(state: 3)

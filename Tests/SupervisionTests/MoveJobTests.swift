@@ -189,6 +189,63 @@ extension SupervisedCluster {
         #expect(cluster.value(AgencyLayout.supervisionShardLock("s101")) == nil)
     }
 
+    /// Seed 14016201904992040795 of the cluster simulator: Plan dropped a follower whose
+    /// leader could not strike it from Current; the follower dropped its copy; a move planned
+    /// it again and finished on the stale entry at once, dropping the real in-sync copy, and a
+    /// failover then promoted the empty server.
+    @Test func aMoveWaitsWhileCurrentStillListsATargetPlanDropped() {
+        var cluster = SupervisedCluster(dbServers: servers)
+        cluster.createCollection(replicationFactor: 2, shards: ["s101": ["PRMR-a", "PRMR-b"]])
+        cluster.run(for: 500, alive: everyone)
+        // b fails and FailedFollower puts another server in its place; a's change that
+        // strikes b from Current has not reached the agency (a is cut off from it).
+        let withoutB = everyone.filter { $0 != "PRMR-b" }
+        cluster.run(for: 3_000, alive: withoutB)
+        #expect(cluster.health("PRMR-b") == "FAILED")
+        let replaced = cluster.plan("s101")
+        #expect(replaced.count == 2 && replaced.first == "PRMR-a" && !replaced.contains("PRMR-b"))
+        #expect(cluster.current("s101") == ["PRMR-a", "PRMR-b"])
+        // b returns without its copy (Plan dropped it); an operator moves the new copy to b.
+        cluster.run(for: 1_000, alive: everyone)
+        #expect(cluster.health("PRMR-b") == "GOOD")
+        let id = move(&cluster, "s101", from: replaced[1], to: "PRMR-b")
+        cluster.run(for: 1_000, alive: everyone)
+        // The stale entry is not taken for an in-sync copy: the move waits, Plan unchanged.
+        #expect(cluster.job(id)?.stage == "ToDo")
+        #expect(cluster.plan("s101") == replaced)
+        #expect(cluster.notes.contains { $0.contains("Current still lists PRMR-b for s101") })
+        // a strikes b; the move goes ahead and finishes once b resynced.
+        cluster.takeOver("s101", leader: "PRMR-a", inSync: ["PRMR-a", replaced[1]])
+        cluster.run(for: 3_000, alive: everyone) { $0.playDBServers(alive: Set(everyone), shards: ["s101"]) }
+        #expect(cluster.job(id)?.stage == "Finished")
+        #expect(cluster.plan("s101") == ["PRMR-a", "PRMR-b"])
+        #expect(cluster.noLocksLeft)
+    }
+
+    @Test func aCleanOutPassesOverAServerCurrentStillLists() {
+        var cluster = SupervisedCluster(dbServers: servers)
+        cluster.createCollection(replicationFactor: 2, shards: ["s101": ["PRMR-a", "PRMR-b"]])
+        cluster.run(for: 500, alive: everyone)
+        // As above: b is replaced while Current keeps listing it; b returns.
+        let withoutB = everyone.filter { $0 != "PRMR-b" }
+        cluster.run(for: 3_000, alive: withoutB)
+        let replaced = cluster.plan("s101")
+        cluster.run(for: 1_000, alive: everyone)
+        #expect(cluster.health("PRMR-b") == "GOOD" && cluster.current("s101") == ["PRMR-a", "PRMR-b"])
+        // Cleaning out the new follower moves its copy to the one server left that neither
+        // holds the shard nor is listed in Current — never to b.
+        let spare = servers.first { !replaced.contains($0) && $0 != "PRMR-b" }!
+        let id = cluster.createJob(.cleanOutServer) { $0.server = replaced[1] }
+        cluster.run(for: 3_000, alive: everyone) { cluster in
+            // a still cannot reach the agency with b struck; it streams to the planned copies.
+            let planned = cluster.plan("s101").filter { !$0.hasPrefix("_") }
+            if cluster.current("s101").contains("PRMR-b") && !planned.contains(spare) { return }
+            cluster.playDBServers(alive: Set(everyone), shards: ["s101"])
+        }
+        #expect(cluster.job(id)?.stage == "Finished", "\(cluster.notes.suffix(5))")
+        #expect(cluster.plan("s101") == ["PRMR-a", spare])
+    }
+
     @Test func cleanOutServerMovesEveryCopyAndListsTheServer() {
         var cluster = SupervisedCluster(dbServers: servers)
         cluster.createCollection(replicationFactor: 2, shards: ["s101": ["PRMR-a", "PRMR-d"], "s102": ["PRMR-d", "PRMR-b"],
