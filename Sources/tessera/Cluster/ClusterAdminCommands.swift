@@ -33,21 +33,21 @@ func coordinatorRequest(_ client: ClientOptions, _ method: RequestMethod, _ path
 
 /// The answer's body for a status below 400; otherwise the error is printed and the command
 /// exits 1 (2 when no answer came).
-func coordinatorAnswer(_ client: ClientOptions, _ path: String, parameters: [String: [String]] = [:],
-                       command: String) async throws -> Slice {
+func coordinatorAnswer(_ client: ClientOptions, method: RequestMethod = .get, _ path: String,
+                       parameters: [String: [String]] = [:], body: [UInt8] = [], command: String) async throws -> Slice {
     let response: ClientResponse
     do {
-        response = try await coordinatorRequest(client, .get, path, parameters: parameters)
+        response = try await coordinatorRequest(client, method, path, parameters: parameters, body: body)
     } catch {
         InputOutput.writeStandardError("tessera \(command): \(client.endpoint) did not answer: \(error)")
         throw ExitCode(2)
     }
-    guard response.status < 400, let body = response.body else {
+    guard response.status < 400, let answer = response.body else {
         let message = response.error.map { "\($0.message) (error \($0.number))" } ?? "status \(response.status)"
         InputOutput.writeStandardError("tessera \(command): \(message)")
         throw ExitCode(1)
     }
-    return body
+    return answer
 }
 
 /// Rows as a table: each column as wide as its widest cell, two spaces between columns.

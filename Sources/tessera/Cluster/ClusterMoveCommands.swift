@@ -17,19 +17,7 @@ struct JobWaitOptions: ParsableArguments {
 /// prints the error and exits otherwise.
 func coordinatorCall(_ client: ClientOptions, _ method: RequestMethod, _ path: String, command: String,
                      body: (inout Builder) -> Void) async throws -> Slice {
-    let response: ClientResponse
-    do {
-        response = try await coordinatorRequest(client, method, path, body: vpackBytes(body))
-    } catch {
-        InputOutput.writeStandardError("tessera \(command): \(client.endpoint) did not answer: \(error)")
-        throw ExitCode(2)
-    }
-    guard response.status < 400, let answer = response.body else {
-        let message = response.error.map { "\($0.message) (error \($0.number))" } ?? "status \(response.status)"
-        InputOutput.writeStandardError("tessera \(command): \(message)")
-        throw ExitCode(1)
-    }
-    return answer
+    try await coordinatorAnswer(client, method: method, path, body: vpackBytes(body), command: command)
 }
 
 /// Follows jobs to their end (`/_admin/cluster/jobProgress`), drawing one progress line:
