@@ -17,6 +17,13 @@ import VelocyPack
 /// A FAILED `to` aborts the move (Plan as before, `to` out again); a FAILED `from` before the
 /// switch hands the shard to `to` when Current lists it in sync (as a FailedLeader would),
 /// and aborts otherwise, so that the failure jobs the move's lock holds back can run.
+extension AgencyWrite {
+    /// Requires supervision's health verdict of `server` to be `health` still.
+    mutating func requireHealth(_ server: String, _ health: ServerHealth) {
+        require(AgencyLayout.supervisionHealth(server) + "/Status", .old(vpackBytes { $0.add(health.rawValue) }))
+    }
+}
+
 extension SupervisionRound {
     /// The precondition that a shard's Plan entry is still as read (stored form, with a
     /// resign marker when there is one).
@@ -28,14 +35,21 @@ extension SupervisionRound {
         report.map { report in .old(vpackBytes { $0.add(strings: report.servers) }) } ?? .oldEmpty(true)
     }
 
-    func isGood(_ server: String) -> AgencyWrite.Condition {
-        .old(vpackBytes { $0.add(ServerHealth.good.rawValue) })
+
+    func isRegisteredDBServer(_ server: String) -> Bool {
+        view.servers.contains { $0.id == server && $0.role == .dbServer }
+    }
+
+    /// The planned shards a CleanOutServer moves off `server` (every copy) or a
+    /// ResignLeadership hands on (the ones it leads).
+    func shardsToMove(off server: String, cleaning: Bool) -> [(database: String, collection: PlanCollection, shard: String, servers: [String])] {
+        view.plannedShards.filter { $0.servers.contains(server) && (cleaning || $0.servers.first == server) }
     }
 
     /// Whether `server` may receive a copy: a registered DBServer that is not failed, cleaned
     /// out or being cleaned out. nil when it may; else why not.
     func refusesCopies(_ server: String) -> String? {
-        guard view.servers.contains(where: { $0.id == server && $0.role == .dbServer }) else { return "\(server) is not a registered DBServer" }
+        guard isRegisteredDBServer(server) else { return "\(server) is not a registered DBServer" }
         if view.failedServers.contains(server) { return "\(server) is a failed server" }
         if view.cleanedServers.contains(server) || view.toBeCleanedList.contains(server) { return "\(server) is cleaned out or being cleaned out" }
         return nil
@@ -99,7 +113,7 @@ extension SupervisionRound {
         write.set(AgencyLayout.supervisionShardLock(shard), vpackBytes { $0.add(job.jobId) })
         write.require(shardPath, planUnchanged(collection, shard))
         write.require(AgencyLayout.supervisionShardLock(shard), .oldEmpty(true))
-        write.require(AgencyLayout.supervisionHealth(to) + "/Status", isGood(to))
+        write.requireHealth(to, .good)
         if let parent = job.parentJob {
             write.require(AgencyLayout.supervisionServerLock(from), .old(vpackBytes { $0.add(parent) }))
         }
@@ -112,11 +126,14 @@ extension SupervisionRound {
     mutating func checkMoveShard(_ job: SupervisionJob, _ bytes: [UInt8]) {
         guard let database = job.database, let collectionId = job.collection, let shard = job.shard,
               let from = job.fromServer, let to = job.toServer, !touched.contains(shard) else { return }
-        guard let collection = view.plan.collections[database]?[collectionId], let planned = collection.shards[shard] else {
-            var write = ending(job, bytes, from: AgencyLayout.targetPending, failure: "the collection is gone")
+        /// Fails the job and frees the shard, leaving Plan as it is.
+        func failInPlace(_ reason: String) {
+            var write = ending(job, bytes, from: AgencyLayout.targetPending, failure: reason)
             releaseShardLock(&write, shard: shard, job: job)
             writes.append(write)
-            return
+        }
+        guard let collection = view.plan.collections[database]?[collectionId], let planned = collection.shards[shard] else {
+            return failInPlace("the collection is gone")
         }
         let report = view.current.shard(database: database, collectionId: collectionId, shard: shard)
         let inSync = report?.servers ?? []
@@ -150,9 +167,9 @@ extension SupervisionRound {
         func switchLeader(_ why: String, fromFailed: Bool = false) {
             let newPlan = [to] + planned.filter { $0 != from && $0 != to } + [from]
             var write = planWrite(newPlan, requireCurrent: true, ending: false)
-            write.require(AgencyLayout.supervisionHealth(to) + "/Status", isGood(to))
+            write.requireHealth(to, .good)
             if fromFailed {
-                write.require(AgencyLayout.supervisionHealth(from) + "/Status", .old(vpackBytes { $0.add(ServerHealth.failed.rawValue) }))
+                write.requireHealth(from, .failed)
             }
             writes.append(write)
             touched.insert(shard)
@@ -202,22 +219,14 @@ extension SupervisionRound {
             return switchLeader("\(from) resigned")
         }
 
-        guard planned.first == to else {
-            var write = ending(job, bytes, from: AgencyLayout.targetPending, failure: "Plan moved \(shard) elsewhere: \(planned)")
-            releaseShardLock(&write, shard: shard, job: job)
-            writes.append(write)
-            return
-        }
+        guard planned.first == to else { return failInPlace("Plan moved \(shard) elsewhere: \(planned)") }
         // `to` leads in Plan: done once it has taken over and every live follower but `from`
         // is back in sync with it.
         let followers = planned.filter { $0 != to && $0 != from && status($0) != .failed }
         guard inSync.first == to, followers.allSatisfy(inSync.contains) else {
             if status(to) == .failed {
                 // Too late to go back: the failover jobs take it from here.
-                var write = ending(job, bytes, from: AgencyLayout.targetPending, failure: "the new leader \(to) FAILED after the switch")
-                releaseShardLock(&write, shard: shard, job: job)
-                writes.append(write)
-                return
+                return failInPlace("the new leader \(to) FAILED after the switch")
             }
             return wait(job, "\(to) is taking over \(shard) (in sync: \(inSync))")
         }
@@ -249,7 +258,7 @@ extension SupervisionRound {
             writes.append(ending(job, bytes, from: AgencyLayout.targetToDo, failure: reason))
             notes.append("job \(job.jobId) \(name) of \(server) failed: \(reason)")
         }
-        guard view.servers.contains(where: { $0.id == server && $0.role == .dbServer }) else { return fail("\(server) is not a registered DBServer") }
+        guard isRegisteredDBServer(server) else { return fail("\(server) is not a registered DBServer") }
         if cleaning, view.cleanedServers.contains(server) { return fail("\(server) is cleaned out already") }
         if cleaning, view.toBeCleanedList.contains(server) { return fail("\(server) is being cleaned out by another job") }
         switch status(server) {
@@ -258,7 +267,7 @@ extension SupervisionRound {
         default: return wait(job, "\(server) is \(status(server)?.rawValue ?? "without a health record yet"), not GOOD")
         }
         if let holder = view.serverLocks[server] { return wait(job, "server \(server) is locked by job \(holder)") }
-        let shards = view.plannedShards.filter { $0.servers.contains(server) && (cleaning || $0.servers.first == server) }
+        let shards = shardsToMove(off: server, cleaning: cleaning)
         if let busy = shards.first(where: { view.shardLocks[$0.shard] != nil || touched.contains($0.shard) }) {
             return wait(job, "shard \(busy.shard) is locked by job \(view.shardLocks[busy.shard] ?? "of this round")")
         }
@@ -304,7 +313,7 @@ extension SupervisionRound {
         }
         write.set(AgencyLayout.supervisionServerLock(server), vpackBytes { $0.add(job.jobId) })
         write.require(AgencyLayout.supervisionServerLock(server), .oldEmpty(true))
-        write.require(AgencyLayout.supervisionHealth(server) + "/Status", isGood(server))
+        write.requireHealth(server, .good)
         // The targets were chosen from this Plan.
         write.require(AgencyLayout.planVersion, .old(vpackBytes { $0.add(view.plan.version) }))
         if cleaning {
@@ -341,7 +350,7 @@ extension SupervisionRound {
             }
             notes.append("job \(job.jobId) \(name) of \(server) failed: \(failure); \(children.count) moves not started are cancelled")
         } else if children.isEmpty && running.isEmpty {
-            let left = view.plannedShards.filter { $0.servers.contains(server) && (cleaning || $0.servers.first == server) }.map(\.shard)
+            let left = shardsToMove(off: server, cleaning: cleaning).map(\.shard)
             if cleaning && !left.isEmpty {
                 write = ending(job, bytes, from: AgencyLayout.targetPending, failure: "\(server) still holds \(left.joined(separator: ", "))")
                 notes.append("job \(job.jobId) CleanOutServer of \(server) failed: it still holds \(left)")

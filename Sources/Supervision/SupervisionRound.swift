@@ -53,7 +53,7 @@ struct SupervisionRound {
         }
         write.set(AgencyLayout.targetFailedServer(server), vpackBytes { $0.openArray(); $0.closeTrusted() })
         write.require(AgencyLayout.targetFailedServer(server), .oldEmpty(true))
-        write.require(AgencyLayout.supervisionHealth(server) + "/Status", .old(vpackBytes { $0.add(ServerHealth.failed.rawValue) }))
+        write.requireHealth(server, .failed)
         writes.append(write)
         notes.append("job \(jobId) FailedServer: DBServer \(server) FAILED after \(silentMilliseconds) ms without a heartbeat")
     }
@@ -165,7 +165,7 @@ struct SupervisionRound {
         }
         write.set(AgencyLayout.supervisionServerLock(server), vpackBytes { $0.add(job.jobId) })
         write.require(AgencyLayout.supervisionServerLock(server), .oldEmpty(true))
-        write.require(AgencyLayout.supervisionHealth(server) + "/Status", .old(vpackBytes { $0.add(ServerHealth.failed.rawValue) }))
+        write.requireHealth(server, .failed)
         write.increment(AgencyLayout.currentRebootId(server))
         write.increment(AgencyLayout.currentVersion)
         writes.append(write)
@@ -242,8 +242,8 @@ struct SupervisionRound {
         write.require(currentPath + "/failoverCandidates", .old(vpackBytes { $0.add(strings: candidates) }))
         write.require(AgencyLayout.supervisionShardLock(shard), .oldEmpty(true))
         write.require(AgencyLayout.supervisionServerLock(to), .oldEmpty(true))
-        write.require(AgencyLayout.supervisionHealth(from) + "/Status", .old(vpackBytes { $0.add(ServerHealth.failed.rawValue) }))
-        write.require(AgencyLayout.supervisionHealth(to) + "/Status", .old(vpackBytes { $0.add(ServerHealth.good.rawValue) }))
+        write.requireHealth(from, .failed)
+        write.requireHealth(to, .good)
         writes.append(write)
         touched.insert(shard)
         waiting[job.jobId] = nil
@@ -301,8 +301,8 @@ struct SupervisionRound {
         write.increment(AgencyLayout.planVersion)
         write.require(shardPath, planUnchanged(collection, shard))
         write.require(AgencyLayout.supervisionShardLock(shard), .oldEmpty(true))
-        write.require(AgencyLayout.supervisionHealth(from) + "/Status", .old(vpackBytes { $0.add(ServerHealth.failed.rawValue) }))
-        write.require(AgencyLayout.supervisionHealth(to) + "/Status", .old(vpackBytes { $0.add(ServerHealth.good.rawValue) }))
+        write.requireHealth(from, .failed)
+        write.requireHealth(to, .good)
         writes.append(write)
         touched.insert(shard)
         notes.append("job \(job.jobId) FailedFollower replaces FAILED \(from) by \(to) as follower of \(shard); Plan \(newPlan)")
@@ -390,7 +390,7 @@ struct SupervisionRound {
         write.require(shardPath, planUnchanged(collection, shard))
         write.require(AgencyLayout.supervisionShardLock(shard), .oldEmpty(true))
         for server in chosen {
-            write.require(AgencyLayout.supervisionHealth(server) + "/Status", .old(vpackBytes { $0.add(ServerHealth.good.rawValue) }))
+            write.requireHealth(server, .good)
         }
         writes.append(write)
         touched.insert(shard)
