@@ -133,6 +133,17 @@ extension Coordinator {
         return id
     }
 
+    /// A move's collection, the shard's planned servers and the two servers' ids, as named by
+    /// a request: 404 for an unknown collection, shard or DBServer.
+    func resolveMove(database: String, collection name: String, shard: String, from: String, to: String)
+        throws(ArangoError) -> (collection: PlanCollection, planned: [String], from: String, to: String) {
+        let collection = try self.collection(name, in: database)
+        guard let planned = collection.shards[shard] else {
+            throw ArangoError(status: 404, .httpNotFound, "collection \(collection.name) has no shard \(shard)")
+        }
+        return (collection, planned, try registeredDBServer(from), try registeredDBServer(to))
+    }
+
     /// `POST /_admin/cluster/moveShard`.
     func moveShard(_ body: Slice, user: String?) async throws(ArangoError) -> ServerResponse {
         guard body.isObject else { throw ArangoError(status: 400, .httpBadParameter, "expecting a JSON object") }
@@ -148,13 +159,9 @@ extension Coordinator {
             return flag
         }
         let database = try string("database")
-        let collection = try self.collection(try string("collection"), in: database)
         let shard = try string("shard")
-        guard let planned = collection.shards[shard] else {
-            throw ArangoError(status: 404, .httpNotFound, "collection \(collection.name) has no shard \(shard)")
-        }
-        let from = try registeredDBServer(try string("fromServer"))
-        let to = try registeredDBServer(try string("toServer"))
+        let (collection, planned, from, to) = try resolveMove(database: database, collection: try string("collection"), shard: shard,
+                                                              from: try string("fromServer"), to: try string("toServer"))
         guard planned.contains(from) else {
             throw ArangoError(status: 400, .httpBadParameter, "\(from) holds no copy of \(shard) (it is on \(planned.joined(separator: ", ")))")
         }
@@ -262,9 +269,8 @@ extension Coordinator {
               let shard = entry["shard"]?.stringValue, let from = entry["from"]?.stringValue, let to = entry["to"]?.stringValue else {
             throw ArangoError(status: 400, .httpBadParameter, "every move needs database, collection, shard, from and to")
         }
-        let collection = try self.collection(collectionName, in: database)
-        guard let planned = collection.shards[shard] else { throw ArangoError(status: 404, .httpNotFound, "no shard \(shard) in \(collection.name)") }
-        let fromId = try registeredDBServer(from), toId = try registeredDBServer(to)
+        let (collection, planned, fromId, toId) = try resolveMove(database: database, collection: collectionName, shard: shard,
+                                                                  from: from, to: to)
         // The plan's own kind: its moves assume the ones before them were carried out (a copy
         // moved to a server, then leadership handed to it), so today's Plan cannot tell.
         let kind: RebalancePlanner.Move.Kind
@@ -364,8 +370,9 @@ extension Coordinator {
             }
         }
         guard let status, let job else { throw ArangoError(status: 404, .httpNotFound, "no job with id \(id)") }
-        // The copies being made: each move's target, resyncing the shard.
-        let replication = await replicationStatus()
+        // The copies being made: each move's target, resyncing the shard (asked of the
+        // DBServers only while a move runs).
+        let replication = moves.contains { $0.status == "Pending" } ? await replicationStatus() : ClusterReplicationStatus()
         var documentsCopied: UInt64 = 0, bytesCopied: UInt64 = 0, documentsToCopy: UInt64 = 0
         for (_, move) in moves {
             guard let database = move.database, let shard = move.shard, let to = move.toServer,

@@ -26,24 +26,28 @@ func coordinatorCall(_ client: ClientOptions, _ method: RequestMethod, _ path: S
 func followJobs(_ ids: [String], client: ClientOptions, wait: JobWaitOptions, command: String) async throws {
     guard !ids.isEmpty else { return }
     let started = Date()
-    let terminal = isatty(STDERR_FILENO) == 1
+    let terminal = InputOutput.standardErrorIsTerminal
     var lastPrinted = Date.distantPast
     var bytesSeen: UInt64 = 0, documentsSeen: UInt64 = 0
     var finished: [String: (status: String, reason: String?, failedMoves: [String])] = [:]
+    // Each job's last figures; a job that ended is not asked again.
+    var figures: [String: (movesDone: Int, movesTotal: Int, documents: UInt64, bytes: UInt64, toCopy: UInt64)] = [:]
     while Date().timeIntervalSince(started) < wait.waitTimeout {
-        var movesDone = 0, movesTotal = 0, documents: UInt64 = 0, bytes: UInt64 = 0, toCopy: UInt64 = 0
-        for id in ids {
+        for id in ids where finished[id] == nil {
             let body = try await coordinatorAnswer(client, "/_admin/cluster/jobProgress", parameters: ["id": [id]], command: command)
             let moves = body["moves"]
-            movesTotal += Int(moves?["total"]?.intValue ?? 0)
-            movesDone += Int((moves?["Finished"]?.intValue ?? 0) + (moves?["Failed"]?.intValue ?? 0))
-            documents += body["documentsCopied"]?.uintValue ?? 0
-            bytes += body["bytesCopied"]?.uintValue ?? 0
-            toCopy += body["documentsToCopy"]?.uintValue ?? 0
+            figures[id] = (movesDone: Int((moves?["Finished"]?.intValue ?? 0) + (moves?["Failed"]?.intValue ?? 0)),
+                           movesTotal: Int(moves?["total"]?.intValue ?? 0),
+                           documents: body["documentsCopied"]?.uintValue ?? 0, bytes: body["bytesCopied"]?.uintValue ?? 0,
+                           toCopy: body["documentsToCopy"]?.uintValue ?? 0)
             if let status = body["status"]?.stringValue, status == "Finished" || status == "Failed" {
                 finished[id] = (status, body["reason"]?.stringValue, body["failedMoves"]?.arrayElements.compactMap(\.stringValue) ?? [])
             }
         }
+        let all = figures.values
+        let movesDone = all.reduce(0) { $0 + $1.movesDone }, movesTotal = all.reduce(0) { $0 + $1.movesTotal }
+        let documents = all.reduce(0) { $0 + $1.documents }, bytes = all.reduce(0) { $0 + $1.bytes }
+        let toCopy = all.reduce(0) { $0 + $1.toCopy }
         // A finished copy's resync leaves the status when its target leads; keep the highest seen.
         bytesSeen = max(bytesSeen, bytes)
         documentsSeen = max(documentsSeen, documents)
@@ -63,7 +67,8 @@ func followJobs(_ ids: [String], client: ClientOptions, wait: JobWaitOptions, co
         let line = "[\(bar)] \(movesDone)/\(movesTotal) moves  \(documentsSeen) documents  \(megabytes(bytesSeen)) copied  \(megabytes(UInt64(rate)))/s  ETA \(eta)"
         let done = finished.count == ids.count
         if terminal {
-            try? InputOutput.writeAll(Array(("\r" + line + (done ? "\n" : "")).utf8), to: STDERR_FILENO)
+            // \r and "erase line" (ESC [K): a shorter line leaves nothing of the last one.
+            try? InputOutput.writeAll(Array(("\r\u{1b}[K" + line + (done ? "\n" : "")).utf8), to: STDERR_FILENO)
         } else if done || Date().timeIntervalSince(lastPrinted) >= 2 {
             InputOutput.writeStandardError(line)
             lastPrinted = Date()

@@ -40,12 +40,16 @@ struct LaunchPlan: Equatable {
         var port = portBase
         for (role, count) in [(Role.coordinator, coordinators), (.agent, agents), (.dbserver, dbservers)] {
             for number in stride(from: 1, through: count, by: 1) {
-                members.append(Member(role: role, number: number, host: "127.0.0.1", port: port,
-                                      dataDirectory: directory + "/\(role.rawValue)\(number)"))
+                members.append(localMember(role: role, number: number, port: port, directory: directory))
                 port += 1
             }
         }
         return LaunchPlan(directory: directory, secretFile: directory + "/secret", members: members)
+    }
+
+    /// A process of a local cluster: on loopback, its data in `directory/<role><number>`.
+    static func localMember(role: Role, number: Int, port: Int, directory: String) -> Member {
+        Member(role: role, number: number, host: "127.0.0.1", port: port, dataDirectory: directory + "/\(role.rawValue)\(number)")
     }
 
     /// The arguments of `tessera` that run `member`.

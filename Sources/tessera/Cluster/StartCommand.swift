@@ -9,6 +9,9 @@ import Glibc
 
 /// The counts and ports of a local cluster.
 struct LocalClusterOptions: ParsableArguments {
+    /// A new cluster's counts when none is given.
+    static let defaultAgents = 3, defaultDBServers = 3, defaultCoordinators = 2
+
     @Option(help: "Where the cluster keeps its data, secret, logs and cluster.json.")
     var data: String = "tessera-data/cluster"
     @Option(help: "The first port: coordinators listen on it and the next ones, then agents, then DBServers.")
@@ -23,14 +26,16 @@ struct LocalClusterOptions: ParsableArguments {
     func validate() throws {
         if let agents { guard agents >= 1, agents % 2 == 1 else { throw ValidationError("--agents must be an odd number, at least 1") } }
         guard (dbservers ?? 0) >= 0, (coordinators ?? 0) >= 0 else { throw ValidationError("counts cannot be negative") }
-        guard portBase > 0, portBase + (agents ?? 3) + (dbservers ?? 3) + (coordinators ?? 2) <= 65535 else {
+        guard portBase > 0, portBase + (agents ?? Self.defaultAgents) + (dbservers ?? Self.defaultDBServers)
+            + (coordinators ?? Self.defaultCoordinators) <= 65535 else {
             throw ValidationError("--port-base leaves no room for every process's port")
         }
     }
 
     /// A new cluster's layout.
     var plan: LaunchPlan {
-        LaunchPlan.local(directory: data, portBase: portBase, agents: agents ?? 3, dbservers: dbservers ?? 3, coordinators: coordinators ?? 2)
+        LaunchPlan.local(directory: data, portBase: portBase, agents: agents ?? Self.defaultAgents,
+                         dbservers: dbservers ?? Self.defaultDBServers, coordinators: coordinators ?? Self.defaultCoordinators)
     }
 
     /// The layout of the cluster `previous` describes (the one in --data), with the DBServers
@@ -53,8 +58,7 @@ struct LocalClusterOptions: ParsableArguments {
             var port = (plan.members.map(\.port).max() ?? portBase - 1) + 1
             for number in stride(from: have(role) + 1, through: wanted, by: 1) {
                 guard port <= 65535 else { throw ValidationError("no port is left for \(role.rawValue)\(number)") }
-                plan.members.append(LaunchPlan.Member(role: role, number: number, host: "127.0.0.1", port: port,
-                                                      dataDirectory: data + "/\(role.rawValue)\(number)"))
+                plan.members.append(LaunchPlan.localMember(role: role, number: number, port: port, directory: data))
                 port += 1
             }
         }
