@@ -130,7 +130,10 @@ extension Coordinator {
                         status: 503, .clusterBackendUnavailable,
                         "the leader \(server) of shard \(call.shard) failed while this write was in flight (\(error)); whether it applied is unknown — read the document to see")))
                 }
-                if let refusal = self.noCopyLeft(call, failed: server) {
+                // Only a refused connection says the leader is down. A connection that closed
+                // under the request may be a stale one to a process that was restarted since
+                // (supervision still calls it FAILED until its next heartbeat): try again.
+                if case .connectFailed = error, let refusal = self.noCopyLeft(call, failed: server, error: error) {
                     return completion(ServerResponse(refusal))
                 }
                 guard MonotonicClock.seconds() < call.deadline else {
@@ -174,7 +177,7 @@ extension Coordinator {
 
     /// The 503 for a shard whose leader supervision declared FAILED while none of the other
     /// in-sync copies is healthy: no failover can happen, so waiting is pointless.
-    func noCopyLeft(_ call: ShardCall, failed server: String) -> ArangoError? {
+    func noCopyLeft(_ call: ShardCall, failed server: String, error: ClientError) -> ArangoError? {
         func status(_ id: String) -> String? {
             cache.value(at: AgencyLayout.supervisionHealth(id))?["Status"]?.stringValue
         }
@@ -183,7 +186,7 @@ extension Coordinator {
         let others = (report?.failoverCandidates ?? []).filter { $0 != server }
         guard !others.contains(where: { status($0) != ServerHealth.failed.rawValue }) else { return nil }
         return ArangoError(status: 503, .clusterBackendUnavailable,
-                           "shard \(call.shard) of \(call.collectionName) has no in-sync copy left: its leader \(server) FAILED and no in-sync follower (\(others.isEmpty ? "none" : others.joined(separator: ", "))) is healthy")
+                           "shard \(call.shard) of \(call.collectionName) has no in-sync copy left: its leader \(server) FAILED and no in-sync follower (\(others.isEmpty ? "none" : others.joined(separator: ", "))) is healthy (\(error))")
     }
 
     /// A retried insert found its key taken: read the stored document; if it is the one this
