@@ -29,12 +29,7 @@ extension ClusterProcesses {
                 // running in parallel may take one between the check and the listen: then the
                 // cluster is started again (new data, new ports), at most three times.
                 for attempt in 1...3 {
-                    var chosen: UInt16 = 0
-                    for _ in 0..<20 {
-                        let candidate = UInt16.random(in: 20_000...50_000)
-                        if (0..<9).allSatisfy({ Self.isFree(candidate + $0) }) { chosen = candidate; break }
-                    }
-                    base = chosen
+                    base = Self.freePortRange(9)
                     do {
                         try launch()
                         return
@@ -71,6 +66,17 @@ extension ClusterProcesses {
                     stop()
                     throw ServerProcess.Failure(description: "tessera start did not come up: \(self.output)")
                 }
+            }
+
+            /// The first of `count` consecutive ports that are free now, below Linux's
+            /// ephemeral range (32768 and up), so that no outgoing connection of another test
+            /// takes one of them by chance between this check and the listen.
+            static func freePortRange(_ count: UInt16) -> UInt16 {
+                for _ in 0..<50 {
+                    let candidate = UInt16.random(in: 20_000...(32_000 - count))
+                    if (0..<count).allSatisfy({ isFree(candidate + $0) }) { return candidate }
+                }
+                return UInt16.random(in: 20_000...(32_000 - count))
             }
 
             static func isFree(_ port: UInt16) -> Bool {

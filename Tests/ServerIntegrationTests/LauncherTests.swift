@@ -25,7 +25,7 @@ extension ClusterProcesses {
         @Test("plan, launch, health, shutdown, relaunch keeps data, cleanup")
         func twoPhase() throws {
             let directory = ServerProcess.temporaryDirectory()
-            let base = try AgencyTests.Agency.freePorts(1)[0]
+            let base = ClusterTests.LocalCluster.freePortRange(3)
             var result = try Self.tessera(["cluster", "plan", "--dbservers", "0", "--coordinators", "0", "--port-base", "\(base)",
                                            "--data", "c", "--output", "plan.json"], in: directory)
             #expect(result.status == 0, "\(result.output)")
