@@ -42,7 +42,9 @@ let package = Package(
             providers: [.apt(["libhttp-parser-dev"])]),
 
         // Pure layer: VelocyPack values, builder, parser, dumper, validator, hashing, Codable.
-        .target(name: "VelocyPack", swiftSettings: strictSwift),
+        .target(name: "VelocyPack", dependencies: ["CTextScan"], swiftSettings: strictSwift),
+        // The JSON parser's vector byte scan, in C for SSE2 (header-only, inlined into Swift).
+        .target(name: "CTextScan"),
 
         // Pure layer: little-endian integers for the on-disk and wire formats (records,
         // checkpoints, the Merkle tree, the Raft disk).
@@ -222,7 +224,7 @@ let package = Package(
         // Finds the built `tessera` and runs it for the suites that need a real process.
         .target(name: "TesseraProcessSupport", path: "Tests/TesseraProcessSupport", swiftSettings: strictSwift),
         .testTarget(
-            name: "VelocyPackTests", dependencies: ["VelocyPack", "VectorFileSupport"],
+            name: "VelocyPackTests", dependencies: ["VelocyPack", "CTextScan", "VectorFileSupport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "VelocyStreamTests", dependencies: ["VelocyStream", "VelocyPack", "VectorFileSupport"],
