@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
+        .executable(name: "tessera-server", targets: ["tessera-server"]),
         .library(name: "VelocyPack", targets: ["VelocyPack"]),
         .library(name: "VelocyStream", targets: ["VelocyStream"]),
         .library(name: "ArangoAPI", targets: ["ArangoAPI"]),
@@ -206,15 +207,31 @@ let package = Package(
             swiftSettings: strictSwift),
 
         // The one executable.
+        // The offline VelocyPack tools (`tessera vpack`), shared by both programs below.
+        .target(
+            name: "VPackTool",
+            dependencies: ["VelocyPack", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSwift),
+
+        // `tessera`: the command users type; runs `vpack` itself (small, starts fast) and
+        // hands every other command to `tessera-server` beside it.
         .executableTarget(
             name: "tessera",
+            dependencies: ["VPackTool", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/TesseraFront",
+            swiftSettings: strictSwift),
+
+        // `tessera-server`: every role and command (`tessera single|start|agent|…`).
+        .executableTarget(
+            name: "tessera-server",
             dependencies: [
-                "VelocyPack", "VelocyStream", "ArangoAPI", "TesseraPlatform", "Transport", "Server", "Client", "AgentRole", "ClusterMember", "RESTRoutes", "Users", "DBServerRole", "CoordinatorRole", "SingleServerRole", "Storage", "CSnappy",
+                "VPackTool", "VelocyPack", "VelocyStream", "ArangoAPI", "TesseraPlatform", "Transport", "Server", "Client", "AgentRole", "ClusterMember", "RESTRoutes", "Users", "DBServerRole", "CoordinatorRole", "SingleServerRole", "Storage", "CSnappy",
                 "Auth", "AgentStorage", "Raft", "Supervision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            path: "Sources/tessera",
             swiftSettings: strictSwift),
 
         // A seeded random generator shared by the test suites.
@@ -256,12 +273,12 @@ let package = Package(
         // Starts real `tessera single` processes on loopback and drives them with the client
         // driver and with raw sockets (depends on the executable for build order).
         .testTarget(
-            name: "ServerIntegrationTests", dependencies: ["tessera", "TesseraProcessSupport", "TestRandomness", "Auth", "Replication", "DBServerRole", "Documents", "Client", "Server", "AgentRole", "ClusterMember", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
+            name: "ServerIntegrationTests", dependencies: ["tessera", "tessera-server", "TesseraProcessSupport", "TestRandomness", "Auth", "Replication", "DBServerRole", "Documents", "Client", "Server", "AgentRole", "ClusterMember", "ClusterLogic", "Transport", "TesseraPlatform", "ArangoAPI", "VelocyStream", "VelocyPack"],
             swiftSettings: strictSwift),
         // The storage suite also runs `tessera debug storage-writer` as a real process for the
         // crash tests (depends on it for build order).
         .testTarget(
-            name: "StorageTests", dependencies: ["ArangoAPI", "TesseraProcessSupport", "TestRandomness", "Storage", "Replication", "VelocyPack", "TesseraPlatform", "tessera"],
+            name: "StorageTests", dependencies: ["ArangoAPI", "TesseraProcessSupport", "TestRandomness", "Storage", "Replication", "VelocyPack", "TesseraPlatform", "tessera", "tessera-server"],
             swiftSettings: strictSwift),
         // Checks the layering on the sources: pure targets import only what is beneath them.
         .testTarget(name: "ArchitectureTests", swiftSettings: strictSwift),
@@ -285,11 +302,11 @@ let package = Package(
         // Also runs `tessera debug raft-disk-writer` as a real process for the crash test
         // (depends on it for build order).
         .testTarget(
-            name: "AgentStorageTests", dependencies: ["TesseraProcessSupport", "AgentStorage", "Raft", "tessera"],
+            name: "AgentStorageTests", dependencies: ["TesseraProcessSupport", "AgentStorage", "Raft", "tessera", "tessera-server"],
             swiftSettings: strictSwift),
         // Runs the built `tessera` executable as a user would (depends on it for build order).
         .testTarget(
-            name: "TesseraCLITests", dependencies: ["TesseraProcessSupport", "tessera"],
+            name: "TesseraCLITests", dependencies: ["TesseraProcessSupport", "tessera", "tessera-server"],
             swiftSettings: strictSwift),
     ],
     swiftLanguageModes: [.v6]

@@ -17,6 +17,7 @@ import TesseraPlatform
 import Transport
 import VelocyPack
 import VelocyStream
+import VPackTool
 
 /// `tessera agency config|read|write`: the agency for operators.
 struct AgencyCommand: AsyncParsableCommand {

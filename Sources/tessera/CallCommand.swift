@@ -2,6 +2,7 @@ import ArgumentParser
 import Client
 import VelocyPack
 import VelocyStream
+import VPackTool
 
 /// `tessera call METHOD PATH`: one request, the answer printed as JSON (a curl for VST).
 struct CallCommand: AsyncParsableCommand {

@@ -17,6 +17,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import VPackTool
 
 /// The options every client command takes (`call`, `bench`, and those to come).
 struct ClientOptions: ParsableArguments {

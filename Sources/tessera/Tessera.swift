@@ -1,7 +1,9 @@
 import ArgumentParser
 import TesseraPlatform
+import VPackTool
 
-/// The one executable: every role and tool of Tessera is a subcommand.
+/// `tessera-server`: every role and tool of Tessera is a subcommand (`tessera`, the small
+/// program users call, runs `vpack` itself and hands everything else to this one).
 @main
 struct Tessera: AsyncParsableCommand {
     static let version = "0.1.0"

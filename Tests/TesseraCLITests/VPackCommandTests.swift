@@ -167,4 +167,22 @@ struct VPackCommandTests {
         #expect(outcome.status == 0)
         #expect(outcome.text.hasPrefix("tessera 0.1.0 (libuv 1."))
     }
+
+    @Test func outputGoesToTheNamedFileAndAFileThatCannotBeCreatedIsAnError() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpack-output-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let vpack = directory.appendingPathComponent("a.vpack").path
+        let json = directory.appendingPathComponent("a.json").path
+        // An existing file is truncated, not appended to.
+        FileManager.default.createFile(atPath: vpack, contents: Data(repeating: 0xff, count: 100))
+        let encoded = try Tessera.run(["vpack", "encode", "-o", vpack], text: #"{"a":[1,2]}"#)
+        #expect(encoded.status == 0 && encoded.standardOutput.isEmpty, "\(encoded.standardError)")
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: vpack))) == [0x14, 0x09, 0x41, 0x61, 0x02, 0x04, 0x31, 0x32, 0x01])
+        let decoded = try Tessera.run(["vpack", "decode", vpack, "--output", json])
+        #expect(decoded.status == 0 && decoded.standardOutput.isEmpty, "\(decoded.standardError)")
+        #expect(try String(contentsOfFile: json, encoding: .utf8) == #"{"a":[1,2]}"# + "\n")
+        let refused = try Tessera.run(["vpack", "encode", "-o", directory.path + "/missing/x.vpack"], text: "[1]")
+        #expect(refused.status == 1 && refused.standardError.contains("cannot create"), "\(refused.standardError)")
+    }
 }

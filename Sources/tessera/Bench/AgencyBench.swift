@@ -3,6 +3,7 @@ import Client
 import Transport
 import VelocyPack
 import VelocyStream
+import VPackTool
 
 /// `tessera bench agency-write|agency-read`: writes of 100-byte values to random keys under
 /// one prefix, and linearizable reads of them, sent to the leader (found from `--endpoint`,

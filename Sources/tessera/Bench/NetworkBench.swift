@@ -9,6 +9,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import VPackTool
 
 /// The options of every request/response benchmark, in the style of redis-benchmark and
 /// arangobench.

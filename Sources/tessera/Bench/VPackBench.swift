@@ -6,6 +6,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import VPackTool
 
 /// `tessera bench vpack`: VelocyPack throughput on four generated corpus shapes.
 ///

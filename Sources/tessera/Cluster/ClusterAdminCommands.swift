@@ -2,6 +2,7 @@ import ArgumentParser
 import Client
 import VelocyPack
 import VelocyStream
+import VPackTool
 
 /// One request to a server with the client options (`--endpoint`, `--password`, …), over
 /// VelocyStream or HTTP/1.1 as `tessera call` does.

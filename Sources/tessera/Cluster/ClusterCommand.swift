@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VPackTool
 
 /// `tessera cluster plan|launch|shutdown|relaunch|health|cleanup`: the two-phase form of
 /// `tessera start` (ArangoDB's planner and kickstarter): write a plan, then act on it. The

@@ -4,6 +4,7 @@ import ClusterLogic
 import Foundation
 import VelocyPack
 import VelocyStream
+import VPackTool
 
 /// What every moving command shares: wait for the jobs with a progress bar, or not.
 struct JobWaitOptions: ParsableArguments {

@@ -6,6 +6,7 @@ import Transport
 #if canImport(Glibc)
 import Glibc
 #endif
+import VPackTool
 
 /// The counts and ports of a local cluster.
 struct LocalClusterOptions: ParsableArguments {

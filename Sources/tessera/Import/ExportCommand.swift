@@ -2,6 +2,7 @@ import ArgumentParser
 import Client
 import VelocyPack
 import VelocyStream
+import VPackTool
 
 /// `tessera export --collection C`: every document as one compact JSON line on standard
 /// output, read through a cursor batch by batch (arangoexport's JSONL output).

@@ -3,6 +3,7 @@ import ArangoAPI
 import Client
 import VelocyPack
 import VelocyStream
+import VPackTool
 
 /// `tessera import --collection C FILE`: JSON lines or one JSON array into a collection, in
 /// batches sent as array inserts, several in flight (arangoimport's job).

@@ -1,3 +1,4 @@
+import VPackTool
 /// Progress of an import on standard error: a bar redrawn in place on a terminal, a plain line
 /// every few seconds otherwise (logs and pipes must not fill with carriage returns).
 struct ImportProgress {

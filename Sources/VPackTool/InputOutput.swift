@@ -6,14 +6,16 @@ import Darwin
 
 /// Whole-file reads and buffered writes with the C library: no Foundation, and large files are
 /// read with a few big `read` calls so the tools do not lose the library's speed to I/O.
-enum InputOutput {
+public enum InputOutput {
     /// A failure to read or write, with the path and the system's reason.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+
+        public init(description: String) { self.description = description }
     }
 
     /// Reads all of `path`, or standard input when `path` is nil or "-".
-    static func readAll(_ path: String?) throws -> [UInt8] {
+    public static func readAll(_ path: String?) throws -> [UInt8] {
         let reader = try FileReader(path)
         defer { reader.close() }
         var bytes: [UInt8] = []
@@ -34,17 +36,17 @@ enum InputOutput {
     }
 
     /// Whether standard error is a terminal (progress bars go there; logs get plain lines).
-    static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+    public static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
 
     /// A file or standard input read in chunks, for input too large to hold at once.
-    struct FileReader {
-        let descriptor: Int32
-        let name: String
+    public struct FileReader {
+        public let descriptor: Int32
+        public let name: String
         /// The file's size when it is a regular file (for progress); nil for pipes and terminals.
-        let regularFileByteCount: Int?
+        public let regularFileByteCount: Int?
 
         /// Opens `path`, or standard input when `path` is nil or "-".
-        init(_ path: String?) throws {
+        public init(_ path: String?) throws {
             if let path, path != "-" {
                 descriptor = open(path, O_RDONLY)
                 guard descriptor >= 0 else {
@@ -61,7 +63,7 @@ enum InputOutput {
         }
 
         /// Reads up to `buffer.count` bytes into `buffer`; returns how many (0 at the end of input).
-        func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
             while true {
                 let got = systemRead(descriptor, buffer.baseAddress!, buffer.count)
                 if got < 0 && errno == EINTR { continue }
@@ -73,7 +75,7 @@ enum InputOutput {
         }
 
         /// Appends up to `count` bytes to `bytes`; returns how many (0 at the end of input).
-        func read(appendingTo bytes: inout [UInt8], upTo count: Int) throws -> Int {
+        public func read(appendingTo bytes: inout [UInt8], upTo count: Int) throws -> Int {
             let before = bytes.count
             bytes.append(contentsOf: repeatElement(0, count: count))
             while true {
@@ -88,31 +90,71 @@ enum InputOutput {
             }
         }
 
-        func close() {
+        public func close() {
             if descriptor != STDIN_FILENO { _ = systemClose(descriptor) }
         }
     }
 
+    /// Where a tool writes its result: a file it creates (or truncates), or standard output
+    /// when the path is nil or "-".
+    public struct OutputFile {
+        public let descriptor: Int32
+        public let name: String
+
+        public init(_ path: String?) throws {
+            if let path, path != "-" {
+                descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                guard descriptor >= 0 else {
+                    throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
+                }
+                name = path
+            } else {
+                descriptor = STDOUT_FILENO
+                name = "standard output"
+            }
+        }
+
+        public func write(_ bytes: [UInt8]) throws {
+            try bytes.withUnsafeBufferPointer { try write($0) }
+        }
+
+        public func write(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+            do {
+                try writeAll(bytes, to: descriptor)
+            } catch let failure as Failure {
+                throw Failure(description: "\(name): \(failure.description)")
+            }
+        }
+
+        /// Closes a created file; a failure here (a full disk reported late) is an error.
+        public func close() throws {
+            guard descriptor != STDOUT_FILENO else { return }
+            guard systemClose(descriptor) == 0 else {
+                throw Failure(description: "cannot close \(name): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     /// Writes all bytes to standard output.
-    static func writeStandardOutput(_ bytes: [UInt8]) throws {
+    public static func writeStandardOutput(_ bytes: [UInt8]) throws {
         try writeAll(bytes, to: STDOUT_FILENO)
     }
 
     /// Writes a line to standard error.
-    static func writeStandardError(_ line: String) {
+    public static func writeStandardError(_ line: String) {
         try? writeAll(Array((line + "\n").utf8), to: STDERR_FILENO)
     }
 
     /// Writes all bytes to standard output.
-    static func writeStandardOutput(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+    public static func writeStandardOutput(_ bytes: UnsafeBufferPointer<UInt8>) throws {
         try writeAll(bytes, to: STDOUT_FILENO)
     }
 
-    static func writeAll(_ bytes: [UInt8], to descriptor: Int32) throws {
+    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32) throws {
         try bytes.withUnsafeBufferPointer { try writeAll($0, to: descriptor) }
     }
 
-    static func writeAll(_ bytes: UnsafeBufferPointer<UInt8>, to descriptor: Int32) throws {
+    public static func writeAll(_ bytes: UnsafeBufferPointer<UInt8>, to descriptor: Int32) throws {
         var written = 0
         while written < bytes.count {
             let result = write(descriptor, bytes.baseAddress! + written, bytes.count - written)

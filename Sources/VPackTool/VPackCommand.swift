@@ -1,13 +1,15 @@
-import ArgumentParser
+public import ArgumentParser
 import VelocyPack
 
 /// `tessera vpack …`: convert and check VelocyPack from the shell.
-struct VPackCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct VPackCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "vpack",
         abstract: "Encode JSON to VelocyPack, decode VelocyPack to JSON, validate VelocyPack.",
         subcommands: [Encode.self, Decode.self, Validate.self]
     )
+
+    public init() {}
 
     /// Options shared by the three tools.
     struct Common: ParsableArguments {
@@ -32,10 +34,10 @@ struct VPackCommand: ParsableCommand {
     /// The offline tools' default nesting limit: deeper than the reference tools reach on
     /// their 8 MiB stack (on alternating objects and arrays `vpack-to-json` crashes between
     /// 30 000 and 60 000 levels, `json-to-vpack` between 60 000 and 100 000).
-    static let maxDepthDefault = 100_000
+    public static let maxDepthDefault = 100_000
     /// The largest `--max-depth`: its stack reservation (``DeepStackThread``) stays about
     /// 3 GiB of address space in release builds.
-    static let maxDepthMax = 1_000_000
+    public static let maxDepthMax = 1_000_000
 
     /// Bytes of JSON gathered before each `write` while decoding.
     static let outputChunkByteCount = 1 << 20
@@ -72,6 +74,9 @@ struct VPackCommand: ParsableCommand {
 
         @OptionGroup var common: Common
 
+        @Option(name: [.short, .long], help: "Output file (created or truncated); standard output when omitted or '-'.")
+        var output: String?
+
         @Flag(help: "Build arrays and objects in the compact forms 13/14.")
         var compact = false
 
@@ -85,21 +90,23 @@ struct VPackCommand: ParsableCommand {
         var lines = false
 
         func run() throws {
-            try VPackCommand.run(depth: common.maxDepth) { [common, validateUtf8, rejectDuplicateKeys, compact, lines] in
+            try VPackCommand.run(depth: common.maxDepth) { [common, output, validateUtf8, rejectDuplicateKeys, compact, lines] in
                 let json = try InputOutput.readAll(common.file)
                 let options = JSONParser.Options(
                     validateUTF8: validateUtf8, nestingLimit: common.maxDepth, rejectDuplicateKeys: rejectDuplicateKeys,
                     builder: .init(buildUnindexedArrays: compact, buildUnindexedObjects: compact))
+                let destination = try InputOutput.OutputFile(output)
                 if lines {
-                    try Self.encodeLines(json, options)
-                    return
-                }
-                let builder = try JSONParser.parse(json, options: options)
-                if common.hex {
-                    try InputOutput.writeStandardOutput(Array((Hex.encode(builder.bytes) + "\n").utf8))
+                    try Self.encodeLines(json, options, to: destination)
                 } else {
-                    try InputOutput.writeStandardOutput(builder.bytes)
+                    let builder = try JSONParser.parse(json, options: options)
+                    if common.hex {
+                        try destination.write(Array((Hex.encode(builder.bytes) + "\n").utf8))
+                    } else {
+                        try destination.write(builder.bytes)
+                    }
                 }
+                try destination.close()
             }
         }
     }
@@ -109,6 +116,9 @@ struct VPackCommand: ParsableCommand {
             abstract: "Read VelocyPack (validated first), write JSON.")
 
         @OptionGroup var common: Common
+
+        @Option(name: [.short, .long], help: "Output file (created or truncated); standard output when omitted or '-'.")
+        var output: String?
 
         @Flag(help: "Indent the JSON output.")
         var pretty = false
@@ -126,21 +136,23 @@ struct VPackCommand: ParsableCommand {
             var validation = Validator.Options.default
             validation.validateUTF8 = validateUtf8
             validation.checkUniqueKeys = uniqueKeys
-            try VPackCommand.run(depth: common.maxDepth) { [common, unsupported, pretty, validation] in
+            try VPackCommand.run(depth: common.maxDepth) { [common, output, unsupported, pretty, validation] in
                 let slice = try VPackCommand.readVelocyPack(common, validation)
                 var options = JSONDumper.Options()
                 options.unsupportedTypeBehavior = unsupported.behavior
                 options.nonFiniteDoubleBehavior = unsupported.behavior
                 options.indent = pretty ? 2 : nil
+                let destination = try InputOutput.OutputFile(output)
                 // Written in chunks of about a megabyte as the dump goes, not held whole.
                 var failure: (any Error)?
                 try JSONDumper.dump(slice, options: options, chunkByteCount: VPackCommand.outputChunkByteCount) { chunk in
                     if failure == nil {
-                        do { try InputOutput.writeStandardOutput(chunk) } catch { failure = error }
+                        do { try destination.write(chunk) } catch { failure = error }
                     }
                 }
                 if let failure { throw failure }
-                try InputOutput.writeStandardOutput([0x0a])
+                try destination.write([0x0a])
+                try destination.close()
             }
         }
     }
@@ -175,7 +187,7 @@ struct VPackCommand: ParsableCommand {
 
 extension VPackCommand.Encode {
     /// JSON lines in, hex lines out: the form used for bulk comparison with other encoders.
-    static func encodeLines(_ json: [UInt8], _ options: JSONParser.Options) throws {
+    static func encodeLines(_ json: [UInt8], _ options: JSONParser.Options, to destination: InputOutput.OutputFile) throws {
         var output: [UInt8] = []
         var builder = Builder(options: options.builder)
         for line in json.split(separator: 0x0a, omittingEmptySubsequences: false).dropLast(json.last == 0x0a ? 1 : 0) {
@@ -188,6 +200,6 @@ extension VPackCommand.Encode {
             }
             output.append(0x0a)
         }
-        try InputOutput.writeStandardOutput(output)
+        try destination.write(output)
     }
 }
