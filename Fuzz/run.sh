@@ -109,8 +109,8 @@ filter_linker_noise() {
 needs_build() {
     local binary="$build_dir/$1"
     [[ ! -x "$binary" ]] && return 0
-    [[ -n "$(find "${library_dirs[@]}" "${pure_paths[@]}" "$fuzz_dir/Support" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
-        -newer "$binary" \( -name '*.swift' -o -name run.sh \) -print -quit)" ]]
+    [[ -n "$(find "${library_dirs[@]}" "${pure_paths[@]}" "$root/Sources/CTextScan" "$fuzz_dir/Support" "$fuzz_dir/Targets/$1.swift" "$fuzz_dir/run.sh" \
+        -newer "$binary" \( -name '*.swift' -o -name '*.h' -o -name run.sh \) -print -quit)" ]]
 }
 
 build_one() {
@@ -124,7 +124,7 @@ build_one() {
         -swift-version 6 -package-name TesseraFuzz \
         -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault \
         -module-name "$target" -module-cache-path "$build_dir/module-cache" \
-        -I "$root/Sources/CHTTPParser" -lhttp_parser \
+        -I "$root/Sources/CHTTPParser" -lhttp_parser -I "$root/Sources/CTextScan/include" \
         "${sources[@]}" "$fuzz_dir/Targets/$target.swift" \
         -o "$build_dir/$target.partial" >"$log.raw" 2>&1 || status=$?
     filter_linker_noise <"$log.raw" >"$log"
