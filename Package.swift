@@ -207,17 +207,15 @@ let package = Package(
             swiftSettings: strictSwift),
 
         // The one executable.
-        // The offline VelocyPack tools (`tessera vpack`), shared by both programs below.
-        .target(
-            name: "VPackTool",
-            dependencies: ["VelocyPack", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: strictSwift),
+        // The offline VelocyPack tools' work (`tessera vpack`) and file input and output, shared
+        // by both programs below; no argument parser, so the small one starts fast.
+        .target(name: "VPackTool", dependencies: ["VelocyPack"], swiftSettings: strictSwift),
 
         // `tessera`: the command users type; runs `vpack` itself (small, starts fast) and
         // hands every other command to `tessera-server` beside it.
         .executableTarget(
             name: "tessera",
-            dependencies: ["VPackTool", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VPackTool"],
             path: "Sources/TesseraFront",
             swiftSettings: strictSwift),
 

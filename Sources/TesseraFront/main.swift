@@ -3,23 +3,19 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import ArgumentParser
 import VPackTool
 
-// `tessera`: the command users type. It runs `tessera vpack …` itself and hands every other
-// command to `tessera-server`, the program beside it, by `execv` (same process id, same
-// arguments), the way `git` hands subcommands to its helpers.
+// `tessera`: the command users type. It runs the plain forms of `tessera vpack …` itself and
+// hands every other command line to `tessera-server`, the program beside it, by `execv` (same
+// process id, same arguments), the way `git` hands subcommands to its helpers.
 //
 // Why two programs: the vpack tools are often run once per file from scripts, and a process
-// of the whole server program (43 MB, Foundation, the cluster and storage code) takes about
-// 9 ms to start before it reads a byte; this one links only VelocyPack and the argument
-// parser and starts in a third of that. The server commands lose nothing that matters: one
-// `execv` (about 3 ms) before a process that runs for minutes or days.
-
-/// The root command of this small program: only `vpack`, named as users call it.
-struct TesseraFront: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tessera", subcommands: [VPackCommand.self])
-}
+// of the whole server program (43 MB, Foundation, the argument parser, the cluster and
+// storage code) takes about 9 ms to start before it reads a byte; this one links only
+// VelocyPack and starts in about a third of that. `--help`, mistakes and every other command
+// go to `tessera-server`, whose argument-parser declarations are the reference (see
+// `VPackArguments`). Server commands lose nothing that matters: one `execv` before a process
+// that runs for minutes or days.
 
 /// The path of `tessera-server` beside this program (found through `/proc/self/exe`, so a
 /// symbolic link to `tessera` elsewhere still finds the real directory).
@@ -33,15 +29,13 @@ func serverProgramPath() -> String {
 }
 
 let arguments = CommandLine.arguments
-if arguments.count > 1 && arguments[1] == "vpack" {
-    TesseraFront.main()
-} else {
-    let server = serverProgramPath()
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-    argv.append(nil)
-    execv(server, argv)
-    let reason = String(cString: strerror(errno))
-    let message = "tessera: cannot start \(server): \(reason) (it is built with `swift build`, next to `tessera`)\n"
-    _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
-    exit(127)
+if arguments.count > 1 && arguments[1] == "vpack", let job = VPackArguments.parse(Array(arguments.dropFirst(2))) {
+    exit(job.run())
 }
+let server = serverProgramPath()
+var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+argv.append(nil)
+execv(server, argv)
+let message = "tessera: cannot start \(server): \(String(cString: strerror(errno))) (it is built with `swift build`, next to `tessera`)\n"
+_ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+exit(127)

@@ -44,4 +44,61 @@ struct FrontProgramTests {
         #expect(missing.0 == 127, "\(missing)")
         #expect(missing.2.contains("cannot start \(alone.path)/tessera-server"), "\(missing.2)")
     }
+
+    /// Command lines the front reads itself, and ones it must hand to `tessera-server`.
+    static let plainForms: [([String], String)] = [
+        (["vpack", "encode", "--hex"], #"{"b":2,"a":1}"#),
+        (["vpack", "encode", "--compact", "--hex"], #"{"b":[1,2],"a":1}"#),
+        (["vpack", "encode", "--lines"], "[1]\n{\"a\":\n\"x\"\n"),
+        (["vpack", "encode", "--validate-utf8", "--hex"], "\"\u{FFFF}\""),
+        (["vpack", "encode", "--hex", "--reject-duplicate-keys"], #"{"a":1,"a":2}"#),
+        (["vpack", "encode", "--max-depth", "2", "--hex"], "[[[1]]]"),
+        (["vpack", "encode", "-", "--max-depth=3", "--hex"], "[[[1]]]"),
+        (["vpack", "decode", "--hex", "--pretty"], "0b 0b 02 41 62 32 41 61 31 06 03"),
+        (["vpack", "decode", "--hex"], "1e"),
+        (["vpack", "decode", "--unsupported", "null", "--hex"], "1e"),
+        (["vpack", "decode", "--hex", "--unsupported=string"], "1e"),
+        (["vpack", "decode", "--hex", "--unique-keys", "--validate-utf8"], "0b 09 02 41 61 31 41 61 32 03 06"),
+        (["vpack", "validate", "--hex"], "0b 09 02 41 61 31 41 61 32 03 06"),
+        (["vpack", "validate", "--hex", "--strict"], "0b 09 02 41 61 31 41 61 32 03 06"),
+        (["vpack", "validate", "--hex"], "02 05 31"),
+    ]
+    static let handedOver: [([String], String)] = [
+        (["vpack", "--help"], ""),
+        (["vpack", "encode", "--help"], ""),
+        (["vpack", "encode", "--max-depth", "0"], "[1]"),
+        (["vpack", "encode", "--nope"], "[1]"),
+        (["vpack", "encode", "--hex", "--hex"], "[1]"),
+        (["vpack", "decode", "--unsupported", "maybe"], ""),
+        (["vpack", "validate", "a", "b"], ""),
+        (["vpack", "encode", "-o"], "[1]"),
+        (["vpack"], ""),
+    ]
+
+    @Test("the front's vpack command lines mean exactly what tessera-server's argument parser makes of them")
+    func frontAgreesWithTheServerProgram() throws {
+        let front = TesseraExecutable.url
+        let server = front.deletingLastPathComponent().appendingPathComponent("tessera-server")
+        let alone = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-front-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: alone, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: alone) }
+        let lone = alone.appendingPathComponent("tessera")
+        try FileManager.default.copyItem(at: front, to: lone)
+        for (arguments, input) in Self.plainForms + Self.handedOver {
+            let viaFront = try Self.run(front, arguments, input: input)
+            let direct = try Self.run(server, arguments, input: input)
+            #expect(viaFront.0 == direct.0 && viaFront.1 == direct.1 && viaFront.2 == direct.2,
+                    "\(arguments): front \(viaFront), tessera-server \(direct)")
+        }
+        // The plain forms run in the front itself (no tessera-server beside the copy) ...
+        for (arguments, input) in Self.plainForms {
+            let lonely = try Self.run(lone, arguments, input: input)
+            let direct = try Self.run(server, arguments, input: input)
+            #expect(lonely.0 == direct.0 && lonely.1 == direct.1 && lonely.2 == direct.2, "\(arguments): \(lonely) vs \(direct)")
+        }
+        // ... and the others do not.
+        for (arguments, input) in Self.handedOver {
+            #expect(try Self.run(lone, arguments, input: input).0 == 127, "\(arguments) was not handed over")
+        }
+    }
 }

@@ -112,9 +112,9 @@ struct VPackBench: ParsableCommand {
         // Build every document once to have the VelocyPack side.
         // The offline tools' nesting limit, so the deep shape parses; it costs nothing per value.
         var parseOptions = JSONParser.Options()
-        parseOptions.nestingLimit = VPackCommand.maxDepthDefault
+        parseOptions.nestingLimit = VPackJob.maxDepthDefault
         var validateOptions = Validator.Options()
-        validateOptions.nestingLimit = VPackCommand.maxDepthDefault
+        validateOptions.nestingLimit = VPackJob.maxDepthDefault
         var encoded: [[UInt8]] = []
         for document in corpus.documents {
             encoded.append(try JSONParser.parse(document, options: parseOptions).bytes)

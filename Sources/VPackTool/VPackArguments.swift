@@ -1,0 +1,82 @@
+/// The small `tessera` program's reading of `vpack encode|decode|validate` arguments, without
+/// the argument parser library (which, with the Foundation it loads, is most of a vpack run's
+/// start-up).
+///
+/// It reads only the plain forms: the subcommand, at most one input path, and the options as
+/// `--name`, `--name value`, `--name=value` or `-o value`, each at most once. Anything else —
+/// `--help`, an unknown or repeated option, a missing or odd value, a second path, a value out
+/// of range — gives nil, and the caller hands the whole command line to `tessera-server`,
+/// whose argument-parser commands are the reference: they print the help or the exact error.
+/// So this reader can make a run faster but never changes what a command line means.
+public enum VPackArguments {
+    /// The job `arguments` (what follows `vpack`) describe, or nil when they are not a plain form.
+    public static func parse(_ arguments: [String]) -> VPackJob? {
+        guard let first = arguments.first, let tool = VPackJob.Tool(rawValue: first) else { return nil }
+        var job = VPackJob(tool: tool)
+        var seen = Set<String>()
+        var index = 1
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("-") && argument != "-" else {
+                guard job.file == nil else { return nil }
+                job.file = argument
+                continue
+            }
+            var name = argument
+            var attached: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                attached = String(argument[argument.index(after: equals)...])
+            }
+            if name == "-o" { name = "--output" }
+            guard seen.insert(name).inserted else { return nil }
+            // The value of an option: attached after `=`, else the next argument.
+            func value() -> String? {
+                if let attached { return attached.isEmpty ? nil : attached }
+                guard index < arguments.count, !arguments[index].hasPrefix("-") else { return nil }
+                index += 1
+                return arguments[index - 1]
+            }
+            func flag() -> Bool { attached == nil }
+            switch (tool, name) {
+            case (.encode, "--output"), (.decode, "--output"):
+                guard let path = value() else { return nil }
+                job.output = path
+            case (_, "--max-depth"):
+                guard let text = value(), let depth = Int(text) else { return nil }
+                job.maxDepth = depth
+            case (_, "--hex"):
+                guard flag() else { return nil }
+                job.hex = true
+            case (.encode, "--compact"):
+                guard flag() else { return nil }
+                job.compact = true
+            case (.encode, "--validate-utf8"), (.decode, "--validate-utf8"):
+                guard flag() else { return nil }
+                job.validateUTF8 = true
+            case (.encode, "--reject-duplicate-keys"):
+                guard flag() else { return nil }
+                job.rejectDuplicateKeys = true
+            case (.encode, "--lines"):
+                guard flag() else { return nil }
+                job.lines = true
+            case (.decode, "--pretty"):
+                guard flag() else { return nil }
+                job.pretty = true
+            case (.decode, "--unsupported"):
+                guard let text = value(), let choice = VPackJob.Unsupported(rawValue: text) else { return nil }
+                job.unsupported = choice
+            case (.decode, "--unique-keys"):
+                guard flag() else { return nil }
+                job.uniqueKeys = true
+            case (.validate, "--strict"):
+                guard flag() else { return nil }
+                job.strict = true
+            default:
+                return nil
+            }
+        }
+        return job.invalidity == nil ? job : nil
+    }
+}
