@@ -5,22 +5,10 @@ import TesseraProcessSupport
 /// `tessera` runs `vpack` itself and hands every other command to `tessera-server` beside it.
 @Suite("tessera and tessera-server")
 struct FrontProgramTests {
-    /// Runs `program arguments…` with `input` on standard input; status and both outputs.
+    /// Status, output and error text of `program arguments…` with `input` on standard input.
     static func run(_ program: URL, _ arguments: [String], input: String = "") throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = program
-        process.arguments = arguments
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+        let outcome = try Tessera.run(arguments, text: input, program: program)
+        return (outcome.status, outcome.text, outcome.standardError)
     }
 
     @Test("server commands reach tessera-server under the same process; vpack needs no server program; a missing one is named")

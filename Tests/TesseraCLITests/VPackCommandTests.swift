@@ -11,18 +11,21 @@ struct Tessera {
         var text: String { String(decoding: standardOutput, as: UTF8.self) }
     }
 
-    /// Runs `tessera arguments…` with `input` on standard input.
-    static func run(_ arguments: [String], input: [UInt8] = []) throws -> Outcome {
+    /// Runs `tessera arguments…` (or another `program`) with `input` on standard input.
+    static func run(_ arguments: [String], input: [UInt8] = [], program: URL = TesseraExecutable.url) throws -> Outcome {
         let process = Process()
-        process.executableURL = TesseraExecutable.url
+        process.executableURL = program
         process.arguments = arguments
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
+        // A program that exits without reading its input (help, a refused command line) closes
+        // the pipe: the write then fails with EPIPE instead of a SIGPIPE ending this process.
+        signal(SIGPIPE, SIG_IGN)
         try process.run()
-        stdin.fileHandleForWriting.write(Data(input))
-        try stdin.fileHandleForWriting.close()
+        try? stdin.fileHandleForWriting.write(contentsOf: Data(input))
+        try? stdin.fileHandleForWriting.close()
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
         let errors = stderr.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -31,8 +34,8 @@ struct Tessera {
                        standardError: String(decoding: errors, as: UTF8.self))
     }
 
-    static func run(_ arguments: [String], text: String) throws -> Outcome {
-        try run(arguments, input: Array(text.utf8))
+    static func run(_ arguments: [String], text: String, program: URL = TesseraExecutable.url) throws -> Outcome {
+        try run(arguments, input: Array(text.utf8), program: program)
     }
 }
 
