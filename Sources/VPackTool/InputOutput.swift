@@ -35,6 +35,17 @@ public enum InputOutput {
         return bytes
     }
 
+    /// Opens `path` with `flags` (new files get mode 644), or names `standard` when `path` is
+    /// nil or "-"; a failure says what could not be done (`verb`) and why.
+    static func open(_ path: String?, flags: Int32, verb: String, standard: (Int32, String)) throws -> (Int32, String) {
+        guard let path, path != "-" else { return standard }
+        let descriptor = systemOpen(path, flags, 0o644)
+        guard descriptor >= 0 else {
+            throw Failure(description: "cannot \(verb) \(path): \(String(cString: strerror(errno)))")
+        }
+        return (descriptor, path)
+    }
+
     /// Whether standard error is a terminal (progress bars go there; logs get plain lines).
     public static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
 
@@ -47,16 +58,8 @@ public enum InputOutput {
 
         /// Opens `path`, or standard input when `path` is nil or "-".
         public init(_ path: String?) throws {
-            if let path, path != "-" {
-                descriptor = open(path, O_RDONLY)
-                guard descriptor >= 0 else {
-                    throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
-                }
-                name = path
-            } else {
-                descriptor = STDIN_FILENO
-                name = "standard input"
-            }
+            (descriptor, name) = try InputOutput.open(path, flags: O_RDONLY, verb: "open",
+                                                      standard: (STDIN_FILENO, "standard input"))
             var stats = stat()
             let isRegular = fstat(descriptor, &stats) == 0 && (stats.st_mode & S_IFMT) == S_IFREG
             regularFileByteCount = isRegular ? Int(stats.st_size) : nil
@@ -102,16 +105,8 @@ public enum InputOutput {
         public let name: String
 
         public init(_ path: String?) throws {
-            if let path, path != "-" {
-                descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                guard descriptor >= 0 else {
-                    throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
-                }
-                name = path
-            } else {
-                descriptor = STDOUT_FILENO
-                name = "standard output"
-            }
+            (descriptor, name) = try InputOutput.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, verb: "create",
+                                                      standard: (STDOUT_FILENO, "standard output"))
         }
 
         public func write(_ bytes: [UInt8]) throws {
@@ -167,7 +162,11 @@ public enum InputOutput {
     }
 }
 
-// The C library's `read` and `close`, reachable from types that have methods of those names.
+// The C library's `open`, `read` and `close`, reachable from types that have methods of those names.
+private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    open(path, flags, mode)
+}
+
 private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
     read(descriptor, buffer, count)
 }

@@ -38,7 +38,8 @@ public enum VPackArguments {
                 index += 1
                 return arguments[index - 1]
             }
-            func flag() -> Bool { attached == nil }
+            // A flag takes no value: `--hex=yes` is not a plain form.
+            let isBare = attached == nil
             switch (tool, name) {
             case (.encode, "--output"), (.decode, "--output"):
                 guard let path = value() else { return nil }
@@ -46,37 +47,29 @@ public enum VPackArguments {
             case (_, "--max-depth"):
                 guard let text = value(), let depth = Int(text) else { return nil }
                 job.maxDepth = depth
-            case (_, "--hex"):
-                guard flag() else { return nil }
-                job.hex = true
-            case (.encode, "--compact"):
-                guard flag() else { return nil }
-                job.compact = true
-            case (.encode, "--validate-utf8"), (.decode, "--validate-utf8"):
-                guard flag() else { return nil }
-                job.validateUTF8 = true
-            case (.encode, "--reject-duplicate-keys"):
-                guard flag() else { return nil }
-                job.rejectDuplicateKeys = true
-            case (.encode, "--lines"):
-                guard flag() else { return nil }
-                job.lines = true
-            case (.decode, "--pretty"):
-                guard flag() else { return nil }
-                job.pretty = true
             case (.decode, "--unsupported"):
                 guard let text = value(), let choice = VPackJob.Unsupported(rawValue: text) else { return nil }
                 job.unsupported = choice
-            case (.decode, "--unique-keys"):
-                guard flag() else { return nil }
-                job.uniqueKeys = true
-            case (.validate, "--strict"):
-                guard flag() else { return nil }
-                job.strict = true
             default:
-                return nil
+                guard let setting = Self.flag(name, of: tool), isBare else { return nil }
+                job[keyPath: setting] = true
             }
         }
         return job.invalidity == nil ? job : nil
+    }
+
+    /// The setting a flag (an option without a value) turns on, for `tool`.
+    static func flag(_ name: String, of tool: VPackJob.Tool) -> WritableKeyPath<VPackJob, Bool>? {
+        switch (tool, name) {
+        case (_, "--hex"): \.hex
+        case (.encode, "--compact"): \.compact
+        case (.encode, "--validate-utf8"), (.decode, "--validate-utf8"): \.validateUTF8
+        case (.encode, "--reject-duplicate-keys"): \.rejectDuplicateKeys
+        case (.encode, "--lines"): \.lines
+        case (.decode, "--pretty"): \.pretty
+        case (.decode, "--unique-keys"): \.uniqueKeys
+        case (.validate, "--strict"): \.strict
+        default: nil
+        }
     }
 }
