@@ -120,14 +120,9 @@ public final class DocumentCollection: Sendable {
         builder.add(key: "_key", key)
         builder.add(key: "_id", collection + "/" + key)
         builder.add(key: "_rev", RevisionString.encode(revision))
-        var first = true
-        for member in stored.objectMembers {
-            defer { first = false }
-            // The stored `_key` comes first; skip it without decoding the name.
-            if first, member.key.stringBytes?.elementsEqual("_key".utf8) == true { continue }
-            builder.add(key: member.key)
-            builder.add(member.value)
-        }
+        // The stored `_key` is replaced by the one above (in one piece when it is stored
+        // first, as the stored form puts it; wherever it is otherwise).
+        builder.addMembers(of: stored, skipping: "_key")
         builder.closeTrusted()
         return builder.slice
     }

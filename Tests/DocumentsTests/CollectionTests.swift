@@ -26,6 +26,18 @@ struct CollectionTests {
 
     static func json(_ text: String) -> Slice { try! JSONParser.parse(text).slice }
 
+    @Test("a read names _key once, first among the system attributes, whatever names sort before it")
+    func readNamesKeyOnce() throws {
+        let holder = try Store()
+        let things = try holder.store.createCollection(.init(name: "things"), in: "_system")
+        _ = try things.insert(Self.json(#"{"_key": "a", "0": "x", "B": 2, "Name": 1, "z": {"_key": "inner"}}"#), options: DocumentOptions())
+        let (document, _) = try #require(try things.document("a"))
+        let strict = try Slice(validating: Array(document.bytes), options: .strict)  // unique keys
+        #expect(strict.count == 7)
+        #expect(strict["_key"]?.stringValue == "a" && strict["_id"]?.stringValue == "things/a")
+        #expect(strict["z"]?["_key"]?.stringValue == "inner" && strict["Name"]?.intValue == 1 && strict["0"]?.stringValue == "x")
+    }
+
     @Test("insert, replace, update and remove keep ArangoDB's key and revision rules")
     func writeSemantics() throws {
         let holder = try Store()
