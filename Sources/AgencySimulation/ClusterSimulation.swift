@@ -1054,12 +1054,7 @@ extension AgencySimulation {
             let to = targets[draw(0...(targets.count - 1))]
             type = .moveShard
             fill = { job in
-                job.database = "_system"
-                job.collection = "100"
-                job.shard = shard
-                job.fromServer = from
-                job.toServer = to
-                job.isLeader = isLeader
+                job.describeMove(database: "_system", collection: "100", shard: shard, from: from, to: to, isLeader: isLeader)
             }
         }
         let (job, body) = SupervisionJob.creation(type, latestId: latest, creator: "CRDN-sim", time: isoTime(milliseconds: Int64(now)), fill: fill)

@@ -171,13 +171,8 @@ extension Coordinator {
             throw ArangoError(status: 400, .httpBadParameter, "\(to) already holds a copy of \(shard)")
         }
         let id = try await createJob(.moveShard, user: user) { job in
-            job.database = database
-            job.collection = collection.id
-            job.shard = shard
-            job.fromServer = from
-            job.toServer = to
-            job.isLeader = isLeader
-            job.remainsFollower = remainsFollower
+            job.describeMove(database: database, collection: collection.id, shard: shard, from: from, to: to,
+                             isLeader: isLeader, remainsFollower: remainsFollower)
         }
         return Self.jobCreated(id)
     }
@@ -251,14 +246,10 @@ extension Coordinator {
         var ids: [String] = []
         for move in moves {
             ids.append(try await createJob(.moveShard, user: user) { job in
-                job.database = move.database
-                job.collection = move.collectionId
-                job.shard = move.shard
-                job.fromServer = move.from
-                job.toServer = move.to
                 // Whether `from` leads is decided when the job starts (an earlier move may
                 // have changed it); a leadership switch keeps the old leader as follower.
-                job.remainsFollower = move.kind == .switchLeader
+                job.describeMove(database: move.database, collection: move.collectionId, shard: move.shard,
+                                 from: move.from, to: move.to, remainsFollower: move.kind == .switchLeader)
             })
         }
         return ids

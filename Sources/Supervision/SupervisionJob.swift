@@ -57,6 +57,19 @@ public struct SupervisionJob: Sendable, Equatable {
     /// Why a job ended the way it did (Finished as unnecessary, or Failed).
     public var reason: String?
 
+    /// Names a MoveShard's shard and its two servers (operators, the coordinator, clean-outs
+    /// and the simulator all describe moves this way).
+    public mutating func describeMove(database: String, collection: String, shard: String, from: String, to: String,
+                                      isLeader: Bool? = nil, remainsFollower: Bool? = nil) {
+        self.database = database
+        self.collection = collection
+        self.shard = shard
+        fromServer = from
+        toServer = to
+        self.isLeader = isLeader
+        self.remainsFollower = remainsFollower
+    }
+
     public init(type: SupervisionJobType, jobId: String, timeCreated: String) {
         self.type = type
         self.jobId = jobId

@@ -302,13 +302,8 @@ extension SupervisionRound {
             var sub = SupervisionJob(type: .moveShard, jobId: "\(job.jobId)-\(number + 1)", timeCreated: time)
             sub.creator = job.creator
             sub.parentJob = job.jobId
-            sub.database = move.database
-            sub.collection = move.collection.id
-            sub.shard = move.shard
-            sub.fromServer = server
-            sub.toServer = move.to
-            sub.isLeader = move.isLeader
-            sub.remainsFollower = !cleaning
+            sub.describeMove(database: move.database, collection: move.collection.id, shard: move.shard,
+                             from: server, to: move.to, isLeader: move.isLeader, remainsFollower: !cleaning)
             write.set(AgencyLayout.job(sub.jobId, in: AgencyLayout.targetToDo), sub.vpack)
         }
         write.set(AgencyLayout.supervisionServerLock(server), vpackBytes { $0.add(job.jobId) })

@@ -27,9 +27,7 @@ struct VPackCommand: ParsableCommand {
         var maxDepth = VPackJob.maxDepthDefault
 
         func validate() throws {
-            guard (1...VPackJob.maxDepthMax).contains(maxDepth) else {
-                throw ValidationError("--max-depth must be in 1...\(VPackJob.maxDepthMax)")
-            }
+            if let problem = job(.validate).invalidity { throw ValidationError(problem) }
         }
 
         func job(_ tool: VPackJob.Tool) -> VPackJob {

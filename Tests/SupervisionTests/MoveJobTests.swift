@@ -63,12 +63,7 @@ extension SupervisedCluster {
 
     func move(_ cluster: inout SupervisedCluster, _ shard: String, from: String, to: String, isLeader: Bool? = nil) -> String {
         cluster.createJob(.moveShard) { job in
-            job.database = "_system"
-            job.collection = "100"
-            job.shard = shard
-            job.fromServer = from
-            job.toServer = to
-            job.isLeader = isLeader
+            job.describeMove(database: "_system", collection: "100", shard: shard, from: from, to: to, isLeader: isLeader)
         }
     }
 

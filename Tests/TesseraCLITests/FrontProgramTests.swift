@@ -11,6 +11,16 @@ struct FrontProgramTests {
         return (outcome.status, outcome.text, outcome.standardError)
     }
 
+    /// A copy of the built `tessera` in a new directory of its own, without `tessera-server`
+    /// beside it (the caller removes the directory).
+    static func loneFront() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-front-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let copy = directory.appendingPathComponent("tessera")
+        try FileManager.default.copyItem(at: TesseraExecutable.url, to: copy)
+        return copy
+    }
+
     @Test("server commands reach tessera-server under the same process; vpack needs no server program; a missing one is named")
     func handsOverEverythingButVPack() throws {
         let front = TesseraExecutable.url
@@ -21,11 +31,9 @@ struct FrontProgramTests {
         #expect(help.0 == 0 && help.1.contains("single") && help.1.contains("vpack"), "\(help)")
 
         // The front alone, in a directory without tessera-server.
-        let alone = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-front-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: alone, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: alone) }
-        let copy = alone.appendingPathComponent("tessera")
-        try FileManager.default.copyItem(at: front, to: copy)
+        let copy = try Self.loneFront()
+        defer { try? FileManager.default.removeItem(at: copy.deletingLastPathComponent()) }
+        let alone = copy.deletingLastPathComponent()
         let encoded = try Self.run(copy, ["vpack", "encode", "--hex"], input: "[1,2,3]")
         #expect(encoded.0 == 0 && encoded.1 == "0205313233\n", "\(encoded)")
         let missing = try Self.run(copy, ["single", "--help"])
@@ -67,11 +75,8 @@ struct FrontProgramTests {
     func frontAgreesWithTheServerProgram() throws {
         let front = TesseraExecutable.url
         let server = front.deletingLastPathComponent().appendingPathComponent("tessera-server")
-        let alone = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-front-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: alone, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: alone) }
-        let lone = alone.appendingPathComponent("tessera")
-        try FileManager.default.copyItem(at: front, to: lone)
+        let lone = try Self.loneFront()
+        defer { try? FileManager.default.removeItem(at: lone.deletingLastPathComponent()) }
         for (arguments, input) in Self.plainForms + Self.handedOver {
             let viaFront = try Self.run(front, arguments, input: input)
             let direct = try Self.run(server, arguments, input: input)
