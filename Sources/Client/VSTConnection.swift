@@ -146,9 +146,9 @@ public final class VSTConnection: @unchecked Sendable {
     func received(_ bytes: UnsafeRawBufferPointer) {
         decoder.append(bytes)
         while true {
-            let message: VSTMessage
+            let message: MessageView
             do throws(VSTError) {
-                guard let next = try decoder.nextMessage() else { return }
+                guard let next = try decoder.nextMessageView() else { return }
                 message = next
             } catch {
                 violation("\(error)")
@@ -156,31 +156,35 @@ public final class VSTConnection: @unchecked Sendable {
             }
             // An answer to a request that timed out (or was never sent) is dropped.
             guard let request = pending.removeValue(forKey: message.id) else { continue }
-            request.completion(Self.response(from: message, limits: options.limits))
+            request.completion(message.withUnsafeBytes { Self.response(from: $0, limits: options.limits) })
             if closeReason != nil { return }
         }
     }
 
-    static func response(from message: VSTMessage, limits: VSTLimits) -> Result<ClientResponse, ClientError> {
+    /// Reads an answer where the decoder holds it: the header is validated and read in place,
+    /// and only the body is copied (once), after it was checked.
+    static func response(from bytes: UnsafeRawBufferPointer, limits: VSTLimits) -> Result<ClientResponse, ClientError> {
         do throws(VSTError) {
-            let received = try ReceivedMessage(message, limits: limits)
-            let header = try ResponseHeader(received)
-            let bytes = received.body
-            guard !bytes.isEmpty else { return .success(ClientResponse(status: header.responseCode, meta: header.meta, body: nil)) }
-            let contentType = header.meta["content-type"] ?? ""
+            let message = try BorrowedMessage(bytes, limits: limits)
+            let header = try ResponseHeader(message)
+            let body = message.body
+            guard !body.isEmpty else { return .success(ClientResponse(status: header.responseCode, meta: header.meta, body: nil)) }
+            let contentType = header.meta.isEmpty ? "" : header.meta["content-type"] ?? ""
             if contentType.hasPrefix("application/json") {
-                guard let builder = try? JSONParser.parse(bytes) else {
+                var builder = Builder()
+                do throws(VPackError) {
+                    try JSONParser.parse(body.assumingMemoryBound(to: UInt8.self), into: &builder)
+                } catch {
                     return .failure(.protocolViolation("response body is not valid JSON"))
                 }
                 return .success(ClientResponse(status: header.responseCode, meta: header.meta, body: builder.slice))
             }
-            let storage = Array(bytes)
             do throws(VPackError) {
-                _ = try Validator().validatePrefix(storage)
+                _ = try Validator().validatePrefix(body.assumingMemoryBound(to: UInt8.self))
             } catch {
                 return .failure(.protocolViolation("response body is not valid VelocyPack: \(error)"))
             }
-            return .success(ClientResponse(status: header.responseCode, meta: header.meta, body: Slice(trustedBytes: storage)))
+            return .success(ClientResponse(status: header.responseCode, meta: header.meta, body: Slice(trustedBytes: Array(body))))
         } catch {
             return .failure(.protocolViolation("\(error)"))
         }

@@ -154,10 +154,12 @@ final class HTTPServerConnection: ServedConnection, @unchecked Sendable {
             header.method = .get
         }
         authenticate(head.value("authorization")) { [self] user in
-            let response = server.dispatch(header, body: message.body[...], bodyIsJSON: HTTPMapping.bodyIsJSON(meta),
-                                           user: user, tcp: tcp) { [self] response in
-                answer(response)
-                if !closed && !draining { process() }
+            let response = message.body.withUnsafeBytes { body in
+                server.dispatch(header, body: body, bodyIsJSON: HTTPMapping.bodyIsJSON(meta),
+                                user: user, tcp: tcp) { [self] response in
+                    answer(response)
+                    if !closed && !draining { process() }
+                }
             }
             if let response { answer(response) }
         }

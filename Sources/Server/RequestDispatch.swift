@@ -20,7 +20,7 @@ extension VSTServer {
     ///   - later: called once on the loop thread with the answer of a handler that answers
     ///     after returning; the connection sends it.
     /// - Returns: the answer when it is known at once; `nil` when `later` will get it.
-    func dispatch(_ header: RequestHeader, body bytes: ArraySlice<UInt8>, bodyIsJSON: Bool, user: String?,
+    func dispatch(_ header: RequestHeader, body bytes: UnsafeRawBufferPointer, bodyIsJSON: Bool, user: String?,
                   tcp: TCPConnection, later: @escaping (ServerResponse) -> Void) -> ServerResponse? {
         let startedNanoseconds = MonotonicClock.nanoseconds()
         let (response, pattern) = route(header, body: bytes, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp,
@@ -29,7 +29,7 @@ extension VSTServer {
         return response
     }
 
-    func route(_ header: RequestHeader, body bytes: ArraySlice<UInt8>, bodyIsJSON: Bool, user: String?, tcp: TCPConnection,
+    func route(_ header: RequestHeader, body bytes: UnsafeRawBufferPointer, bodyIsJSON: Bool, user: String?, tcp: TCPConnection,
                started: UInt64, later: @escaping (ServerResponse) -> Void) -> (ServerResponse?, String?) {
         if isShuttingDown { return (ServerResponse(.shuttingDown), nil) }
         if configuration.authenticator != nil && user == nil && !configuration.openPaths.contains(header.path) {
@@ -143,6 +143,15 @@ enum RequestBody {
     /// The body as VelocyPack: the text parsed when `json`, otherwise validated VelocyPack (one
     /// value, or several concatenated as imports send). `nil` for an empty body.
     static func decode(_ bytes: ArraySlice<UInt8>, json: Bool, limits: VSTLimits) throws(ArangoError) -> Slice? {
+        let decoded: Result<Slice?, ArangoError> = bytes.withUnsafeBytes { bytes in
+            do throws(ArangoError) { return .success(try decode(bytes, json: json, limits: limits)) } catch { return .failure(error) }
+        }
+        return try decoded.get()
+    }
+
+    /// ``decode(_:json:limits:)`` of bytes held elsewhere (a message where the connection's
+    /// decoder holds it); what is kept is copied.
+    static func decode(_ bytes: UnsafeRawBufferPointer, json: Bool, limits: VSTLimits) throws(ArangoError) -> Slice? {
         guard !bytes.isEmpty else { return nil }
         if json {
             do throws(VPackError) {
@@ -150,7 +159,9 @@ enum RequestBody {
                 options.validateUTF8 = true
                 options.rejectDuplicateKeys = true
                 options.nestingLimit = limits.bodyNestingMax
-                return try JSONParser.parse(bytes, options: options).slice
+                var builder = Builder()
+                try JSONParser.parse(bytes.assumingMemoryBound(to: UInt8.self), into: &builder, options: options)
+                return builder.slice
             } catch {
                 throw .badBody("invalid JSON: \(error)")
             }

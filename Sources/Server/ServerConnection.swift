@@ -122,9 +122,9 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
                 pausedForOutput = true
                 break
             }
-            let message: VSTMessage
+            let message: MessageView
             do throws(VSTError) {
-                guard let next = try decoder!.nextMessage() else { break }
+                guard let next = try decoder!.nextMessageView() else { break }
                 message = next
             } catch {
                 // A framing fault: the message id is not reliably known, so no answer is
@@ -152,44 +152,48 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
         }
     }
 
-    func handle(_ message: VSTMessage) {
-        let received: ReceivedMessage
-        do throws(VSTError) {
-            received = try ReceivedMessage(message, limits: configuration.limits)
-        } catch {
-            let code: ArangoErrorCode = error.code == .invalidHeader ? .corruptedJSON : .httpBadParameter
-            fail(message.id, ArangoError(status: 400, code, "invalid message header: \(error)"))
-            return
-        }
-        switch received.type {
-        case .authentication:
-            authenticate(received)
-        case .request:
-            request(received)
-        case .response, .responseMore:
-            fail(message.id, ArangoError(status: 400, .httpBadParameter, "a client sends requests, not responses"))
+    /// Reads one message where the decoder holds it: the header is validated and read in
+    /// place, and only what the request keeps is copied.
+    func handle(_ view: MessageView) {
+        view.withUnsafeBytes { bytes in
+            let message: BorrowedMessage
+            do throws(VSTError) {
+                message = try BorrowedMessage(bytes, limits: configuration.limits)
+            } catch {
+                let code: ArangoErrorCode = error.code == .invalidHeader ? .corruptedJSON : .httpBadParameter
+                fail(view.id, ArangoError(status: 400, code, "invalid message header: \(error)"))
+                return
+            }
+            switch message.type {
+            case .authentication:
+                authenticate(view.id, message)
+            case .request:
+                request(view.id, message)
+            case .response, .responseMore:
+                fail(view.id, ArangoError(status: 400, .httpBadParameter, "a client sends requests, not responses"))
+            }
         }
     }
 
-    func authenticate(_ received: ReceivedMessage) {
+    func authenticate(_ id: UInt64, _ message: BorrowedMessage) {
         let credentials: Authentication
         do throws(VSTError) {
-            credentials = try Authentication(received)
+            credentials = try Authentication(message)
         } catch {
-            fail(received.message.id, ArangoError(status: 400, .httpBadParameter, "malformed authentication: \(error)"))
+            fail(id, ArangoError(status: 400, .httpBadParameter, "malformed authentication: \(error)"))
             return
         }
         // A new authentication message resets what the connection was allowed before.
         user = nil
         guard let authenticator = configuration.authenticator else {
-            send(received.message.id, Self.authenticationAccepted, json: false)
+            send(id, Self.authenticationAccepted, json: false)
             return
         }
         switch authenticator.authenticate(credentials) {
         case .accepted(let name):
-            authenticated(received.message.id, as: name)
+            authenticated(id, as: name)
         case .refused:
-            authenticated(received.message.id, as: nil)
+            authenticated(id, as: nil)
         case .check(let work):
             // Later messages wait until the outcome is known: they may depend on it.
             authenticating = true
@@ -199,7 +203,7 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
                 authenticating = false
                 inFlight -= 1
                 server.inFlightTotal -= 1
-                authenticated(received.message.id, as: name)
+                authenticated(id, as: name)
                 afterAsyncAnswer()
                 server.requestFinished()
             }
@@ -225,11 +229,10 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
         return ServerResponse(status: 200, builder)
     }()
 
-    func request(_ received: ReceivedMessage) {
-        let id = received.message.id
+    func request(_ id: UInt64, _ message: BorrowedMessage) {
         let header: RequestHeader
         do throws(VSTError) {
-            header = try RequestHeader(received)
+            header = try RequestHeader(message)
         } catch {
             fail(id, ArangoError(status: 400, .httpBadParameter, "malformed request header: \(error)"))
             return
@@ -238,7 +241,7 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
         let wantsJSON = !header.meta.isEmpty && (header.meta["accept"].map { $0.hasPrefix("application/json") } ?? false)
         let contentType = header.meta.isEmpty ? "" : header.meta["content-type"] ?? ""
         let bodyIsJSON = !contentType.isEmpty && (contentType.hasPrefix("application/json") || contentType.hasPrefix("text/"))
-        let response = server.dispatch(header, body: received.body, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp) { [self] response in
+        let response = server.dispatch(header, body: message.body, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp) { [self] response in
             inFlight -= 1
             send(id, response, json: wantsJSON)
             afterAsyncAnswer()

@@ -13,6 +13,14 @@ public struct BorrowedSlice {
         self.pointer = pointer
     }
 
+    /// A view of the value at `pointer`, whose bytes a ``Validator`` has checked (they are
+    /// trusted from here on, as for ``Slice/init(trustedBytes:)``). The caller keeps the bytes
+    /// alive and unchanged while the view is used.
+    @inlinable
+    public init(validated pointer: UnsafePointer<UInt8>) {
+        self.pointer = pointer
+    }
+
     /// The value's first byte, which decides its type and layout.
     public var head: UInt8 { pointer[0] }
     public var isArray: Bool { ValueType(head: head) == .array }

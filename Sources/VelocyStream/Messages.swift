@@ -45,6 +45,59 @@ public enum RequestMethod: Int64, Sendable, CaseIterable, CustomStringConvertibl
     }
 }
 
+/// A message split into its VelocyPack header and the body bytes that follow it, read in
+/// place: the header is validated where the bytes lie and viewed through a pointer, so
+/// reading it copies nothing and counts no references. Valid only while its bytes are
+/// (inside ``MessageView/withUnsafeBytes(_:)`` or `Array.withUnsafeBytes`).
+public struct BorrowedMessage {
+    /// The whole message: header, then body.
+    public let bytes: UnsafeRawBufferPointer
+    /// The validated header array.
+    public let header: BorrowedSlice
+    /// What the header says the message is.
+    public let type: MessageType
+    /// Where the body starts in `bytes`.
+    public let bodyOffset: Int
+
+    /// The body bytes (empty when the message is only a header).
+    public var body: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[bodyOffset...]) }
+
+    /// Validates the header at the start of `bytes` (strict: valid UTF-8, unique keys, no
+    /// tags or custom values, at most ``VSTLimits/headerByteCountMax`` bytes) and reads its
+    /// version and type.
+    /// - Throws: `invalidHeader`, `malformedHeader` or `unsupportedMessageType`.
+    public init(_ bytes: UnsafeRawBufferPointer, limits: VSTLimits = .default) throws(VSTError) {
+        var options = Validator.Options.strict
+        options.byteCountMax = limits.headerByteCountMax
+        let typed = bytes.assumingMemoryBound(to: UInt8.self)
+        let headerByteCount: Int
+        do throws(VPackError) {
+            headerByteCount = try Validator(options: options).validatePrefix(typed)
+        } catch {
+            throw VSTError(.invalidHeader, at: error.offset, "header: \(error)")
+        }
+        let header = BorrowedSlice(validated: typed.baseAddress!)
+        guard header.isArray, header.count >= 2 else {
+            throw VSTError(.malformedHeader, at: 0, "header must be an array of at least 2 members")
+        }
+        var members = header.arrayElements
+        guard members.next()?.intValue == 1 else {
+            throw VSTError(.unsupportedMessageType, at: 0, "header version must be 1")
+        }
+        guard let rawType = members.next()?.intValue, let type = MessageType(rawValue: rawType) else {
+            throw VSTError(.unsupportedMessageType, at: 0, "unknown message type")
+        }
+        // ArangoDB never sends "response, more follow" and drivers refuse it; so does Tessera.
+        guard type != .responseMore else {
+            throw VSTError(.unsupportedMessageType, at: 0, "message type 3 (more responses follow) is not supported")
+        }
+        self.bytes = bytes
+        self.header = header
+        self.type = type
+        self.bodyOffset = headerByteCount
+    }
+}
+
 /// A message split into its VelocyPack header and the body bytes that follow it.
 public struct ReceivedMessage: Sendable {
     /// The message as received.
@@ -59,42 +112,24 @@ public struct ReceivedMessage: Sendable {
     /// The body bytes (empty when the message is only a header).
     public var body: ArraySlice<UInt8> { message.bytes[bodyOffset...] }
 
-    /// Validates the header of `message` (strict: valid UTF-8, unique keys, no tags or custom
-    /// values) and reads its version and type.
+    /// Validates the header of `message` as ``BorrowedMessage`` does and reads its version
+    /// and type.
     /// - Throws: `invalidHeader`, `malformedHeader` or `unsupportedMessageType`.
     public init(_ message: VSTMessage, limits: VSTLimits = .default) throws(VSTError) {
-        var options = Validator.Options.strict
-        options.byteCountMax = limits.headerByteCountMax
-        let headerByteCount: Int
-        do throws(VPackError) {
-            headerByteCount = try Validator(options: options).validatePrefix(message.bytes)
-        } catch {
-            throw VSTError(.invalidHeader, at: error.offset, "header: \(error)")
-        }
-        // The header is viewed in place (the message's storage, body behind it): no copy.
-        let header = Slice(trustedBytes: message.bytes)
-        // Borrowed: reading two members through slices cost a retain and release each.
-        let type = try header.withBorrowed { (header) throws(VSTError) -> MessageType in
-            guard header.isArray, header.count >= 2 else {
-                throw VSTError(.malformedHeader, at: 0, "header must be an array of at least 2 members")
+        let read: Result<(MessageType, Int), VSTError> = message.bytes.withUnsafeBytes { bytes in
+            do throws(VSTError) {
+                let borrowed = try BorrowedMessage(bytes, limits: limits)
+                return .success((borrowed.type, borrowed.bodyOffset))
+            } catch {
+                return .failure(error)
             }
-            var members = header.arrayElements
-            guard members.next()?.intValue == 1 else {
-                throw VSTError(.unsupportedMessageType, at: 0, "header version must be 1")
-            }
-            guard let rawType = members.next()?.intValue, let type = MessageType(rawValue: rawType) else {
-                throw VSTError(.unsupportedMessageType, at: 0, "unknown message type")
-            }
-            return type
         }
-        // ArangoDB never sends "response, more follow" and drivers refuse it; so does Tessera.
-        guard type != .responseMore else {
-            throw VSTError(.unsupportedMessageType, at: 0, "message type 3 (more responses follow) is not supported")
-        }
+        let (type, bodyOffset) = try read.get()
         self.message = message
-        self.header = header
+        // The header is viewed in place (the message's storage, body behind it): no copy.
+        self.header = Slice(trustedBytes: message.bytes)
         self.type = type
-        self.bodyOffset = headerByteCount
+        self.bodyOffset = bodyOffset
     }
 }
 
@@ -149,39 +184,50 @@ public struct RequestHeader: Sendable, Equatable {
         guard received.type == .request else {
             throw VSTError(.malformedHeader, at: 0, "a request header has 7 members")
         }
-        // One walk over the seven members through a borrowed view: no slice per member, so
-        // no reference counting; strings are made only for what the request keeps.
-        self = try received.header.withBorrowed { (header) throws(VSTError) -> RequestHeader in
-            guard header.count == 7 else { throw VSTError(.malformedHeader, at: 0, "a request header has 7 members") }
-            var members = header.arrayElements
-            _ = members.next()  // version and type: read by `ReceivedMessage`
-            _ = members.next()
-            guard let database = members.next()?.stringValue else { throw Self.wrong("database (2) must be a string") }
-            guard let rawMethod = members.next()?.intValue, let method = RequestMethod(rawValue: rawMethod) else {
-                throw Self.wrong("method (3) must be an integer 0...6")
-            }
-            guard let pathBytes = members.next()?.stringBytes, pathBytes.first == UInt8(ascii: "/") else {
-                throw Self.wrong("path (4) must be a string starting with /")
-            }
-            guard let parameterSlice = members.next(), parameterSlice.isObject,
-                  let metaSlice = members.next(), metaSlice.isObject else {
-                throw Self.wrong("parameters (5) and meta (6) must be objects")
-            }
-            var parameters: [String: [String]] = [:]
-            for (key, value) in parameterSlice.objectMembers {
-                guard let name = key.keyName else { throw Self.wrong("parameter name must be a string") }
-                if let single = value.stringValue {
-                    parameters[name] = [single]
-                } else if value.isArray, case let values = value.arrayElements.compactMap(\.stringValue),
-                          values.count == value.count {
-                    parameters[name] = values
-                } else {
-                    throw Self.wrong("parameter \(name) must be a string or an array of strings")
-                }
-            }
-            return RequestHeader(database: database, method: method, path: String(decoding: pathBytes, as: UTF8.self),
-                                 parameters: parameters, meta: readMeta(metaSlice))
+        self = try received.header.withBorrowed { (header) throws(VSTError) in try Self.read(header) }
+    }
+
+    /// Reads the request header of a message read in place.
+    /// - Throws: `malformedHeader` naming the element that is wrong.
+    public init(_ message: BorrowedMessage) throws(VSTError) {
+        guard message.type == .request else {
+            throw VSTError(.malformedHeader, at: 0, "a request header has 7 members")
         }
+        self = try Self.read(message.header)
+    }
+
+    /// One walk over the seven members through a borrowed view: no slice per member, so no
+    /// reference counting; strings are made only for what the request keeps.
+    static func read(_ header: BorrowedSlice) throws(VSTError) -> RequestHeader {
+        guard header.count == 7 else { throw VSTError(.malformedHeader, at: 0, "a request header has 7 members") }
+        var members = header.arrayElements
+        _ = members.next()  // version and type: read by `BorrowedMessage`
+        _ = members.next()
+        guard let database = members.next()?.stringValue else { throw Self.wrong("database (2) must be a string") }
+        guard let rawMethod = members.next()?.intValue, let method = RequestMethod(rawValue: rawMethod) else {
+            throw Self.wrong("method (3) must be an integer 0...6")
+        }
+        guard let pathBytes = members.next()?.stringBytes, pathBytes.first == UInt8(ascii: "/") else {
+            throw Self.wrong("path (4) must be a string starting with /")
+        }
+        guard let parameterSlice = members.next(), parameterSlice.isObject,
+              let metaSlice = members.next(), metaSlice.isObject else {
+            throw Self.wrong("parameters (5) and meta (6) must be objects")
+        }
+        var parameters: [String: [String]] = [:]
+        for (key, value) in parameterSlice.objectMembers {
+            guard let name = key.keyName else { throw Self.wrong("parameter name must be a string") }
+            if let single = value.stringValue {
+                parameters[name] = [single]
+            } else if value.isArray, case let values = value.arrayElements.compactMap(\.stringValue),
+                      values.count == value.count {
+                parameters[name] = values
+            } else {
+                throw Self.wrong("parameter \(name) must be a string or an array of strings")
+            }
+        }
+        return RequestHeader(database: database, method: method, path: String(decoding: pathBytes, as: UTF8.self),
+                             parameters: parameters, meta: readMeta(metaSlice))
     }
 
     static func wrong(_ detail: String) -> VSTError { VSTError(.malformedHeader, at: 0, detail) }
@@ -213,21 +259,31 @@ public struct ResponseHeader: Sendable, Equatable {
             throw VSTError(.malformedHeader, at: 0, "a response header is [1, 2, code, meta]")
         }
         // Borrowed, as for requests: no slice (and no reference counting) per member.
-        self = try received.header.withBorrowed { (header) throws(VSTError) -> ResponseHeader in
-            guard header.count >= 3 else { throw VSTError(.malformedHeader, at: 0, "a response header is [1, 2, code, meta]") }
-            var members = header.arrayElements
-            _ = members.next()  // version and type: read by `ReceivedMessage`
-            _ = members.next()
-            guard let code = members.next()?.intValue, (100...599).contains(code) else {
-                throw VSTError(.malformedHeader, at: 0, "response code (2) must be an integer 100...599")
-            }
-            var meta: [String: String] = [:]
-            if let metaSlice = members.next() {
-                guard metaSlice.isObject else { throw VSTError(.malformedHeader, at: 0, "meta (3) must be an object") }
-                meta = readMeta(metaSlice)
-            }
-            return ResponseHeader(responseCode: Int(code), meta: meta)
+        self = try received.header.withBorrowed { (header) throws(VSTError) in try Self.read(header) }
+    }
+
+    /// Reads the response header of a message read in place.
+    public init(_ message: BorrowedMessage) throws(VSTError) {
+        guard message.type == .response else {
+            throw VSTError(.malformedHeader, at: 0, "a response header is [1, 2, code, meta]")
         }
+        self = try Self.read(message.header)
+    }
+
+    static func read(_ header: BorrowedSlice) throws(VSTError) -> ResponseHeader {
+        guard header.count >= 3 else { throw VSTError(.malformedHeader, at: 0, "a response header is [1, 2, code, meta]") }
+        var members = header.arrayElements
+        _ = members.next()  // version and type: read by `BorrowedMessage`
+        _ = members.next()
+        guard let code = members.next()?.intValue, (100...599).contains(code) else {
+            throw VSTError(.malformedHeader, at: 0, "response code (2) must be an integer 100...599")
+        }
+        var meta: [String: String] = [:]
+        if let metaSlice = members.next() {
+            guard metaSlice.isObject else { throw VSTError(.malformedHeader, at: 0, "meta (3) must be an object") }
+            meta = readMeta(metaSlice)
+        }
+        return ResponseHeader(responseCode: Int(code), meta: meta)
     }
 }
 
@@ -254,21 +310,36 @@ public enum Authentication: Sendable, Equatable {
 
     /// Reads an authentication message.
     public init(_ received: ReceivedMessage) throws(VSTError) {
-        let header = received.header
-        guard received.type == .authentication, let kind = header[2]?.stringValue else {
+        guard received.type == .authentication else {
             throw VSTError(.malformedHeader, at: 0, "authentication is [1, 1000, kind, ...]")
         }
-        switch (kind, header.count) {
+        self = try received.header.withBorrowed { (header) throws(VSTError) in try Self.read(header) }
+    }
+
+    /// Reads an authentication message read in place.
+    public init(_ message: BorrowedMessage) throws(VSTError) {
+        guard message.type == .authentication else {
+            throw VSTError(.malformedHeader, at: 0, "authentication is [1, 1000, kind, ...]")
+        }
+        self = try Self.read(message.header)
+    }
+
+    static func read(_ header: BorrowedSlice) throws(VSTError) -> Authentication {
+        let members = Array(header.arrayElements)
+        guard members.count >= 3, let kind = members[2].stringValue else {
+            throw VSTError(.malformedHeader, at: 0, "authentication is [1, 1000, kind, ...]")
+        }
+        switch (kind, members.count) {
         case ("plain", 5):
-            guard let user = header[3]?.stringValue, let password = header[4]?.stringValue else {
+            guard let user = members[3].stringValue, let password = members[4].stringValue else {
                 throw VSTError(.malformedHeader, at: 0, "plain authentication needs user and password strings")
             }
-            self = .plain(user: user, password: password)
+            return .plain(user: user, password: password)
         case ("jwt", 4):
-            guard let token = header[3]?.stringValue else {
+            guard let token = members[3].stringValue else {
                 throw VSTError(.malformedHeader, at: 0, "jwt authentication needs a token string")
             }
-            self = .jwt(token: token)
+            return .jwt(token: token)
         default:
             throw VSTError(.malformedHeader, at: 0, "authentication kind must be plain (5 members) or jwt (4)")
         }

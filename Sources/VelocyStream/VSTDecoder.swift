@@ -12,6 +12,50 @@ public struct VSTMessage: Sendable, Equatable {
     }
 }
 
+/// One complete message as the decoder holds it: its id and where its bytes lie, without a
+/// copy of its own for a message that came in one chunk (most do). It keeps the decoder's
+/// buffer alive, so hold it only while handling the message: a decoder that receives more
+/// bytes while a view is alive copies its buffer first (copy on write).
+public struct MessageView: Sendable {
+    /// The id the sender chose; a response carries its request's id.
+    public let id: UInt64
+    @usableFromInline let storage: [UInt8]
+    @usableFromInline let range: Range<Int>
+
+    init(id: UInt64, storage: [UInt8], range: Range<Int>) {
+        self.id = id
+        self.storage = storage
+        self.range = range
+    }
+
+    /// The message's byte count (header and body).
+    public var count: Int { range.count }
+
+    /// Calls `body` with the message bytes (a VelocyPack header followed by the body).
+    @inlinable
+    public func withUnsafeBytes<Result, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try withStorage { (storage, range) throws(Failure) in
+            try body(UnsafeRawBufferPointer(rebasing: storage[range]))
+        }
+    }
+
+    @inlinable
+    func withStorage<Result, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer, Range<Int>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        // `withUnsafeBytes` of Array rethrows untyped; carry the typed error through a Result.
+        let outcome: Swift.Result<Result, Failure> = storage.withUnsafeBytes { buffer in
+            do throws(Failure) { return .success(try body(buffer, range)) } catch { return .failure(error) }
+        }
+        return try outcome.get()
+    }
+
+    /// The message as an owned value (a copy of its bytes).
+    public var message: VSTMessage { VSTMessage(id: id, bytes: Array(storage[range])) }
+}
+
 /// Turns a connection's byte stream (after the preamble) into complete messages.
 ///
 /// Bytes may arrive split at any point: ``append(_:)`` buffers them and ``nextMessage()``
@@ -75,6 +119,14 @@ public struct VSTDecoder: Sendable {
     /// The next complete message, or `nil` when more bytes are needed.
     /// - Throws: ``VSTError`` for a protocol violation; every later call throws it again.
     public mutating func nextMessage() throws(VSTError) -> VSTMessage? {
+        try nextMessageView()?.message
+    }
+
+    /// The next complete message, viewed where the decoder holds it (no copy for a message
+    /// in one chunk), or `nil` when more bytes are needed. The same checks and limits as
+    /// ``nextMessage()``.
+    /// - Throws: ``VSTError`` for a protocol violation; every later call throws it again.
+    public mutating func nextMessageView() throws(VSTError) -> MessageView? {
         if let failed { throw failed }
         do throws(VSTError) {
             while let message = try decodeChunk() {
@@ -89,7 +141,7 @@ public struct VSTDecoder: Sendable {
 
     /// Decodes one chunk if it is fully buffered. Returns nil when more bytes are needed,
     /// `.some(nil)` when a chunk was consumed without completing a message.
-    mutating func decodeChunk() throws(VSTError) -> VSTMessage?? {
+    mutating func decodeChunk() throws(VSTError) -> MessageView?? {
         let available = buffer.count - readIndex
         guard available >= ChunkHeader.byteCountShort else { return nil }
         let chunkStart = bufferStreamOffset + readIndex
@@ -137,11 +189,12 @@ public struct VSTDecoder: Sendable {
             if let announcedLength, announcedLength != UInt64(dataCount) {
                 throw VSTError(.messageLengthMismatch, at: chunkStart, "one chunk of \(dataCount) bytes, message length \(announcedLength)")
             }
-            return .some(VSTMessage(id: common.messageID, bytes: Array(buffer[dataStart..<dataEnd])))
+            return .some(MessageView(id: common.messageID, storage: buffer, range: dataStart..<dataEnd))
         }
         return .some(try addChunk(
             id: common.messageID, isFirst: isFirst, countOrIndex: countOrIndex,
-            announcedLength: announcedLength, data: buffer[dataStart..<dataEnd], at: chunkStart))
+            announcedLength: announcedLength, data: buffer[dataStart..<dataEnd], at: chunkStart)
+            .map { MessageView(id: $0.id, storage: $0.bytes, range: 0..<$0.bytes.count) })
     }
 
     /// Files one chunk of a multi-chunk message; returns the message when it is complete.

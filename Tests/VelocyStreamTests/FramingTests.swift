@@ -96,6 +96,58 @@ struct FramingTests {
         #expect(received == [VSTMessage(id: 9, bytes: second), VSTMessage(id: 7, bytes: first)])
     }
 
+    /// A view reads the same bytes `nextMessage()` copies out, for one-chunk and reassembled
+    /// messages, and stays valid while the decoder takes more bytes (the buffer is copied
+    /// under it, not changed).
+    @Test func messageViewsMatchCopiedMessages() throws {
+        let small = RequestHeader(method: .get, path: "/_api/version").encoded()
+        let large = (0..<5_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        var stream = VSTEncoder.encode(messageID: 3, message: small)
+        stream += VSTEncoder.encode(messageID: 4, message: large, chunkByteCount: 1_000)
+        var decoder = VSTDecoder(version: .v1_1)
+        decoder.append(stream)
+        let first = try #require(try decoder.nextMessageView())
+        #expect(first.id == 3 && first.count == small.count)
+        // More bytes (and a compaction) while the first view is alive.
+        decoder.append(VSTEncoder.encode(messageID: 5, message: small))
+        #expect(first.withUnsafeBytes { Array($0) } == small)
+        #expect(first.message == VSTMessage(id: 3, bytes: small))
+        let second = try #require(try decoder.nextMessageView())
+        #expect(second.id == 4 && second.withUnsafeBytes { Array($0) } == large)
+        let third = try #require(try decoder.nextMessageView())
+        #expect(third.message == VSTMessage(id: 5, bytes: small))
+        #expect(try decoder.nextMessageView() == nil)
+    }
+
+    /// Headers read in place give what the owning reads give, and the same errors.
+    @Test func borrowedMessagesReadLikeReceivedOnes() throws {
+        let request = RequestHeader(database: "shop", method: .put, path: "/_api/document/c/k",
+                                    parameters: ["x": ["1", "2"]], meta: ["accept": "application/json"])
+        let body = try JSONParser.parse(#"{"a":[1,2]}"#).bytes
+        let bytes = request.encoded() + body
+        let (type, header, bodyRead, asResponse) = try bytes.withUnsafeBytes { raw in
+            let message = try BorrowedMessage(raw)
+            let asResponse = errorCode { () throws(VSTError) in _ = try ResponseHeader(message) }
+            return (message.type, try RequestHeader(message), Array(message.body), asResponse)
+        }
+        #expect(type == .request && header == request && bodyRead == body)
+        #expect(asResponse == .malformedHeader)
+        let response = ResponseHeader(responseCode: 201, meta: ["content-type": "application/json"])
+        #expect(try response.encoded().withUnsafeBytes { raw in try ResponseHeader(BorrowedMessage(raw)) } == response)
+        let jwt = Authentication.jwt(token: "t")
+        #expect(try jwt.encoded().withUnsafeBytes { raw in try Authentication(BorrowedMessage(raw)) } == jwt)
+        let limits = VSTLimits(chunkByteCountMax: 1 << 20, messageByteCountMax: 1 << 20, partialMessageCountMax: 4,
+                               headerByteCountMax: 16)
+        bytes.withUnsafeBytes { raw in
+            #expect(errorCode { () throws(VSTError) in _ = try BorrowedMessage(raw, limits: limits) } == .invalidHeader)
+        }
+        for bad in [[UInt8](), [0x15], [0x06, 0x25]] {
+            bad.withUnsafeBytes { raw in
+                #expect(errorCode { () throws(VSTError) in _ = try BorrowedMessage(raw) } == .invalidHeader)
+            }
+        }
+    }
+
     /// Splits an encoded 1.1 stream into its chunks.
     func chunks(_ stream: [UInt8]) -> [[UInt8]] {
         var result: [[UInt8]] = []
