@@ -40,8 +40,8 @@ public final class VSTConnection: @unchecked Sendable {
     public let options: Options
     let tcp: TCPConnection
     var decoder: VSTDecoder
-    var pending: [UInt64: Pending] = [:]
-    var nextMessageID: UInt64 = 1
+    /// Requests waiting for answers; their message ids count up from 1.
+    var pending = PendingRequests<Pending>()
     var timeoutTimer: LoopTimer?
     /// The deadline the timer is armed for.
     var armedDeadline: UInt64?
@@ -119,13 +119,11 @@ public final class VSTConnection: @unchecked Sendable {
             completion(.failure(.connectionClosed(reason: closeReason ?? "not connected")))
             return
         }
-        let id = nextMessageID
-        nextMessageID += 1
         var deadline: UInt64?
         if let timeoutSeconds {
             deadline = eventLoop.nowMilliseconds + UInt64(max(0, timeoutSeconds) * 1000)
         }
-        pending[id] = Pending(completion: completion, deadline: deadline, timeoutSeconds: timeoutSeconds ?? 0)
+        let id = pending.add(Pending(completion: completion, deadline: deadline, timeoutSeconds: timeoutSeconds ?? 0))
         if let deadline { armTimer(for: deadline) }
         let version = options.version
         let chunkByteCount = options.chunkByteCount
@@ -155,7 +153,7 @@ public final class VSTConnection: @unchecked Sendable {
                 return
             }
             // An answer to a request that timed out (or was never sent) is dropped.
-            guard let request = pending.removeValue(forKey: message.id) else { continue }
+            guard let request = pending.remove(message.id) else { continue }
             request.completion(message.withUnsafeBytes { Self.response(from: $0, limits: options.limits) })
             if closeReason != nil { return }
         }
@@ -192,9 +190,7 @@ public final class VSTConnection: @unchecked Sendable {
 
     func violation(_ detail: String) {
         closeReason = "protocol violation: \(detail)"
-        let requests = pending
-        pending.removeAll()
-        for (_, request) in requests.sorted(by: { $0.key < $1.key }) {
+        for (_, request) in pending.removeAll() {
             request.completion(.failure(.protocolViolation(detail)))
         }
         tcp.close()
@@ -204,9 +200,7 @@ public final class VSTConnection: @unchecked Sendable {
         if closeReason == nil { closeReason = reason }
         timeoutTimer?.close()
         timeoutTimer = nil
-        let requests = pending
-        pending.removeAll()
-        for (_, request) in requests.sorted(by: { $0.key < $1.key }) {
+        for (_, request) in pending.removeAll() {
             request.completion(.failure(.connectionClosed(reason: reason)))
         }
         let onClose = self.onClose
@@ -229,7 +223,7 @@ public final class VSTConnection: @unchecked Sendable {
         let now = eventLoop.nowMilliseconds
         var next: UInt64?
         var expired: [(UInt64, Pending)] = []
-        for (id, request) in pending {
+        for (id, request) in pending.entries() {
             guard let deadline = request.deadline else { continue }
             if deadline <= now {
                 expired.append((id, request))
@@ -237,7 +231,7 @@ public final class VSTConnection: @unchecked Sendable {
                 next = min(next ?? deadline, deadline)
             }
         }
-        for (id, _) in expired { pending[id] = nil }
+        for (id, _) in expired { _ = pending.remove(id) }
         if let next { armTimer(for: next) }
         for (_, request) in expired.sorted(by: { $0.0 < $1.0 }) {
             request.completion(.failure(.timeout(seconds: request.timeoutSeconds)))
