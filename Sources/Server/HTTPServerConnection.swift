@@ -156,9 +156,11 @@ final class HTTPServerConnection: ServedConnection, @unchecked Sendable {
         authenticate(head.value("authorization")) { [self] user in
             let response = message.body.withUnsafeBytes { body in
                 server.dispatch(header, body: body, bodyIsJSON: HTTPMapping.bodyIsJSON(meta),
-                                user: user, tcp: tcp) { [self] response in
-                    answer(response)
-                    if !closed && !draining { process() }
+                                user: user, tcp: tcp) {
+                    { [self] response in
+                        answer(response)
+                        if !closed && !draining { process() }
+                    }
                 }
             }
             if let response { answer(response) }

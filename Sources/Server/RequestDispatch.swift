@@ -17,11 +17,13 @@ extension VSTServer {
     ///   - user: the authenticated user (`nil` when none is).
     ///   - tcp: the connection, for handlers that hold an answer until the loop turn's
     ///     writes are out (``AnswerGate``).
-    ///   - later: called once on the loop thread with the answer of a handler that answers
-    ///     after returning; the connection sends it.
+    ///   - later: makes the function that gets, once and on the loop thread, the answer of a
+    ///     handler that answers after returning (the connection sends it). Called only for
+    ///     such handlers: an escaping closure per request would be an allocation and a retain
+    ///     of each capture, which immediate answers do not need.
     /// - Returns: the answer when it is known at once; `nil` when `later` will get it.
     func dispatch(_ header: RequestHeader, body bytes: UnsafeRawBufferPointer, bodyIsJSON: Bool, user: String?,
-                  tcp: TCPConnection, later: @escaping (ServerResponse) -> Void) -> ServerResponse? {
+                  tcp: TCPConnection, later: () -> (ServerResponse) -> Void) -> ServerResponse? {
         let startedNanoseconds = MonotonicClock.nanoseconds()
         let (response, pattern) = route(header, body: bytes, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp,
                                         started: startedNanoseconds, later: later)
@@ -30,9 +32,9 @@ extension VSTServer {
     }
 
     func route(_ header: RequestHeader, body bytes: UnsafeRawBufferPointer, bodyIsJSON: Bool, user: String?, tcp: TCPConnection,
-               started: UInt64, later: @escaping (ServerResponse) -> Void) -> (ServerResponse?, String?) {
+               started: UInt64, later makeLater: () -> (ServerResponse) -> Void) -> (ServerResponse?, String?) {
         if isShuttingDown { return (ServerResponse(.shuttingDown), nil) }
-        if configuration.authenticator != nil && user == nil && !configuration.openPaths.contains(header.path) {
+        if requiresAuthentication && user == nil && !configuration.openPaths.contains(header.path) {
             return (ServerResponse(.unauthorized), nil)
         }
         guard configuration.databaseExists(header.database) else {
@@ -56,7 +58,8 @@ extension VSTServer {
             // Made only for answers that come later: a closure context per request is an
             // allocation and a retain of every capture, which immediate answers do not need.
             func makeFinish() -> (ServerResponse) -> Void {
-                { [self] response in
+                let later = makeLater()
+                return { [self] response in
                     inFlightTotal -= 1
                     record(header, pattern: pattern, status: response.status, user: user, started: started)
                     later(response)

@@ -241,10 +241,12 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
         let wantsJSON = !header.meta.isEmpty && (header.meta["accept"].map { $0.hasPrefix("application/json") } ?? false)
         let contentType = header.meta.isEmpty ? "" : header.meta["content-type"] ?? ""
         let bodyIsJSON = !contentType.isEmpty && (contentType.hasPrefix("application/json") || contentType.hasPrefix("text/"))
-        let response = server.dispatch(header, body: message.body, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp) { [self] response in
-            inFlight -= 1
-            send(id, response, json: wantsJSON)
-            afterAsyncAnswer()
+        let response = server.dispatch(header, body: message.body, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp) {
+            { [self] response in
+                inFlight -= 1
+                send(id, response, json: wantsJSON)
+                afterAsyncAnswer()
+            }
         }
         if let response {
             send(id, response, json: wantsJSON)

@@ -38,10 +38,15 @@ public final class VSTServer: @unchecked Sendable {
     public private(set) var refusedConnectionCount = 0
     public var openConnectionCount: Int { connections.count }
 
+    /// Whether requests need an authenticated user (outside the open paths). Kept apart from
+    /// `configuration.authenticator`: testing that existential for nil copied it every request.
+    let requiresAuthentication: Bool
+
     public init(on eventLoop: EventLoop, configuration: ServerConfiguration, router: Router) {
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.router = router
+        self.requiresAuthentication = configuration.authenticator != nil
     }
 
     /// Binds and starts accepting connections.

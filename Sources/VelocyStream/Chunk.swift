@@ -79,10 +79,10 @@ public struct ChunkHeader: Sendable, Equatable {
 
     /// Appends the header's bytes.
     public func write(into bytes: inout [UInt8]) {
-        appendLittleEndian(UInt64(length), 4, &bytes)
-        appendLittleEndian(UInt64(chunkX), 4, &bytes)
-        appendLittleEndian(messageID, 8, &bytes)
-        if let messageLength { appendLittleEndian(messageLength, 8, &bytes) }
+        // One append of the fields laid out as on the wire (4 + 4 + 8 + 8 bytes, no padding),
+        // not one append per byte: this runs for every message sent.
+        let fields = (length.littleEndian, chunkX.littleEndian, messageID.littleEndian, (messageLength ?? 0).littleEndian)
+        withUnsafeBytes(of: fields) { raw in bytes.append(contentsOf: raw.prefix(byteCount)) }
     }
 
     /// Reads the first 16 bytes of a header (length, chunkX, messageID).
@@ -90,15 +90,6 @@ public struct ChunkHeader: Sendable, Equatable {
         (UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
          UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
          UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-    }
-}
-
-@inline(__always)
-func appendLittleEndian(_ value: UInt64, _ width: Int, _ bytes: inout [UInt8]) {
-    var rest = value
-    for _ in 0..<width {
-        bytes.append(UInt8(truncatingIfNeeded: rest))
-        rest >>= 8
     }
 }
 
