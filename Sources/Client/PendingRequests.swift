@@ -6,7 +6,7 @@
 /// time). The ring covers at most ``ringCapacityMax`` ids behind the newest; a request still
 /// waiting when the ring has to move past it (a slow request among many fast ones) moves to
 /// a dictionary, so memory stays bounded by the requests waiting, not by the ids sent.
-struct PendingRequests<Value> {
+package struct PendingRequests<Value> {
     /// The most ids the ring spans; older waiting requests move to `overflow`.
     static var ringCapacityMax: Int { 4096 }
 
@@ -20,12 +20,14 @@ struct PendingRequests<Value> {
     private var overflow: [UInt64: Value] = [:]
     private var ringCount = 0
 
+    package init() {}
+
     /// Requests waiting.
-    var count: Int { ringCount + overflow.count }
-    var isEmpty: Bool { count == 0 }
+    package var count: Int { ringCount + overflow.count }
+    package var isEmpty: Bool { count == 0 }
 
     /// Files `value` under the next id and returns that id.
-    mutating func add(_ value: Value) -> UInt64 {
+    package mutating func add(_ value: Value) -> UInt64 {
         let id = next
         if Int(next - base) == slots.count {
             if slots.count < Self.ringCapacityMax {
@@ -49,7 +51,7 @@ struct PendingRequests<Value> {
 
     /// Takes the request with `id` out; `nil` when none waits under it (answered already,
     /// timed out, or never sent).
-    mutating func remove(_ id: UInt64) -> Value? {
+    package mutating func remove(_ id: UInt64) -> Value? {
         guard id >= base else { return overflow.isEmpty ? nil : overflow.removeValue(forKey: id) }
         guard id < next else { return nil }
         let slot = Int(id) & (slots.count - 1)
@@ -62,7 +64,7 @@ struct PendingRequests<Value> {
     }
 
     /// Every waiting request with its id, oldest first, leaving the table empty.
-    mutating func removeAll() -> [(id: UInt64, value: Value)] {
+    package mutating func removeAll() -> [(id: UInt64, value: Value)] {
         let all = entries()
         // Ids keep counting up: an answer to an id of before must not match a new request.
         let next = self.next
@@ -73,7 +75,7 @@ struct PendingRequests<Value> {
     }
 
     /// Every waiting request with its id, oldest first.
-    func entries() -> [(id: UInt64, value: Value)] {
+    package func entries() -> [(id: UInt64, value: Value)] {
         var all = overflow.map { (id: $0.key, value: $0.value) }.sorted { $0.id < $1.id }
         var id = base
         while id < next {
@@ -92,4 +94,19 @@ struct PendingRequests<Value> {
         }
         slots = larger
     }
+}
+
+/// The send times of requests waiting for answers (monotonic microseconds), by message id:
+/// ``PendingRequests`` made concrete here, in its own module, so that a load generator in
+/// another module gets the specialised code rather than generic calls (which looked up type
+/// metadata on every request).
+package struct PendingSendTimes {
+    var table = PendingRequests<UInt64>()
+
+    package init() {}
+
+    package var count: Int { table.count }
+    package mutating func add(_ sentAt: UInt64) -> UInt64 { table.add(sentAt) }
+    package mutating func remove(_ id: UInt64) -> UInt64? { table.remove(id) }
+    package mutating func removeAll() -> [(id: UInt64, value: UInt64)] { table.removeAll() }
 }

@@ -242,8 +242,8 @@ public final class VSTConnection: @unchecked Sendable {
 /// Opening a client connection: TCP, then the protocol's own first steps (`connected`), all
 /// within `timeoutSeconds`; `completion` runs once, on the loop thread. On the timeout the TCP
 /// connection, if any, is closed.
-enum ConnectAttempt {
-    static func start<Connection>(
+package enum ConnectAttempt {
+    package static func start<Connection>(
         on eventLoop: EventLoop, to endpoint: Endpoint, timeoutSeconds: Double,
         completion: @escaping (Result<Connection, ClientError>) -> Void,
         connected: @escaping (TCPConnection, _ finish: @escaping (Result<Connection, ClientError>) -> Void) -> Void

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VelocyPack
+import VelocyStream
 
 /// Runs `tessera ARGUMENTS` to the end (bounded) and returns its exit status and output.
 func runTessera(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
@@ -81,6 +82,45 @@ struct ClientCommandTests {
                                       "--requests", "10", "--warmup", "0"])
         #expect(refused.status == 2)
         #expect(refused.errors.contains("authentication failed"))
+    }
+
+    /// The load generator checks every answer as a client must: against a server that
+    /// answers with an error, with a body that is no VelocyPack, or to a message never sent.
+    @Test func benchVersionChecksEveryAnswer() throws {
+        var errorBody = Builder()
+        errorBody.openObject()
+        errorBody.add(key: "code", 503)
+        errorBody.add(key: "error", true)
+        errorBody.add(key: "errorMessage", "too busy to answer")
+        errorBody.add(key: "errorNum", 503)
+        try errorBody.close()
+        let cases: [(name: String, id: UInt64?, status: Int, body: [UInt8], expected: String)] = [
+            ("an error answer", nil, 503, errorBody.bytes, "status 503: too busy to answer"),
+            ("a body that is no VelocyPack", nil, 200, [0x0b, 0x00], "protocol violation by the server: answer body"),
+            ("an answer to a message never sent", 99, 200, [], "answer to message 99, which waits for none"),
+        ]
+        for test in cases {
+            let listener = try RawListener()
+            let served = DispatchSemaphore(value: 0)
+            let server = Thread {
+                defer { served.signal() }
+                // The preamble, the credentials (accepted), then the request.
+                guard let peer = listener.accept(), peer.read(exactly: 11) == Array("VST/1.1\r\n\r\n".utf8),
+                      let credentials = try? peer.readMessages(1).first else { return }
+                peer.send(VSTEncoder.encode(messageID: credentials.id, message: ResponseHeader(responseCode: 200).encoded()))
+                guard let request = try? peer.readMessages(1).first else { return }
+                let answer = ResponseHeader(responseCode: test.status).encoded() + test.body
+                peer.send(VSTEncoder.encode(messageID: test.id ?? request.id, message: answer))
+                _ = peer.readUntilClosed()
+            }
+            server.start()
+            let run = try runTessera(["bench", "version", "--endpoint", "tcp://127.0.0.1:\(listener.port)", "--concurrency", "1",
+                                      "--pipeline", "1", "--requests", "1", "--duration", "10", "--warmup", "0"])
+            #expect(run.status == 0, "\(test.name): \(run.errors)")
+            #expect(run.output.contains("errors 1"), "\(test.name): \(run.output)")
+            #expect(run.output.contains(test.expected), "\(test.name): \(run.output)")
+            #expect(served.wait(timeout: .now() + 10) == .success, "\(test.name)")
+        }
     }
 
     @Test func callAndBenchSpeakHTTPWhenAsked() throws {

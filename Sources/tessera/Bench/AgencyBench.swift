@@ -44,7 +44,7 @@ struct AgencyBenchWorkload: BenchWorkload {
         messages[Int((UInt64(sequence) &* 0x9E37_79B9_7F4A_7C15) >> 40) % keyCount]
     }
 
-    func succeeded(_ response: ClientResponse) -> Bool { response.status == 200 }
+    func succeeded(status: Int) -> Bool { status == 200 }
 }
 
 /// `tessera bench agency-write`.

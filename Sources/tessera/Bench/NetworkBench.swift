@@ -50,7 +50,8 @@ protocol BenchWorkload: Sendable {
     func setUp(_ client: VSTClient) async throws
     /// The request with number `sequence` (counted over all connections, warm-up included).
     func message(connection: Int, sequence: Int) -> [UInt8]
-    func succeeded(_ response: ClientResponse) -> Bool
+    /// Whether an answer with this status counts as a success.
+    func succeeded(status: Int) -> Bool
     /// Removes what set-up made; runs also when set-up or the load failed.
     func tearDown(_ client: VSTClient) async throws
 }
@@ -99,16 +100,6 @@ struct BenchResult {
         return lines.joined(separator: "\n")
     }
 }
-
-/// A client connection the load runs on: VelocyStream, or HTTP/1.1 with `--http`.
-protocol BenchConnection: AnyObject {
-    func send(message: [UInt8], timeoutSeconds: Double?, completion: @escaping VSTConnection.Completion)
-    var isConnected: Bool { get }
-    func close()
-}
-
-extension VSTConnection: BenchConnection {}
-extension HTTPClientConnection: BenchConnection {}
 
 /// Drives a workload from one client loop thread: every connection keeps `pipeline` requests
 /// in flight and sends the next as each answer arrives (closed loop, like redis-benchmark).
@@ -181,13 +172,12 @@ final class BenchRunner: @unchecked Sendable {
             if client.usesHTTP {
                 var options = HTTPClientConnection.Options(credentials: credentials)
                 options.connectTimeoutSeconds = 10
-                HTTPClientConnection.connect(on: loop, to: client.parsedEndpoint, options: options) { result in
-                    connected(result.map { $0 })
+                HTTPClientConnection.connect(on: loop, to: client.parsedEndpoint, options: options) { [timeoutSeconds] result in
+                    connected(result.map { HTTPBenchConnection($0, timeoutSeconds: timeoutSeconds) })
                 }
             } else {
-                var options = VSTConnection.Options(credentials: credentials)
-                options.connectTimeoutSeconds = 10
-                VSTConnection.connect(on: loop, to: client.parsedEndpoint, options: options) { result in
+                PipelinedVSTConnection.connect(on: loop, to: client.parsedEndpoint, credentials: credentials,
+                                               timeoutSeconds: 10) { result in
                     connected(result.map { $0 })
                 }
             }
@@ -201,9 +191,7 @@ final class BenchRunner: @unchecked Sendable {
     }
 
     func startLoad() {
-        let warmupTimer = LoopTimer(on: loop)
-        warmupTimer.start(after: UInt64(options.warmup * 1000)) { [self] in
-            warmupTimer.close()
+        let startMeasuring = { [self] in
             measuring = true
             measureStart = Self.monotonicMicroseconds()
             let stopTimer = LoopTimer(on: loop)
@@ -212,45 +200,68 @@ final class BenchRunner: @unchecked Sendable {
                 stop()
             }
         }
+        if options.warmup == 0 {
+            // Measured from the first request on: a timer of 0 ms could fire after answers.
+            startMeasuring()
+        } else {
+            let warmupTimer = LoopTimer(on: loop)
+            warmupTimer.start(after: UInt64(options.warmup * 1000)) {
+                warmupTimer.close()
+                startMeasuring()
+            }
+        }
         for (index, connection) in connections.enumerated() {
+            // One handler per connection, made once: no closure per request.
+            connection.onAnswer = { [self, unowned connection] answer in answered(answer, on: connection, index: index) }
             for _ in 0..<options.pipeline { sendNext(on: connection, index: index, now: Self.monotonicMicroseconds()) }
         }
     }
 
     /// Sends the next request on `connection`; `now` is the clock as the caller last read it
-    /// (an answer's arrival, when the answer is what lets the next request go): one clock
-    /// read per round trip instead of two.
-    func sendNext(on connection: any BenchConnection, index: Int, now start: UInt64) {
+    /// (an answer's arrival, when the answer is what lets the next request go): no clock
+    /// read of its own.
+    func sendNext(on connection: any BenchConnection, index: Int, now: UInt64) {
         guard !stopping else { return }
         let message = workload.message(connection: index, sequence: sent)
         sent += 1
-        connection.send(message: message, timeoutSeconds: timeoutSeconds) { [self] result in
-            let end = Self.monotonicMicroseconds()
-            if measuring && !stopping {
-                switch result {
-                case .success(let response) where workload.succeeded(response):
-                    break
-                case .success(let response):
+        connection.send(message: message, sentAt: now)
+    }
+
+    func answered(_ answer: BenchAnswer, on connection: any BenchConnection, index: Int) {
+        if stopping { return }
+        let now: UInt64
+        switch answer {
+        case let .answered(status, errorMessage, sentAt, receivedAt):
+            now = receivedAt
+            if measuring {
+                if !workload.succeeded(status: status) {
                     errors += 1
-                    if firstError == nil { firstError = "status \(response.status): \(response.error?.message ?? "")" }
-                case .failure(let error):
-                    errors += 1
-                    if firstError == nil { firstError = "\(error)" }
+                    if firstError == nil { firstError = "status \(status): \(errorMessage ?? "")" }
                 }
-                _ = histogram.record(end &- start)
-                completed += 1
-                if completed >= requestCountMax {
-                    stop()
-                    return
-                }
+                _ = histogram.record(receivedAt &- sentAt)
             }
-            if case .failure = result, !connection.isConnected {
+        case let .failed(error, sentAt):
+            now = Self.monotonicMicroseconds()
+            // Told even from the warm-up: a run that a lost connection ends must say why.
+            if firstError == nil { firstError = "\(error)" }
+            if measuring {
+                errors += 1
+                _ = histogram.record(now &- sentAt)
+            }
+            if !connection.isConnected {
                 // A lost connection ends the run: its share of the load is gone.
-                if !stopping { stop() }
+                stop()
                 return
             }
-            sendNext(on: connection, index: index, now: end)
         }
+        if measuring {
+            completed += 1
+            if completed >= requestCountMax {
+                stop()
+                return
+            }
+        }
+        sendNext(on: connection, index: index, now: now)
     }
 
     func stop() {
@@ -283,7 +294,7 @@ struct VersionBench: AsyncParsableCommand {
             encoded = RequestHeader(database: database, method: .get, path: "/_api/version").encoded()
         }
         func message(connection: Int, sequence: Int) -> [UInt8] { encoded }
-        func succeeded(_ response: ClientResponse) -> Bool { response.status == 200 }
+        func succeeded(status: Int) -> Bool { status == 200 }
     }
 
     func run() async throws {
