@@ -155,8 +155,9 @@ final class HTTPServerConnection: ServedConnection, @unchecked Sendable {
         }
         authenticate(head.value("authorization")) { [self] user in
             let response = message.body.withUnsafeBytes { body in
-                server.dispatch(header, body: body, bodyIsJSON: HTTPMapping.bodyIsJSON(meta),
-                                user: user, tcp: tcp) {
+                var clock: UInt64?
+                return server.dispatch(header, body: body, bodyIsJSON: HTTPMapping.bodyIsJSON(meta),
+                                       user: user, tcp: tcp, clock: &clock) {
                     { [self] response in
                         answer(response)
                         if !closed && !draining { process() }

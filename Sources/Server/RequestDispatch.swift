@@ -22,12 +22,20 @@ extension VSTServer {
     ///     such handlers: an escaping closure per request would be an allocation and a retain
     ///     of each capture, which immediate answers do not need.
     /// - Returns: the answer when it is known at once; `nil` when `later` will get it.
+    ///   - clock: the monotonic clock (ns) as the caller last read it in this loop turn, or
+    ///     `nil`; the request's time is measured from it. On return it holds the reading that
+    ///     ended an immediate answer, so that a connection taking several requests in one turn
+    ///     reads the clock once per request, not twice.
     func dispatch(_ header: RequestHeader, body bytes: UnsafeRawBufferPointer, bodyIsJSON: Bool, user: String?,
-                  tcp: TCPConnection, later: () -> (ServerResponse) -> Void) -> ServerResponse? {
-        let startedNanoseconds = MonotonicClock.nanoseconds()
+                  tcp: TCPConnection, clock: inout UInt64?, later: () -> (ServerResponse) -> Void) -> ServerResponse? {
+        let startedNanoseconds = clock ?? MonotonicClock.nanoseconds()
         let (response, pattern) = route(header, body: bytes, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp,
                                         started: startedNanoseconds, later: later)
-        if let response { record(header, pattern: pattern, status: response.status, user: user, started: startedNanoseconds) }
+        if let response {
+            clock = record(header, pattern: pattern, status: response.status, user: user, started: startedNanoseconds)
+        } else {
+            clock = nil
+        }
         return response
     }
 
@@ -46,7 +54,7 @@ extension VSTServer {
         } catch {
             return (ServerResponse(error), nil)
         }
-        let (match, pattern) = router.resolve(header.method, header.path)
+        let (match, pattern) = router.resolve(header.method, header.path, exactRoute: exactRoute(header.path))
         switch match {
         case .notFound:
             return (ServerResponse(.unknownPath(header.path)), nil)
@@ -121,14 +129,27 @@ extension VSTServer {
         }
     }
 
+    /// The router's exact route for `path`, through a one-entry memory of the last path that
+    /// had one (most requests in a row take the same path).
+    func exactRoute(_ path: String) -> Int? {
+        if let last = lastExactRoute, last.path == path { return last.index }
+        guard let index = router.exactRoute(path) else { return nil }
+        lastExactRoute = (path, index)
+        return index
+    }
+
     /// Counts the answer in the metrics; one slower than `slowRequestMilliseconds` is logged.
-    func record(_ header: RequestHeader, pattern: String?, status: Int, user: String?, started: UInt64) {
-        let nanoseconds = MonotonicClock.nanoseconds() &- started
+    /// Returns the clock reading (ns) that ended the request.
+    @discardableResult
+    func record(_ header: RequestHeader, pattern: String?, status: Int, user: String?, started: UInt64) -> UInt64 {
+        let ended = MonotonicClock.nanoseconds()
+        let nanoseconds = ended &- started
         if nanoseconds / 1_000_000 >= configuration.slowRequestMilliseconds {
             log.warning("slow request: \(header.method) \(header.path) answered \(status) after \(nanoseconds / 1_000_000) ms")
         }
         configuration.metrics?.recordRequest(route: pattern ?? "unmatched", method: header.method, status: status,
                                              seconds: Double(nanoseconds) / 1e9, user: user)
+        return ended
     }
 }
 

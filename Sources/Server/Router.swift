@@ -124,7 +124,16 @@ public struct Router: Sendable {
     /// Finds the handler for `method` and `path`, and the pattern of the route that matched
     /// (`nil` when none did).
     func resolve(_ method: RequestMethod, _ path: String) -> (match: Match, pattern: String?) {
-        if let index = exact[Self.normalized(path)] {
+        resolve(method, path, exactRoute: exactRoute(path))
+    }
+
+    /// The route without parameters whose pattern is `path` (normalised), or `nil`.
+    func exactRoute(_ path: String) -> Int? { exact[Self.normalized(path)] }
+
+    /// ``resolve(_:_:)`` when ``exactRoute(_:)`` of `path` is known (a server remembers it
+    /// for the path it saw last: comparing a path costs less than hashing it).
+    func resolve(_ method: RequestMethod, _ path: String, exactRoute index: Int?) -> (match: Match, pattern: String?) {
+        if let index {
             if let handler = routes[index].handlers[Int(method.rawValue)] { return (.handler(handler, pathParameters: [:]), routes[index].pattern) }
             return (.methodNotAllowed, routes[index].pattern)
         }

@@ -111,10 +111,16 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
         processMessages()
     }
 
+    /// The clock (ns) as the last request of this batch of messages ended, so that the next
+    /// one starts from it; `nil` outside a batch (a reading must not outlive its loop turn).
+    var batchClock: UInt64?
+
     /// Takes complete messages from the decoder while the in-flight limit and the output
     /// backlog allow.
     func processMessages() {
         guard decoder != nil, !closed else { return }
+        batchClock = nil
+        defer { batchClock = nil }
         var completedAny = false
         while !draining && !authenticating && inFlight < configuration.inFlightRequestCountMax {
             if tcp.writeQueueByteCount > tcp.writeQueueByteCountHigh {
@@ -241,7 +247,11 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
         let wantsJSON = !header.meta.isEmpty && (header.meta["accept"].map { $0.hasPrefix("application/json") } ?? false)
         let contentType = header.meta.isEmpty ? "" : header.meta["content-type"] ?? ""
         let bodyIsJSON = !contentType.isEmpty && (contentType.hasPrefix("application/json") || contentType.hasPrefix("text/"))
-        let response = server.dispatch(header, body: message.body, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp) {
+        // A local copy: the property is not held in an access while a handler runs.
+        var clock = batchClock
+        defer { batchClock = clock }
+        let response = server.dispatch(header, body: message.body, bodyIsJSON: bodyIsJSON, user: user, tcp: tcp,
+                                       clock: &clock) {
             { [self] response in
                 inFlight -= 1
                 send(id, response, json: wantsJSON)

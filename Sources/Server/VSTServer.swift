@@ -38,6 +38,8 @@ public final class VSTServer: @unchecked Sendable {
     public private(set) var refusedConnectionCount = 0
     public var openConnectionCount: Int { connections.count }
 
+    /// The last path that matched a route without parameters, and that route.
+    var lastExactRoute: (path: String, index: Int)?
     /// Whether requests need an authenticated user (outside the open paths). Kept apart from
     /// `configuration.authenticator`: testing that existential for nil copied it every request.
     let requiresAuthentication: Bool
