@@ -18,6 +18,9 @@
 //   (every reader only ever throws `malformedHeader`, at offset 0). What a reader accepts
 //   follows its documentation (path starts with `/`, response code 100...599, meta keys in
 //   lowercase).
+// - In place: `BorrowedMessage` and the readers over it (what the server and the clients
+//   use on bytes where the decoder holds them) give exactly the owning readers' outcome,
+//   value or error.
 // - Round trip: an accepted request, response or authentication header re-encodes
 //   (`encoded()`) to bytes that `ReceivedMessage` accepts (with any body after them) and
 //   that read back to an equal value; encoding that value again gives the same bytes.
@@ -43,15 +46,47 @@ enum VSTHeaderFuzz {
         Result { () throws(VSTError) in try ReceivedMessage(VSTMessage(id: 1, bytes: bytes), limits: limits) }
     }
 
+    /// What reading one message gives: its type and body offset, and each reader's outcome.
+    struct Reading: Equatable {
+        var type: MessageType
+        var bodyOffset: Int
+        var request: Result<RequestHeader, VSTError>
+        var response: Result<ResponseHeader, VSTError>
+        var authentication: Result<Authentication, VSTError>
+    }
+
+    /// Reads `input` in place, as ``check(_:)`` reads it owned, and requires the same outcome
+    /// (compared as values: two equal dictionaries may describe themselves in different orders).
+    static func checkInPlace(_ input: [UInt8], expected: Result<Reading, VSTError>) {
+        let inPlace: Result<Reading, VSTError> = input.withUnsafeBytes { raw in
+            do throws(VSTError) {
+                let message = try BorrowedMessage(raw)
+                return .success(Reading(
+                    type: message.type, bodyOffset: message.bodyOffset,
+                    request: Result { () throws(VSTError) in try RequestHeader(message) },
+                    response: Result { () throws(VSTError) in try ResponseHeader(message) },
+                    authentication: Result { () throws(VSTError) in try Authentication(message) }))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard inPlace == expected else { violated("read in place: \(inPlace); owned: \(expected)", input) }
+    }
+
     static func check(_ input: [UInt8]) {
         let outcome = receive(input)
         checkAgainstModel(outcome, input)
-        guard case .success(let received) = outcome else { return }
+        guard case .success(let received) = outcome else {
+            if case .failure(let error) = outcome { checkInPlace(input, expected: .failure(error)) }
+            return
+        }
         checkFraming(received, input)
 
         let request = Result { () throws(VSTError) in try RequestHeader(received) }
         let response = Result { () throws(VSTError) in try ResponseHeader(received) }
         let authentication = Result { () throws(VSTError) in try Authentication(received) }
+        checkInPlace(input, expected: .success(Reading(type: received.type, bodyOffset: received.bodyOffset, request: request,
+                                                       response: response, authentication: authentication)))
         for (name, error) in [("RequestHeader", request.failure), ("ResponseHeader", response.failure),
                               ("Authentication", authentication.failure)] {
             if let error, error.code != .malformedHeader || error.offset != 0 {

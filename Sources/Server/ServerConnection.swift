@@ -286,6 +286,15 @@ final class ServerConnection: ServedConnection, @unchecked Sendable {
     func send(_ id: UInt64, _ response: ServerResponse, json: Bool) {
         guard !closed, let version else { return }
         lastActivity = eventLoop.nowMilliseconds
+        if response.meta.isEmpty && (!json || response.body.isEmpty) {
+            // Most answers: a header encoded once for the status, and the body as it is (no
+            // copies of either to adjust).
+            let header = Self.cachedHeader(status: response.status)
+            tcp.write { output in
+                VSTEncoder.encode(messageID: id, header: header, body: response.body, version: version, into: &output)
+            }
+            return
+        }
         var meta = response.meta
         var body = response.body
         if json && !body.isEmpty && !response.hasRawBody {
