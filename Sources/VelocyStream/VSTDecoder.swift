@@ -313,8 +313,9 @@ public enum VSTEncoder {
             length: UInt32(headerByteCount + messageByteCount), isFirst: true, countOrIndex: 1, messageID: messageID,
             messageLength: version == .v1_1 ? UInt64(messageByteCount) : nil
         ).write(into: &output)
-        output.append(contentsOf: header)
-        output.append(contentsOf: body)
+        // Through buffer pointers: appending an array as a collection retained it first.
+        header.withUnsafeBufferPointer { output.append(contentsOf: $0) }
+        body.withUnsafeBufferPointer { output.append(contentsOf: $0) }
     }
 
     /// Appends the chunks of one message to `output`.
