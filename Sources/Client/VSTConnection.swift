@@ -144,14 +144,7 @@ public final class VSTConnection: @unchecked Sendable {
     func received(_ bytes: UnsafeRawBufferPointer) {
         decoder.append(bytes)
         while true {
-            let message: MessageView
-            do throws(VSTError) {
-                guard let next = try decoder.nextMessageView() else { return }
-                message = next
-            } catch {
-                violation("\(error)")
-                return
-            }
+            guard let message = decoder.nextMessageView(reportingFaultTo: { violation("\($0)") }) else { return }
             // An answer to a request that timed out (or was never sent) is dropped.
             guard let request = pending.remove(message.id) else { continue }
             request.completion(message.withUnsafeBytes { Self.response(from: $0, limits: options.limits) })

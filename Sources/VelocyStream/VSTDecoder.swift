@@ -122,6 +122,17 @@ public struct VSTDecoder: Sendable {
         try nextMessageView()?.message
     }
 
+    /// ``nextMessageView()`` for a reader that stops on a fault: the fault goes to `fault`
+    /// and the result is `nil`, as when more bytes are needed.
+    public mutating func nextMessageView(reportingFaultTo fault: (VSTError) -> Void) -> MessageView? {
+        do throws(VSTError) {
+            return try nextMessageView()
+        } catch {
+            fault(error)
+            return nil
+        }
+    }
+
     /// The next complete message, viewed where the decoder holds it (no copy for a message
     /// in one chunk), or `nil` when more bytes are needed. The same checks and limits as
     /// ``nextMessage()``.

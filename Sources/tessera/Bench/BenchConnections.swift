@@ -109,14 +109,7 @@ final class PipelinedVSTConnection: BenchConnection, @unchecked Sendable {
         decoder.append(bytes)
         let receivedAt = BenchRunner.monotonicMicroseconds()
         while closeReason == nil {
-            let message: MessageView
-            do throws(VSTError) {
-                guard let next = try decoder.nextMessageView() else { return }
-                message = next
-            } catch {
-                violation("\(error)")
-                return
-            }
+            guard let message = decoder.nextMessageView(reportingFaultTo: { violation("\($0)") }) else { return }
             guard let sentAt = waiting.remove(message.id) else {
                 violation("an answer to message \(message.id), which waits for none")
                 return
