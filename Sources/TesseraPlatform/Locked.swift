@@ -15,21 +15,35 @@ public import Darwin
 public final class Locked<Value>: @unchecked Sendable {
     // Visible to inlined code only: `withLock` is inlined into its callers so it is
     // specialized for their value and closure (a generic call cost every request a lot).
-    @usableFromInline var mutex = pthread_mutex_t()
-    @usableFromInline var value: Value
+    //
+    // Both live in memory of their own rather than in stored properties: a mutex must not
+    // move (a stored property's address, taken with `&`, is not promised to stay put), and
+    // reaching a stored property through `&` costs a run-time exclusivity check on every
+    // lock, unlock and use of the value, where the mutex already gives that exclusivity.
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let value: UnsafeMutablePointer<Value>
 
     public init(_ value: Value) {
-        self.value = value
-        precondition(pthread_mutex_init(&mutex, nil) == 0, "pthread_mutex_init failed")
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
+        self.value = .allocate(capacity: 1)
+        self.value.initialize(to: value)
     }
 
-    deinit { pthread_mutex_destroy(&mutex) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
+        value.deinitialize(count: 1)
+        value.deallocate()
+    }
 
     /// Runs `body` with the value while holding the lock.
     @inlinable
     public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body(&value)
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value.pointee)
     }
 }
