@@ -147,6 +147,33 @@ struct VSTVectorTests {
         }
     }
 
+    @Test("headers.jsonl: read in place, every header gives exactly what the owning read gives",
+          arguments: VSTVectors.validHeaders + VSTVectors.invalidHeaders)
+    func headerReadInPlaceAgrees(_ vector: HeaderVector) {
+        guard vector.problem == nil else { return }  // reported by the two tests above
+        let bytes = vector.bytes + vector.body
+        let owned: Result<HeaderReading, VSTError>
+        do throws(VSTError) {
+            let received = try ReceivedMessage(VSTMessage(id: 1, bytes: bytes), limits: vector.limits)
+            owned = .success(HeaderReading(
+                type: received.type, bodyOffset: received.bodyOffset,
+                decoded: Result { () throws(VSTError) in try DecodedHeader(received, as: vector.kind) }))
+        } catch {
+            owned = .failure(error)
+        }
+        let inPlace: Result<HeaderReading, VSTError> = bytes.withUnsafeBytes { raw in
+            do throws(VSTError) {
+                let message = try BorrowedMessage(raw, limits: vector.limits)
+                return .success(HeaderReading(
+                    type: message.type, bodyOffset: message.bodyOffset,
+                    decoded: Result { () throws(VSTError) in try DecodedHeader(message, as: vector.kind) }))
+            } catch {
+                return .failure(error)
+            }
+        }
+        #expect(inPlace == owned, "\(vector.name): in place \(inPlace), owned \(owned)")
+    }
+
     @Test("the vector files are complete: counts, coverage, unique kebab-case names")
     func filesAreComplete() {
         let validStreams = VSTVectors.validStreams, invalidStreams = VSTVectors.invalidStreams
@@ -299,6 +326,13 @@ struct StreamVector: Sendable, CustomTestStringConvertible {
     var testDescription: String { name.isEmpty ? location : name }
 }
 
+/// What reading one message gives: its type, where its body starts, and the decoder's outcome.
+struct HeaderReading: Equatable {
+    var type: MessageType
+    var bodyOffset: Int
+    var decoded: Result<DecodedHeader, VSTError>
+}
+
 /// A message header, and what ReceivedMessage and the header decoders make of it.
 struct HeaderVector: Sendable, CustomTestStringConvertible {
     var location = ""
@@ -328,6 +362,15 @@ enum DecodedHeader: Sendable, Equatable {
         case .request: self = .request(try RequestHeader(received))
         case .response, .responseMore: self = .response(try ResponseHeader(received))
         case .authentication: self = .authentication(try Authentication(received))
+        }
+    }
+
+    /// The same, for a message read in place.
+    init(_ message: BorrowedMessage, as kind: MessageType) throws(VSTError) {
+        switch kind {
+        case .request: self = .request(try RequestHeader(message))
+        case .response, .responseMore: self = .response(try ResponseHeader(message))
+        case .authentication: self = .authentication(try Authentication(message))
         }
     }
 
