@@ -105,7 +105,6 @@ package struct PendingSendTimes {
 
     package init() {}
 
-    package var count: Int { table.count }
     package mutating func add(_ sentAt: UInt64) -> UInt64 { table.add(sentAt) }
     package mutating func remove(_ id: UInt64) -> UInt64? { table.remove(id) }
     package mutating func removeAll() -> [(id: UInt64, value: UInt64)] { table.removeAll() }

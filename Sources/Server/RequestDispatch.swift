@@ -21,11 +21,11 @@ extension VSTServer {
     ///     handler that answers after returning (the connection sends it). Called only for
     ///     such handlers: an escaping closure per request would be an allocation and a retain
     ///     of each capture, which immediate answers do not need.
-    /// - Returns: the answer when it is known at once; `nil` when `later` will get it.
     ///   - clock: the monotonic clock (ns) as the caller last read it in this loop turn, or
     ///     `nil`; the request's time is measured from it. On return it holds the reading that
     ///     ended an immediate answer, so that a connection taking several requests in one turn
     ///     reads the clock once per request, not twice.
+    /// - Returns: the answer when it is known at once; `nil` when `later` will get it.
     func dispatch(_ header: RequestHeader, body bytes: UnsafeRawBufferPointer, bodyIsJSON: Bool, user: String?,
                   tcp: TCPConnection, clock: inout UInt64?, later: () -> (ServerResponse) -> Void) -> ServerResponse? {
         let startedNanoseconds = clock ?? MonotonicClock.nanoseconds()
@@ -166,15 +166,8 @@ struct LoopBound<Value>: @unchecked Sendable {
 enum RequestBody {
     /// The body as VelocyPack: the text parsed when `json`, otherwise validated VelocyPack (one
     /// value, or several concatenated as imports send). `nil` for an empty body.
-    static func decode(_ bytes: ArraySlice<UInt8>, json: Bool, limits: VSTLimits) throws(ArangoError) -> Slice? {
-        let decoded: Result<Slice?, ArangoError> = bytes.withUnsafeBytes { bytes in
-            do throws(ArangoError) { return .success(try decode(bytes, json: json, limits: limits)) } catch { return .failure(error) }
-        }
-        return try decoded.get()
-    }
-
-    /// ``decode(_:json:limits:)`` of bytes held elsewhere (a message where the connection's
-    /// decoder holds it); what is kept is copied.
+    /// The bytes may be held elsewhere (a message where the connection's decoder holds it):
+    /// what is kept is copied.
     static func decode(_ bytes: UnsafeRawBufferPointer, json: Bool, limits: VSTLimits) throws(ArangoError) -> Slice? {
         guard !bytes.isEmpty else { return nil }
         if json {
